@@ -1,0 +1,5 @@
+import sys
+
+from aqbench.cli import main
+
+sys.exit(main())

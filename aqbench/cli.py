@@ -1,0 +1,195 @@
+"""`aqbench <stage> ...`: the command line the Snakemake rules call; every stage is also a plain function.
+
+Progress bars and logs go to stderr (the rule's log file); the one-line result of a stage goes to stdout; a
+problem the user can fix ends the command with one line naming it and the fix, exit status 2, no traceback.
+"""
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+from pathlib import Path
+
+
+def _settings(text):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {e}") from e
+
+
+def _setup(args):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if getattr(args, "seed", None) is not None:
+        import numpy as np
+        import torch
+
+        random.seed(args.seed)
+        np.random.seed(args.seed)
+        torch.manual_seed(args.seed)
+
+
+def cmd_prepare(args):
+    from aqbench.data import prepare
+    from aqbench.tasks import get_task
+
+    counts = prepare(get_task(args.task), args.settings, args.out)
+    print(f"{args.task}: prepared {', '.join(f'{k}={v}' for k, v in counts.items())} -> {args.out}")
+
+
+def cmd_finetune(args):
+    from aqbench.tasks import get_task
+    from aqbench.train import finetune
+
+    stats = finetune(get_task(args.task), args.data, args.settings["model"], args.settings["train"], args.seed, args.out)
+    print(f"{args.task}: fine-tuned {stats['steps']} steps in {stats['seconds']:.0f} s, final loss "
+          f"{stats['final_loss']:.4f} -> {args.out}")
+
+
+def cmd_quantize(args):
+    from aqbench.methods import run_method
+    from aqbench.tasks import get_task
+
+    info = run_method(args.method, get_task(args.task), args.checkpoint, args.data, args.budget, args.seed,
+                      args.settings, args.out)
+    print(f"{args.task} {args.method} {args.budget} seed{args.seed}: done in {info['seconds']:.1f} s -> {args.out}")
+
+
+def cmd_evaluate(args):
+    from aqbench.evaluate import evaluate_run
+    from aqbench.tasks import get_task
+
+    labels = {"task": args.task, "model": args.model, "method": args.method, "budget": args.budget, "seed": args.seed}
+    _, line = evaluate_run(get_task(args.task), args.data, args.checkpoint, args.run, args.settings, labels, args.out)
+    print(line)
+
+
+def cmd_aggregate(args):
+    from aqbench.report.aggregate import aggregate
+
+    frame = aggregate(args.metrics, args.out)
+    print(f"summary: {len(frame)} rows from {len(args.metrics)} runs -> {args.out}")
+
+
+def cmd_tables(args):
+    from aqbench.report.aggregate import load_summary
+    from aqbench.report.tables import write_tables
+
+    tables = write_tables(load_summary(args.summary), args.out_dir)
+    print(f"tables: {len(tables)} tasks -> {args.out_dir}/results.md")
+
+
+def cmd_figures(args):
+    from aqbench.report.aggregate import load_summary
+    from aqbench.report.figures import write_figures
+
+    figures = write_figures(load_summary(args.summary), args.out_dir)
+    print(f"figures: {sum(len(p) for p in figures.values())} files -> {args.out_dir}")
+
+
+def cmd_report(args):
+    from aqbench.report.html import build_report
+
+    path = build_report(args.summary, args.figures_dir, args.out, args.settings)
+    print(f"report: {Path(path).resolve()}")
+
+
+def cmd_check_config(args):
+    from aqbench.config import load_file, runs
+
+    config = load_file(args.config)
+    print(f"{args.config}: valid; {len(runs(config))} runs over tasks {', '.join(config['tasks'])}, "
+          f"methods {', '.join(config['methods'])}, seeds {config['seeds']}")
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="aqbench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def stage(name, fn, help, task=True, seed=False):
+        s = sub.add_parser(name, help=help)
+        s.set_defaults(fn=fn)
+        if task:
+            s.add_argument("--task", required=True)
+        if seed:
+            s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+        return s
+
+    s = stage("prepare", cmd_prepare, "write a task's splits as JSONL (synthetic, local files or hub)")
+    s.add_argument("--settings", type=_settings, required=True, help="the config's data section (JSON)")
+    s.add_argument("--out", required=True)
+
+    s = stage("finetune", cmd_finetune, "fine-tune the FP model on a task", seed=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--settings", type=_settings, required=True, help='{"model": spec, "train": settings} (JSON)')
+    s.add_argument("--out", required=True)
+
+    s = stage("quantize", cmd_quantize, "apply a compression method to a fine-tuned checkpoint", seed=True)
+    s.add_argument("--method", required=True)
+    s.add_argument("--budget", required=True)
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--settings", type=_settings, required=True, help='{"quant": ..., "train": ..., method: ...} (JSON)')
+    s.add_argument("--out", required=True)
+
+    s = stage("evaluate", cmd_evaluate, "evaluate a run and write its metrics.json", seed=True)
+    for a in ("--model", "--method", "--budget", "--checkpoint", "--run", "--data", "--out"):
+        s.add_argument(a, required=True)
+    s.add_argument("--settings", type=_settings, required=True, help="the config's train section (JSON)")
+
+    s = stage("aggregate", cmd_aggregate, "collect metrics.json files into summary.csv", task=False)
+    s.add_argument("--out", required=True)
+    s.add_argument("metrics", nargs="+")
+
+    for name, fn, help in (("tables", cmd_tables, "paper-style tables from summary.csv"),
+                           ("figures", cmd_figures, "figures from summary.csv")):
+        s = stage(name, fn, help, task=False)
+        s.add_argument("--summary", required=True)
+        s.add_argument("--out-dir", required=True)
+
+    s = stage("report", cmd_report, "the self-contained HTML report", task=False)
+    s.add_argument("--summary", required=True)
+    s.add_argument("--figures-dir", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--settings", type=_settings, default={}, help="the run's configuration, shown in the report (JSON)")
+
+    s = sub.add_parser("check-config", help="validate a config file and count its runs")
+    s.set_defaults(fn=cmd_check_config)
+    s.add_argument("config")
+    return p
+
+
+def main(argv=None):
+    from aqbench.errors import AqbenchError
+
+    args = parser().parse_args(argv)
+    _setup(args)
+    try:
+        args.fn(args)
+    except AqbenchError as e:
+        msg = f"aqbench {args.command}: error: {e}"
+        print(msg, file=sys.stderr, flush=True)
+        if not _same_stream(sys.stdout, sys.stderr):
+            print(msg, flush=True)
+        return 2
+    return 0
+
+
+def _same_stream(a, b):
+    try:
+        return os.path.sameopenfile(a.fileno(), b.fileno()) or (a.isatty() and b.isatty())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

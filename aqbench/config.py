@@ -1,0 +1,148 @@
+"""The run configuration: schema validation with one clear message, defaults, per-task settings, the runs.
+
+The Snakefile calls `load` on Snakemake's config and `runs` to know what to build; the rules pass each stage
+the settings it needs (`stage_settings`), so a config change reruns exactly the jobs it affects.
+"""
+
+import copy
+import json
+from pathlib import Path
+
+import yaml
+
+from aqbench.errors import AqbenchError
+
+SCHEMA = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+MODEL_OF_METHOD = {"fp": "bert", "lq": "bert"}  # which model entry a method compresses
+
+
+def read_yaml(path):
+    path = Path(path)
+    if not path.is_file():
+        raise AqbenchError(f"config file not found: {path}")
+    with open(path) as f:
+        return yaml.safe_load(f) or {}
+
+
+def _schema(schema_path=None):
+    return read_yaml(schema_path or SCHEMA)
+
+
+def _where(path):
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "the top level"
+
+
+def _message(error):
+    """One line that names the key and what to do about it."""
+    where = _where(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        return (f"unknown key {', '.join(map(repr, extra))} in {where}"
+                + (f"; allowed keys: {', '.join(allowed)}" if allowed else ""))
+    if error.validator == "enum":
+        return f"{error.instance!r} at {where} is not allowed; use one of: {', '.join(map(str, error.validator_value))}"
+    if error.validator == "propertyNames" or (error.validator == "enum" and error.path):
+        return f"{error.message} at {where}"
+    if error.validator == "required":
+        return f"{error.message} in {where}"
+    return f"{where}: {error.message}"
+
+
+def _fill_defaults(instance, schema, root):
+    """Fill omitted keys from the schema's defaults, recursively (objects only)."""
+    if "$ref" in schema:
+        ref = schema["$ref"].split("/")[-1]
+        schema = {**root["$defs"][ref], **{k: v for k, v in schema.items() if k != "$ref"}}
+    if not isinstance(instance, dict):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(instance[key], sub, root)
+
+
+def validate(config, schema_path=None):
+    """Validate against the JSON schema; raise AqbenchError with the first problem, phrased for a user."""
+    import jsonschema
+
+    schema = _schema(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise AqbenchError(f"config error: {_message(best)}. Fix the config (keys are documented in docs/config.md)")
+
+
+def load(config, schema_path=None):
+    """Validated config with defaults filled in; the input is not modified."""
+    config = copy.deepcopy(dict(config))
+    validate(config, schema_path)
+    schema = _schema(schema_path)
+    _fill_defaults(config, schema, schema)
+    for task, override in config["task_overrides"].items():  # overrides must be valid values of their sections
+        for section, values in override.items():
+            merged = _merge(config[section], values)
+            try:
+                validate({**config, section: merged}, schema_path)
+            except AqbenchError as e:
+                raise AqbenchError(f"{e} (in task_overrides.{task}.{section})") from None
+    for name, spec in config["models"].items():
+        if spec["source"] in ("local", "hub") and not spec.get("path"):
+            raise AqbenchError(f"config error: models.{name} has source {spec['source']} but no path. Fix: set "
+                               f"models.{name}.path to a {'directory' if spec['source'] == 'local' else 'hub model name'}")
+        if spec["source"] == "config" and not spec.get("architecture"):
+            raise AqbenchError(f"config error: models.{name} has source config but no architecture. Fix: give BertConfig "
+                               "arguments (hidden_size, num_hidden_layers, ...) in models.{name}.architecture")
+    return config
+
+
+def load_file(path, schema_path=None):
+    return load(read_yaml(path), schema_path)
+
+
+def _merge(base, override):
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def stage_settings(config, section, task=None):
+    """A config section with the task's overrides applied (e.g. squad's longer max_length)."""
+    settings = config[section]
+    if task is not None:
+        settings = _merge(settings, config["task_overrides"].get(task, {}).get(section, {}))
+    return settings
+
+
+def as_json(obj):
+    """Settings as a compact, key-sorted JSON string: a rule parameter that reruns its job when it changes."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def budgets(config, method):
+    """The budget labels a method runs at: fp32 for FP, w<bits> for uniform weight bits."""
+    if method == "fp":
+        return ["fp32"]
+    if method == "lq":
+        return [f"w{b}" for b in config["lq"]["bits"]]
+    raise AqbenchError(f"unknown method {method!r}")
+
+
+def runs(config):
+    """Every (task, model, method, budget, seed) the config asks for, in a stable order."""
+    return [(task, MODEL_OF_METHOD[method], method, budget, seed)
+            for task in config["tasks"] for method in config["methods"]
+            for budget in budgets(config, method) for seed in config["seeds"]]
+
+
+def method_settings(config, method, task):
+    """What a method stage needs: nothing for fp; quantization and evaluation settings for the PTQ methods."""
+    if method == "fp":
+        return {}
+    return {"quant": config["quant"], "train": stage_settings(config, "train", task), method: config.get(method, {})}

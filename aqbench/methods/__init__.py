@@ -1,0 +1,32 @@
+"""Methods: each turns a fine-tuned FP model into a run (assignment + state). See aqbench.runs."""
+
+import time
+
+import torch
+
+from aqbench.errors import AqbenchError
+from aqbench.methods import fp, lq
+from aqbench.models import load_checkpoint
+from aqbench.runs import save_run
+
+METHODS = {"fp": fp, "lq": lq}
+
+
+def get_method(name):
+    if name not in METHODS:
+        raise AqbenchError(f"unknown method {name!r}: available methods are {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def run_method(name, task, checkpoint_dir, data_dir, budget, seed, settings, out_dir):
+    """Load the FP checkpoint, apply the method, write the run directory; returns the method record."""
+    method = get_method(name)
+    start = time.time()
+    model, tokenizer = load_checkpoint(task, checkpoint_dir)
+    base_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(seed)
+    assignment, info = method.run(task, model, tokenizer, data_dir, budget, seed, settings)
+    info = {"method": name, "task": task.name, "budget": budget, "seed": seed, "checkpoint": str(checkpoint_dir),
+            **info, "seconds": time.time() - start}
+    save_run(out_dir, model, base_state, assignment, info)
+    return info

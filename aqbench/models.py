@@ -1,0 +1,114 @@
+"""Models and tokenizers: a small BERT built from a config (demo, tests), a local directory, or a hub name.
+
+A fine-tuned checkpoint is an ordinary HF directory (config.json + model.safetensors + tokenizer files), so
+every later stage loads it the same way as a user's local model.
+"""
+
+from pathlib import Path
+
+from aqbench import hub
+from aqbench.errors import AqbenchError
+from aqbench.tasks.kinds import get_kind
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def auto_class(task):
+    import transformers
+
+    return getattr(transformers, get_kind(task.kind).HEAD)
+
+
+def head_kwargs(task):
+    if task.kind == "span_qa":
+        return {}
+    return {"num_labels": len(task.labels), "id2label": dict(enumerate(task.labels)),
+            "label2id": {label: i for i, label in enumerate(task.labels)}}
+
+
+def texts(task, examples):
+    """The raw text of examples, to train a tokenizer on."""
+    for ex in examples:
+        if task.kind == "classification":
+            yield from (ex[f] for f in task.text_fields)
+        elif task.kind == "tagging":
+            yield " ".join(ex["tokens"])
+        else:
+            yield ex["question"]
+            yield ex["context"]
+
+
+def train_tokenizer(corpus, vocab_size):
+    """An uncased WordPiece tokenizer (BERT's normalizer, pre-tokenizer and [CLS]/[SEP] template) trained on corpus."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    tok.decoder = decoders.WordPiece()
+    return BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                             sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+
+
+def build(task, spec, train_examples, seed):
+    """The model to fine-tune, with its tokenizer, from a model spec of the config (`models.<name>`)."""
+    import torch
+
+    source = spec["source"]
+    if source == "config":
+        from transformers import BertConfig
+
+        tokenizer = train_tokenizer(texts(task, train_examples), spec.get("tokenizer_vocab_size", 2000))
+        config = BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                            **spec["architecture"], **head_kwargs(task))
+        torch.manual_seed(seed)
+        return auto_class(task).from_config(config), tokenizer
+    if source in ("local", "hub"):
+        return load_pretrained(task, spec["path"], from_hub=source == "hub", seed=seed)
+    raise AqbenchError(f"unknown model source {source!r}: use config, local or hub")
+
+
+def load_pretrained(task, name_or_path, from_hub=False, seed=0):
+    """A pretrained encoder with a fresh task head (seeded), from a local directory or a hub name."""
+    import torch
+    from transformers import AutoTokenizer
+
+    local_only = not from_hub or hub.offline()
+    if from_hub:
+        hub.ensure_reachable(f"model {name_or_path!r}", fix=(
+            f"download it once where the hub is reachable (`huggingface-cli download {name_or_path} "
+            f"--local-dir DIR`), then set source: local and path: DIR for this model in the config"))
+    else:
+        _check_model_dir(name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only)
+        torch.manual_seed(seed)
+        model = auto_class(task).from_pretrained(name_or_path, local_files_only=local_only, **head_kwargs(task))
+    except OSError as e:
+        if from_hub:
+            raise hub.unreachable_error(f"model {name_or_path!r}", fix=(
+                "set source: local and path: a directory with config.json, the weights and the tokenizer files")) from e
+        raise AqbenchError(f"cannot load model from {name_or_path}: {e}") from e
+    return model, tokenizer
+
+
+def _check_model_dir(path):
+    p = Path(path)
+    if not (p / "config.json").is_file():
+        raise AqbenchError(f"model directory {p} has no config.json (or does not exist). Fix: point the model's "
+                           "path at a directory saved with save_pretrained (config.json, weights, tokenizer files)")
+
+
+def load_checkpoint(task, path):
+    """A fine-tuned checkpoint written by `aqbench finetune` (or any HF directory with this task's head)."""
+    from transformers import AutoTokenizer
+
+    _check_model_dir(path)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = auto_class(task).from_pretrained(path, local_files_only=True)
+    return model, tokenizer

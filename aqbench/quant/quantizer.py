@@ -1,0 +1,121 @@
+"""The one uniform quantizer every method uses.
+
+A tensor is split into groups of consecutive rows (for a Linear weight: groups of output neurons; 1 group =
+per tensor, out_features groups = per channel). Each group has its own range [lo, hi] and its own bit-width,
+so uniform, group-wise and mixed-precision quantization, and pruning (0 bits), are the same code path.
+
+Grids (name them in config and results; at 2-4 bits the choice moves accuracy by points):
+- "asym": AQ-BERT's asymmetric min-max grid, 2^b levels from the group's min to its max:
+  q = (2^b - 1) / (max - min), Q(a) = round(q (a - min)), a_hat = Q / q + min. Zero is not exactly representable.
+- "sym": symmetric grid +-(2^(b-1) - 1) steps around zero with step max|a| / (2^(b-1) - 1); zero is exact.
+Both are the affine map a_hat = clamp(round((a - lo) / s), 0, n) * s + lo with n steps over [lo, hi]:
+asym: lo, hi = min, max, n = 2^b - 1; sym: lo, hi = -max|a|, max|a|, n = 2^b - 2.
+A method that clips (ACIQ) passes its own ranges; everything else stays the same.
+
+Gradients use the straight-through estimator: d a_hat / d a = 1 (ranges are treated as constants).
+Bits >= 16 mean "not quantized" (the tensor passes through unchanged).
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+FULL_PRECISION = 16  # bit-widths at or above this are left in floating point
+
+
+@dataclass(frozen=True)
+class Grid:
+    name: str
+    symmetric: bool
+    params_per_group: int  # stored numbers per group besides the integers: scale (+ offset for asym)
+
+    def steps(self, bits):
+        """Number of quantization steps n for a bit-width tensor (levels = n + 1)."""
+        return (2.0 ** bits - 2.0) if self.symmetric else (2.0 ** bits - 1.0)
+
+    def ranges(self, lo, hi):
+        """The grid's [lo, hi] from a group's observed (or clipped) min and max."""
+        if self.symmetric:
+            m = torch.maximum(lo.abs(), hi.abs())
+            return -m, m
+        return lo, hi
+
+
+GRIDS = {g.name: g for g in (Grid("asym", False, 2), Grid("sym", True, 1))}
+
+
+def get_grid(name):
+    from aqbench.errors import AqbenchError
+
+    if name not in GRIDS:
+        raise AqbenchError(f"unknown quantization grid {name!r}: use one of {', '.join(GRIDS)} (quant.grid)")
+    return GRIDS[name]
+
+
+def ste(x, x_hat):
+    """Forward x_hat, backward identity."""
+    return x + (x_hat - x).detach()
+
+
+def fake_quant(x, lo, hi, steps):
+    """Round x onto `steps` equal steps over [lo, hi] (broadcastable tensors), values clamped to the range."""
+    scale = ((hi - lo) / steps).clamp_min(1e-12)
+    return torch.minimum(torch.round((x - lo) / scale).clamp_min(0), steps) * scale + lo
+
+
+def group_index(rows, groups):
+    """Group id of each row: `groups` contiguous, near-equal blocks of rows (capped at one row per group)."""
+    groups = min(groups, rows)
+    return torch.arange(rows) * groups // rows
+
+
+def group_sizes(rows, groups):
+    return torch.bincount(group_index(rows, groups)).tolist()
+
+
+def group_minmax(w, groups):
+    """Per-group min and max of a 2-D tensor whose rows are split into `groups` contiguous blocks."""
+    rows = w.shape[0]
+    groups = min(groups, rows)
+    flat = w.detach().reshape(rows, -1)
+    if rows % groups == 0:
+        blocks = flat.reshape(groups, -1)
+        return blocks.amin(1), blocks.amax(1)
+    idx = group_index(rows, groups).to(w.device)
+    row_lo, row_hi = flat.amin(1), flat.amax(1)
+    lo = torch.full((groups,), float("inf"), device=w.device, dtype=w.dtype).scatter_reduce(0, idx, row_lo, "amin")
+    hi = torch.full((groups,), float("-inf"), device=w.device, dtype=w.dtype).scatter_reduce(0, idx, row_hi, "amax")
+    return lo, hi
+
+
+def quantize_rows(w, bits, grid, lo=None, hi=None):
+    """Fake-quantize a 2-D tensor group-wise, with the STE.
+
+    bits: one bit-width per group (a 1-D integer tensor or a list; its length is the number of groups).
+    lo, hi: optional per-group ranges (e.g. clipped); default each group's min and max.
+    0 bits = the group is pruned (all zeros, no gradient); >= FULL_PRECISION = left as is.
+    """
+    bits = torch.as_tensor(bits, device=w.device)
+    groups = bits.numel()
+    if bool((bits >= FULL_PRECISION).all()):
+        return w
+    if lo is None or hi is None:
+        lo, hi = group_minmax(w, groups)
+    lo, hi = grid.ranges(lo, hi)
+    idx = group_index(w.shape[0], groups).to(w.device)
+    row_bits = bits[idx].to(w.dtype).unsqueeze(1)
+    row_lo, row_hi = lo[idx].unsqueeze(1), hi[idx].unsqueeze(1)
+    flat = w.reshape(w.shape[0], -1)
+    steps = grid.steps(row_bits.clamp(1, FULL_PRECISION - 1))
+    q = ste(flat, fake_quant(flat, row_lo, row_hi, steps))
+    q = torch.where(row_bits >= FULL_PRECISION, flat, q)
+    q = torch.where(row_bits == 0, torch.zeros_like(q), q)
+    return q.reshape(w.shape)
+
+
+def quantize_tensor(x, bits, lo, hi, grid):
+    """Per-tensor fake quantization with given scalar range (activations), with the STE."""
+    if bits >= FULL_PRECISION:
+        return x
+    lo, hi = grid.ranges(lo, hi)
+    return ste(x, fake_quant(x, lo, hi, grid.steps(torch.tensor(float(bits)))))

@@ -1,0 +1,33 @@
+"""Single-sentence and sentence-pair classification (SST-2, MNLI): [CLS] pooled head, accuracy."""
+
+import numpy as np
+
+from aqbench.tasks.metrics import accuracy
+
+HEAD = "AutoModelForSequenceClassification"
+METRICS = ("accuracy",)
+
+
+def featurize(task, examples, tokenizer, max_length, with_labels=True, **_):
+    from aqbench.tasks.kinds import Features
+
+    first = [ex[task.text_fields[0]] for ex in examples]
+    second = [ex[task.text_fields[1]] for ex in examples] if len(task.text_fields) > 1 else None
+    enc = tokenizer(first, second, truncation=True, max_length=max_length)
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+    inputs = []
+    for i, ex in enumerate(examples):
+        row = {k: enc[k][i] for k in keys}
+        if with_labels:
+            row["labels"] = ex["label"]
+        inputs.append(row)
+    return Features(inputs, list(range(len(examples))))
+
+
+def decode(task, features, outputs, examples, **_):
+    """outputs: one logits vector per feature (one feature per example)."""
+    return [int(np.argmax(o["logits"])) for o in outputs]
+
+
+def score(task, predictions, examples):
+    return {"accuracy": 100.0 * accuracy(predictions, [ex["label"] for ex in examples])}

@@ -1,0 +1,80 @@
+"""Extractive span QA (SQuAD v1.1): question + context windows with a doc stride, start/end logits, best valid
+span over the n-best starts and ends of every window, mapped back to the context text; EM and F1."""
+
+import collections
+
+import numpy as np
+
+from aqbench.tasks.metrics import squad_scores
+
+HEAD = "AutoModelForQuestionAnswering"
+METRICS = ("exact_match", "f1")
+
+
+def featurize(task, examples, tokenizer, max_length, with_labels=True, doc_stride=128, **_):
+    from aqbench.tasks.kinds import Features
+
+    enc = tokenizer(
+        [ex["question"].lstrip() for ex in examples],
+        [ex["context"] for ex in examples],
+        truncation="only_second",
+        max_length=max_length,
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+    inputs, example_index, extra = [], [], []
+    for i, ex_i in enumerate(enc["overflow_to_sample_mapping"]):
+        seq_ids = enc.sequence_ids(i)
+        offsets = [o if s == 1 else None for o, s in zip(enc["offset_mapping"][i], seq_ids)]
+        row = {k: enc[k][i] for k in keys}
+        if with_labels:
+            row["start_positions"], row["end_positions"] = _answer_tokens(examples[ex_i], offsets)
+        inputs.append(row)
+        example_index.append(ex_i)
+        extra.append({"offsets": offsets})
+    return Features(inputs, example_index, extra)
+
+
+def _answer_tokens(example, offsets):
+    """Token start/end of the first gold answer, or (0, 0) = [CLS] when the window does not contain it."""
+    start_char = example["answers"]["answer_start"][0]
+    end_char = start_char + len(example["answers"]["text"][0])
+    ctx = [j for j, o in enumerate(offsets) if o is not None]
+    if not ctx or offsets[ctx[0]][0] > start_char or offsets[ctx[-1]][1] < end_char:
+        return 0, 0
+    start = next(j for j in ctx if offsets[j][1] > start_char)
+    end = next(j for j in reversed(ctx) if offsets[j][0] < end_char)
+    return start, end
+
+
+def decode(task, features, outputs, examples, n_best=20, max_answer_length=30, **_):
+    """Best span (max start + end logit) with start <= end, both inside the context, at most max_answer_length
+    tokens long, over all windows of an example; '' when no window has a valid span."""
+    by_example = collections.defaultdict(list)
+    for f, ex_i in enumerate(features.example_index):
+        by_example[ex_i].append(f)
+    predictions = []
+    for ex_i, ex in enumerate(examples):
+        best_score, best_text = -np.inf, ""
+        for f in by_example[ex_i]:
+            start_logits, end_logits = outputs[f]["start_logits"], outputs[f]["end_logits"]
+            offsets = features.extra[f]["offsets"]
+            starts = np.argsort(start_logits)[::-1][:n_best]
+            ends = np.argsort(end_logits)[::-1][:n_best]
+            for s in starts:
+                if s >= len(offsets) or offsets[s] is None:
+                    continue
+                for e in ends:
+                    if e >= len(offsets) or offsets[e] is None or e < s or e - s + 1 > max_answer_length:
+                        continue
+                    score = start_logits[s] + end_logits[e]
+                    if score > best_score:
+                        best_score, best_text = score, ex["context"][offsets[s][0] : offsets[e][1]]
+        predictions.append(best_text)
+    return predictions
+
+
+def score(task, predictions, examples):
+    return {k: 100.0 * v for k, v in squad_scores(predictions, [ex["answers"]["text"] for ex in examples]).items()}

@@ -1,0 +1,45 @@
+"""BIO entity tagging (CoNLL-2003): the label sits on the first sub-token of each word; the other sub-tokens
+are ignored in the loss and in decoding; entity-level F1 (seqeval)."""
+
+import numpy as np
+
+from aqbench.tasks.metrics import entity_f1
+
+HEAD = "AutoModelForTokenClassification"
+METRICS = ("f1", "precision", "recall")
+IGNORE = -100
+
+
+def featurize(task, examples, tokenizer, max_length, with_labels=True, **_):
+    from aqbench.tasks.kinds import Features
+
+    label_id = {t: i for i, t in enumerate(task.labels)}
+    enc = tokenizer([ex["tokens"] for ex in examples], is_split_into_words=True, truncation=True, max_length=max_length)
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+    inputs, extra = [], []
+    for i, ex in enumerate(examples):
+        word_ids = enc.word_ids(i)
+        first = [w is not None and (j == 0 or word_ids[j - 1] != w) for j, w in enumerate(word_ids)]
+        row = {k: enc[k][i] for k in keys}
+        if with_labels:
+            row["labels"] = [label_id[ex["tags"][w]] if f else IGNORE for w, f in zip(word_ids, first)]
+        inputs.append(row)
+        extra.append({"first_subtoken_word": [w if f else None for w, f in zip(word_ids, first)]})
+    return Features(inputs, list(range(len(examples))), extra)
+
+
+def decode(task, features, outputs, examples, **_):
+    """One tag per word from its first sub-token; words cut off by truncation are predicted 'O'."""
+    predictions = []
+    for out, ext, ex in zip(outputs, features.extra, examples, strict=True):
+        tags = ["O"] * len(ex["tokens"])
+        best = np.argmax(out["logits"], axis=-1)
+        for j, w in enumerate(ext["first_subtoken_word"]):
+            if w is not None:
+                tags[w] = task.labels[int(best[j])]
+        predictions.append(tags)
+    return predictions
+
+
+def score(task, predictions, examples):
+    return {k: 100.0 * v for k, v in entity_f1(predictions, [ex["tags"] for ex in examples]).items()}

@@ -1,0 +1,49 @@
+# Config validation, paths, wildcard constraints and resources shared by every rule.
+import os
+import sys
+from pathlib import Path
+
+from aqbench import config as aqconfig
+from aqbench.errors import AqbenchError
+
+# `aqbench` is installed next to the Python running Snakemake (.venv/bin); make it reachable without activation.
+os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + str(Path(sys.executable).parent)
+
+try:
+    _loaded = aqconfig.load(config, workflow.source_path("../schemas/config.schema.yaml"))
+except AqbenchError as e:
+    raise WorkflowError(str(e)) from None
+config.clear()
+config.update(_loaded)
+
+R = config["results"]
+P = config["reports"]
+DATA = f"{R}/data/{{task}}"
+CHECKPOINT = f"{R}/models/{{task}}/{{model}}/seed{{seed}}"
+RUN = f"{R}/runs/{{task}}/{{model}}/{{method}}/{{budget}}/seed{{seed}}"
+SUMMARY = f"{R}/summary.csv"
+REPORT = f"{P}/report.html"
+JOB = "{task}/{model}/{method}/{budget}/seed{seed}"  # the job name used in log and benchmark paths
+
+
+wildcard_constraints:
+    task="|".join(config["tasks"]),
+    model="bert",
+    method="|".join(config["methods"]),
+    budget=r"fp32|w\d+|b\d+(\.\d+)?",
+    seed=r"\d+",
+
+
+def metrics_files():
+    return [f"{R}/runs/{t}/{m}/{meth}/{b}/seed{s}/metrics.json" for t, m, meth, b, s in aqconfig.runs(config)]
+
+
+def resource(rule_name, key, fallback):
+    """resources.<rule>.<key>, else resources.default.<key>, else the fallback."""
+    table = config["resources"]
+    return table.get(rule_name, {}).get(key, table.get("default", {}).get(key, fallback))
+
+
+def settings(section):
+    """A rule parameter: the config section for the job's task, as JSON (changes rerun the job)."""
+    return lambda w: aqconfig.as_json(aqconfig.stage_settings(config, section, getattr(w, "task", None)))

@@ -1,0 +1,15 @@
+rule prepare_data:
+    output:
+        directory(DATA),
+    params:
+        settings=settings("data"),
+    log:
+        f"{R}/logs/prepare_data/{{task}}.log",
+    benchmark:
+        f"{R}/benchmarks/prepare_data/{{task}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=resource("prepare_data", "mem_mb", 2000),
+        runtime=resource("prepare_data", "runtime", 30),
+    shell:
+        "aqbench prepare --task {wildcards.task} --settings {params.settings:q} --out {output} 2> {log}"

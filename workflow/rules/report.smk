@@ -1,0 +1,71 @@
+rule aggregate:
+    input:
+        metrics_files(),
+    output:
+        SUMMARY,
+    log:
+        f"{R}/logs/aggregate.log",
+    benchmark:
+        f"{R}/benchmarks/aggregate.tsv"
+    threads: 1
+    resources:
+        mem_mb=resource("aggregate", "mem_mb", 1000),
+        runtime=resource("aggregate", "runtime", 10),
+    shell:
+        "aqbench aggregate --out {output} {input} 2> {log}"
+
+
+rule tables:
+    input:
+        SUMMARY,
+    output:
+        expand(f"{P}/tables/results.{{ext}}", ext=["md", "tex", "csv"]),
+    log:
+        f"{R}/logs/tables.log",
+    benchmark:
+        f"{R}/benchmarks/tables.tsv"
+    threads: 1
+    resources:
+        mem_mb=resource("tables", "mem_mb", 1000),
+        runtime=resource("tables", "runtime", 10),
+    shell:
+        "aqbench tables --summary {input} --out-dir {P}/tables 2> {log}"
+
+
+rule figures:
+    input:
+        SUMMARY,
+    output:
+        expand(f"{P}/figures/{{task}}_metric_vs_size.{{ext}}", task=config["tasks"], ext=["png", "svg"]),
+    log:
+        f"{R}/logs/figures.log",
+    benchmark:
+        f"{R}/benchmarks/figures.tsv"
+    threads: 1
+    resources:
+        mem_mb=resource("figures", "mem_mb", 2000),
+        runtime=resource("figures", "runtime", 10),
+    shell:
+        "aqbench figures --summary {input} --out-dir {P}/figures 2> {log}"
+
+
+rule report:
+    input:
+        summary=SUMMARY,
+        tables=rules.tables.output,
+        figures=rules.figures.output,
+    output:
+        REPORT,
+    params:
+        settings=lambda w: aqconfig.as_json(config),
+    log:
+        f"{R}/logs/report.log",
+    benchmark:
+        f"{R}/benchmarks/report.tsv"
+    threads: 1
+    resources:
+        mem_mb=resource("report", "mem_mb", 1000),
+        runtime=resource("report", "runtime", 10),
+    shell:
+        "aqbench report --summary {input.summary} --figures-dir {P}/figures --out {output}"
+        " --settings {params.settings:q} 2> {log}"
