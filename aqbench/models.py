@@ -39,15 +39,28 @@ def texts(task, examples):
 
 
 def train_tokenizer(corpus, vocab_size):
-    """An uncased WordPiece tokenizer (BERT's normalizer, pre-tokenizer and [CLS]/[SEP] template) trained on corpus."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    """An uncased WordPiece tokenizer (tokenizers library; BERT's normalizer, pre-tokenizer and [CLS]/[SEP]
+    template) whose vocabulary is learned from the corpus: every character (and ##character) as fallback, then
+    the most frequent words, ties broken alphabetically.
+
+    Deterministic by construction: the library's WordPieceTrainer breaks ties between equally frequent merges
+    in hash-map order, and gave a different vocabulary on each of 6 runs over the same corpus.
+    """
+    import collections
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS))
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    counts = collections.Counter(word for text in corpus
+                                 for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({c for word in counts for c in word})
+    vocab = SPECIAL_TOKENS + chars + [f"##{c}" for c in chars]
+    words = sorted((w for w in counts if len(w) > 1), key=lambda w: (-counts[w], w))
+    vocab += words[: max(0, vocab_size - len(vocab))]
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
+    cls, sep = vocab.index("[CLS]"), vocab.index("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
     tok.decoder = decoders.WordPiece()
@@ -88,7 +101,9 @@ def load_pretrained(task, name_or_path, from_hub=False, seed=0):
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only)
         torch.manual_seed(seed)
-        model = auto_class(task).from_pretrained(name_or_path, local_files_only=local_only, **head_kwargs(task))
+        # a head of another task (or label count) in the directory is replaced by a fresh one
+        model = auto_class(task).from_pretrained(name_or_path, local_files_only=local_only, ignore_mismatched_sizes=True,
+                                                 **head_kwargs(task))
     except OSError as e:
         if from_hub:
             raise hub.unreachable_error(f"model {name_or_path!r}", fix=(

@@ -1,0 +1,64 @@
+"""Config validation: defaults, one clear message per mistake, per-task overrides, the list of runs."""
+
+import copy
+
+import pytest
+
+from aqbench import config as C
+from aqbench.errors import AqbenchError
+from conftest import REPO
+
+DEMO = C.read_yaml(REPO / "config" / "config.yaml")
+
+
+def with_(**changes):
+    cfg = copy.deepcopy(DEMO)
+    cfg.update(changes)
+    return cfg
+
+
+def test_shipped_configs_are_valid():
+    for name in ("config.yaml", "ci.yaml"):
+        C.load_file(REPO / "config" / name)
+
+
+def test_defaults_fill_omitted_keys():
+    cfg = C.load({"tasks": ["sst2"], "methods": ["fp"], "models": {"bert": {"source": "hub", "path": "bert-base-uncased"}}})
+    assert cfg["seeds"] == [0] and cfg["quant"]["groups"] == 128 and cfg["quant"]["grid"] == "asym"
+    assert cfg["train"]["lr"] == 2e-5 and cfg["data"]["synthetic"]["n_train"] == 8000
+    assert cfg["models"]["bert"]["tokenizer_vocab_size"] == 2000
+
+
+@pytest.mark.parametrize("cfg,message", [
+    (with_(taks=["sst2"]), "unknown key 'taks' in the top level; allowed keys: data,"),
+    (with_(tasks=["sst2", "sts2"]), "'sts2' at tasks[1] is not allowed; use one of: sst2, mnli, conll03, squad"),
+    (with_(methods=["fp", "magic"]), "'magic' at methods[1] is not allowed; use one of: fp, lq"),
+    (with_(train={**DEMO["train"], "lr": "fast"}), "train.lr: 'fast' is not of type 'number'"),
+    (with_(lq={"bits": [8, 1]}), "1 at lq.bits[1] is not allowed"),
+    (with_(quant={**DEMO["quant"], "grid": "nf4"}), "'nf4' at quant.grid is not allowed; use one of: asym, sym"),
+    (with_(task_overrides={"squad": {"train": {"epochs": 0}}}), "in task_overrides.squad.train"),
+    (with_(models={"bert": {"source": "local"}}), "models.bert has source local but no path"),
+])
+def test_each_mistake_gets_one_message_naming_it(cfg, message):
+    with pytest.raises(AqbenchError) as e:
+        C.load(cfg)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_task_overrides_apply_to_their_task_only():
+    cfg = C.load(DEMO)
+    assert C.stage_settings(cfg, "train", "squad")["max_length"] == 128
+    assert C.stage_settings(cfg, "train", "sst2")["max_length"] == 64
+    assert C.stage_settings(cfg, "data", "mnli")["synthetic"] == {"n_train": 24000, "n_eval": 500}
+
+
+def test_runs_cover_tasks_methods_budgets_seeds():
+    cfg = C.load(with_(seeds=[0, 1]))
+    runs = C.runs(cfg)
+    assert len(runs) == 4 * (1 + 5) * 2
+    assert ("sst2", "bert", "lq", "w2", 1) in runs and ("squad", "bert", "fp", "fp32", 0) in runs
+
+
+def test_settings_json_is_stable():
+    assert C.as_json({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'

@@ -1,0 +1,84 @@
+"""The whole DAG on the tiny CI config, run by Snakemake as a user would (a couple of minutes on 2 cores).
+
+Checks the acceptance behaviour: outputs and contracts, a second run does nothing, deleting one metrics file
+reruns only that job (and what depends on it), a bad config fails at once with one message.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.e2e
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--cores", "2"]
+
+
+def snakemake(workdir, *args):
+    return subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=1200)
+
+
+def job_counts(output):
+    """The 'Job stats' table of a Snakemake plan as {rule: count}."""
+    lines = output.split("Job stats:", 1)[1].splitlines()[3:]
+    return {rule: int(n) for rule, n in (l.split() for l in lines[: next(i for i, l in enumerate(lines) if not l.strip())])}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Run the CI config once in a fresh working directory (its own .snakemake, results, reports)."""
+    work = tmp_path_factory.mktemp("dag")
+    (work / "config").mkdir()
+    shutil.copy(REPO / "config" / "ci.yaml", work / "config" / "config.yaml")
+    done = snakemake(work, "all")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return work, done
+
+
+def test_the_dag_produces_every_output_and_contract(run):
+    work, done = run
+    summary = pd.read_csv(work / "results-ci" / "summary.csv", dtype={"budget": str})
+    assert set(summary.task) == {"sst2", "mnli", "conll03", "squad"}
+    assert set(zip(summary.method, summary.budget)) == {("fp", "fp32"), ("lq", "w8"), ("lq", "w2")}
+    required = {"task", "model", "method", "budget", "seed", "metric", "value", "size_mb", "avg_bits", "emb_bits",
+                "act_bits", "pruned_frac"}
+    assert required <= set(summary.columns)
+    assert set(summary[summary.task == "mnli"].metric) >= {"accuracy_m", "accuracy_mm"}
+    assert set(summary[summary.task == "squad"].metric) >= {"exact_match", "f1"}
+    run_dir = work / "results-ci" / "runs" / "sst2" / "bert" / "lq" / "w2" / "seed0"
+    assignment = json.loads((run_dir / "assignment.json").read_text())
+    assert {l["bits"][0] for l in assignment["layers"].values()} == {2}
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["avg_bits"] == 2.0 and metrics["size_mb"] < metrics["fp32_size_mb"] / 10
+    assert (work / "reports-ci" / "report.html").stat().st_size > 10_000
+    assert (work / "reports-ci" / "tables" / "results.md").is_file()
+    assert "Report: " in done.stdout + done.stderr
+    for log in (work / "results-ci" / "logs").rglob("*.log"):
+        assert "Traceback" not in log.read_text(), log
+
+
+def test_a_second_run_does_nothing(run):
+    work, _ = run
+    again = snakemake(work, "all")
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_deleting_one_metrics_file_reruns_only_that_job(run):
+    work, _ = run
+    (work / "results-ci" / "runs" / "conll03" / "bert" / "lq" / "w8" / "seed0" / "metrics.json").unlink()
+    plan = snakemake(work, "-n", "all")
+    assert job_counts(plan.stdout + plan.stderr) == {"evaluate": 1, "aggregate": 1, "tables": 1, "figures": 1, "report": 1, "all": 1, "total": 6}
+    assert snakemake(work, "all").returncode == 0
+
+
+def test_a_bad_config_stops_before_any_job_with_one_message(run):
+    work, _ = run
+    bad = snakemake(work, "-n", "all", "--config", "tasks=[sst2,sts2]")
+    assert bad.returncode != 0
+    assert "'sts2' at tasks[1] is not allowed; use one of: sst2, mnli, conll03, squad" in bad.stdout + bad.stderr
