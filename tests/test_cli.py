@@ -1,0 +1,33 @@
+"""The command line: a user-fixable problem is one line on stderr, exit status 2, and no output left behind."""
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def aqbench(*args):
+    return subprocess.run([sys.executable, "-m", "aqbench", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_check_config_counts_the_runs():
+    out = aqbench("check-config", str(REPO / "config" / "config.yaml"))
+    assert out.returncode == 0 and "24 runs" in out.stdout
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tasks: [sst2]\nmethods: [fp]\nmodels: {bert: {source: config, architecture: {}}}\ntrain: {lr: -1}\n")
+    out = aqbench("check-config", str(bad))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1].startswith("aqbench check-config: error: config error")
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_local_file_names_it_and_writes_nothing(tmp_path):
+    settings = {"source": "local", "seed": 0, "local_dirs": {"sst2": str(tmp_path)}}
+    out = aqbench("prepare", "--task", "sst2", "--settings", json.dumps(settings), "--out", str(tmp_path / "data"))
+    assert out.returncode == 2
+    assert f"missing local file for task sst2, split train: {tmp_path}/train.tsv" in out.stderr
+    assert not (tmp_path / "data").exists()
