@@ -20,7 +20,18 @@ def _settings(text):
         raise argparse.ArgumentTypeError(f"not valid JSON: {e}") from e
 
 
+log = logging.getLogger("aqbench")
+
+
+def _result(line):
+    """A stage's one-line result: in the job's log and on the console."""
+    log.info(line)
+    print(line, flush=True)
+
+
 def _setup(args):
+    if not sys.stderr.isatty():  # a log file: no carriage-return progress bars from huggingface libraries
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -42,7 +53,7 @@ def cmd_prepare(args):
     from aqbench.tasks import get_task
 
     counts = prepare(get_task(args.task), args.settings, args.out)
-    print(f"{args.task}: prepared {', '.join(f'{k}={v}' for k, v in counts.items())} -> {args.out}")
+    _result(f"{args.task}: prepared {', '.join(f'{k}={v}' for k, v in counts.items())} -> {args.out}")
 
 
 def cmd_finetune(args):
@@ -50,8 +61,8 @@ def cmd_finetune(args):
     from aqbench.train import finetune
 
     stats = finetune(get_task(args.task), args.data, args.settings["model"], args.settings["train"], args.seed, args.out)
-    print(f"{args.task}: fine-tuned {stats['steps']} steps in {stats['seconds']:.0f} s, final loss "
-          f"{stats['final_loss']:.4f} -> {args.out}")
+    _result(f"{args.task}: fine-tuned {stats['steps']} steps in {stats['seconds']:.0f} s, final loss "
+            f"{stats['final_loss']:.4f} -> {args.out}")
 
 
 def cmd_quantize(args):
@@ -60,7 +71,7 @@ def cmd_quantize(args):
 
     info = run_method(args.method, get_task(args.task), args.checkpoint, args.data, args.budget, args.seed,
                       args.settings, args.out)
-    print(f"{args.task} {args.method} {args.budget} seed{args.seed}: done in {info['seconds']:.1f} s -> {args.out}")
+    _result(f"{args.task} {args.method} {args.budget} seed{args.seed}: done in {info['seconds']:.1f} s -> {args.out}")
 
 
 def cmd_evaluate(args):
@@ -69,14 +80,14 @@ def cmd_evaluate(args):
 
     labels = {"task": args.task, "model": args.model, "method": args.method, "budget": args.budget, "seed": args.seed}
     _, line = evaluate_run(get_task(args.task), args.data, args.checkpoint, args.run, args.settings, labels, args.out)
-    print(line)
+    _result(line)
 
 
 def cmd_aggregate(args):
     from aqbench.report.aggregate import aggregate
 
     frame = aggregate(args.metrics, args.out)
-    print(f"summary: {len(frame)} rows from {len(args.metrics)} runs -> {args.out}")
+    _result(f"summary: {len(frame)} rows from {len(args.metrics)} runs -> {args.out}")
 
 
 def cmd_tables(args):
@@ -84,7 +95,7 @@ def cmd_tables(args):
     from aqbench.report.tables import write_tables
 
     tables = write_tables(load_summary(args.summary), args.out_dir)
-    print(f"tables: {len(tables)} tasks -> {args.out_dir}/results.md")
+    _result(f"tables: {len(tables)} tasks -> {args.out_dir}/results.md")
 
 
 def cmd_figures(args):
@@ -92,22 +103,22 @@ def cmd_figures(args):
     from aqbench.report.figures import write_figures
 
     figures = write_figures(load_summary(args.summary), args.out_dir)
-    print(f"figures: {sum(len(p) for p in figures.values())} files -> {args.out_dir}")
+    _result(f"figures: {sum(len(p) for p in figures.values())} files -> {args.out_dir}")
 
 
 def cmd_report(args):
     from aqbench.report.html import build_report
 
     path = build_report(args.summary, args.figures_dir, args.out, args.settings)
-    print(f"report: {Path(path).resolve()}")
+    _result(f"report: {Path(path).resolve()}")
 
 
 def cmd_check_config(args):
     from aqbench.config import load_file, runs
 
     config = load_file(args.config)
-    print(f"{args.config}: valid; {len(runs(config))} runs over tasks {', '.join(config['tasks'])}, "
-          f"methods {', '.join(config['methods'])}, seeds {config['seeds']}")
+    _result(f"{args.config}: valid; {len(runs(config))} runs over tasks {', '.join(config['tasks'])}, "
+            f"methods {', '.join(config['methods'])}, seeds {config['seeds']}")
 
 
 def parser():

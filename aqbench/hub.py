@@ -39,8 +39,12 @@ def unreachable_error(what, fix):
     )
 
 
+def behind_proxy():
+    return any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"))
+
+
 def ensure_reachable(what, fix):
-    """Raise the clear error now rather than after the libraries' retries. Offline mode skips the check:
-    the caller then loads from the local cache only."""
-    if not offline() and not reachable():
+    """Raise the clear error now rather than after the libraries' retries. Offline mode skips the check (the
+    caller then loads from the local cache only), and so does a proxy, which a direct connection would bypass."""
+    if not offline() and not behind_proxy() and not reachable():
         raise unreachable_error(what, fix)

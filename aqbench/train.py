@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from aqbench.errors import AqbenchError
+from aqbench.progress import Progress
 
 log = logging.getLogger(__name__)
 MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids")
@@ -71,7 +71,7 @@ def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="trai
         opt, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
     gen = torch.Generator().manual_seed(seed)
     step, losses, start = 0, [], time.time()
-    bar = tqdm(total=total, desc=desc, mininterval=2.0, dynamic_ncols=True)
+    bar = Progress(total, desc)
     while step < total:
         for batch in batches(features, settings["batch_size"], pad_id, shuffle=True, generator=gen):
             loss = loss_fn(model, to(batch, device))
@@ -86,9 +86,7 @@ def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="trai
             sched.step()
             losses.append(loss.item())
             step += 1
-            bar.update(1)
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+            bar.update(1, **({"loss": f"{np.mean(losses[-20:]):.4f}"} if step % 20 == 0 else {}))
             if step >= total:
                 break
     bar.close()
@@ -107,13 +105,16 @@ def predict(model, features, batch_size, pad_id, device="auto", desc="eval"):
     """Per feature, the model's output arrays trimmed to the feature's own length (logits, or start/end logits)."""
     device = pick_device(device)
     model.to(device).eval()
-    outputs = []
-    for batch in tqdm(list(batches(features, batch_size, pad_id)), desc=desc, mininterval=2.0, dynamic_ncols=True):
+    outputs, all_batches = [], list(batches(features, batch_size, pad_id))
+    bar = Progress(len(all_batches), desc)
+    for batch in all_batches:
         lengths = batch["attention_mask"].sum(1).tolist()
         out = model(**{k: v.to(device) for k, v in batch.items() if k in MODEL_KEYS})
         arrays = {k: out[k].float().cpu().numpy() for k in ("logits", "start_logits", "end_logits") if out.get(k) is not None}
         for i, n in enumerate(lengths):
             outputs.append({k: (a[i, :n] if a.ndim > 2 or k != "logits" else a[i]) for k, a in arrays.items()})
+        bar.update(1)
+    bar.close()
     return outputs
 
 

@@ -1,13 +1,13 @@
 # Config validation, paths, wildcard constraints and resources shared by every rule.
-import os
 import sys
 from pathlib import Path
 
 from aqbench import config as aqconfig
 from aqbench.errors import AqbenchError
 
-# `aqbench` is installed next to the Python running Snakemake (.venv/bin); make it reachable without activation.
-os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + str(Path(sys.executable).parent)
+# `aqbench` is installed next to the Python running Snakemake (.venv/bin): jobs find it without activating .venv.
+# (Setting a prefix replaces Snakemake's default one, the bash strict mode, so it is repeated here.)
+shell.prefix(f'set -euo pipefail; export PATH="$PATH:{Path(sys.executable).parent}"; ')
 
 try:
     _loaded = aqconfig.load(config, workflow.source_path("../schemas/config.schema.yaml"))
