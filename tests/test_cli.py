@@ -31,3 +31,11 @@ def test_missing_local_file_names_it_and_writes_nothing(tmp_path):
     assert out.returncode == 2
     assert f"missing local file for task sst2, split train: {tmp_path}/train.tsv" in out.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_a_budget_lq_cannot_meet_is_refused_by_name(tmp_path):
+    out = aqbench("quantize", "--method", "lq", "--task", "sst2", "--budget", "w1", "--checkpoint", str(tmp_path),
+                  "--data", str(tmp_path), "--settings", "{}", "--out", str(tmp_path / "run"))
+    assert out.returncode == 2
+    assert "budget 'w1' cannot be met by lq: it quantizes weights to w2 ... w8" in out.stderr
+    assert not (tmp_path / "run").exists()

@@ -1,4 +1,9 @@
-"""Methods: each turns a fine-tuned FP model into a run (assignment + state). See aqbench.runs."""
+"""Methods: each turns a fine-tuned FP model into a run (assignment + state). See aqbench.runs.
+
+A method module has validate(budget, settings), which refuses what it cannot do before anything is loaded, and
+run(task, model, tokenizer, data_dir, budget, seed, settings) -> (assignment, info), which may change the model
+(quantize, calibrate, train) in place; run_method saves what differs from the FP checkpoint.
+"""
 
 import time
 
@@ -21,6 +26,7 @@ def get_method(name):
 def run_method(name, task, checkpoint_dir, data_dir, budget, seed, settings, out_dir):
     """Load the FP checkpoint, apply the method, write the run directory; returns the method record."""
     method = get_method(name)
+    method.validate(budget, settings)
     start = time.time()
     model, tokenizer = load_checkpoint(task, checkpoint_dir)
     base_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
