@@ -69,9 +69,15 @@ def cmd_quantize(args):
     from aqbench.methods import run_method
     from aqbench.tasks import get_task
 
-    info = run_method(args.method, get_task(args.task), args.checkpoint, args.data, args.budget, args.seed,
-                      args.settings, args.out)
+    task = get_task(args.task)
+    info = run_method(args.method, task, args.checkpoint, args.data, args.budget, args.seed, args.settings, args.out)
     _result(f"{args.task} {args.method} {args.budget} seed{args.seed}: done in {info['seconds']:.1f} s -> {args.out}")
+    if args.evaluate:  # the same evaluation as `aqbench evaluate`, from the run as written, without a new process
+        from aqbench.evaluate import evaluate_run
+
+        labels = {"task": args.task, "model": args.model, "method": args.method, "budget": args.budget, "seed": args.seed}
+        _, line = evaluate_run(task, args.data, args.checkpoint, args.out, args.eval_settings, labels, args.evaluate)
+        _result(line)
 
 
 def cmd_evaluate(args):
@@ -151,6 +157,9 @@ def parser():
     s.add_argument("--data", required=True)
     s.add_argument("--settings", type=_settings, required=True, help='{"quant": ..., "train": ..., method: ...} (JSON)')
     s.add_argument("--out", required=True)
+    s.add_argument("--evaluate", metavar="METRICS_JSON", help="then evaluate the run and write its metrics record here")
+    s.add_argument("--model", default="bert", help="model label of the metrics record (with --evaluate)")
+    s.add_argument("--eval-settings", type=_settings, default={}, help="the config's train section (JSON, with --evaluate)")
 
     s = stage("evaluate", cmd_evaluate, "evaluate a run and write its metrics.json", seed=True)
     for a in ("--model", "--method", "--budget", "--checkpoint", "--run", "--data", "--out"):

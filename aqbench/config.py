@@ -13,7 +13,7 @@ import yaml
 from aqbench.errors import AqbenchError
 
 SCHEMA = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
-MODEL_OF_METHOD = {"fp": "bert", "lq": "bert"}  # which model entry a method compresses
+MODEL_OF_METHOD = {"fp": "bert", "lq": "bert", "aciq": "bert", "ocs": "bert"}  # the model entry a method compresses
 
 
 def read_yaml(path):
@@ -126,11 +126,13 @@ def as_json(obj):
 
 
 def budgets(config, method):
-    """The budget labels a method runs at: fp32 for FP, w<bits> for uniform weight bits."""
+    """The budget labels a method runs at: fp32 for FP, w<bits> for uniform weight bits, w<bits>-r<ratio> for OCS."""
     if method == "fp":
         return ["fp32"]
-    if method == "lq":
-        return [f"w{b}" for b in config["lq"]["bits"]]
+    if method in ("lq", "aciq"):
+        return [f"w{b}" for b in config[method]["bits"]]
+    if method == "ocs":
+        return [f"w{b}-r{r:g}" for b in config["ocs"]["bits"] for r in config["ocs"]["expand_ratios"]]
     raise AqbenchError(f"unknown method {method!r}")
 
 
@@ -142,7 +144,11 @@ def runs(config):
 
 
 def method_settings(config, method, task):
-    """What a method stage needs: nothing for fp; quantization and evaluation settings for the PTQ methods."""
+    """What a method stage needs: nothing for fp; quantization and evaluation settings and the method's own section
+    for the PTQ methods (OCS with clipping also reads the ACIQ section)."""
     if method == "fp":
         return {}
-    return {"quant": config["quant"], "train": stage_settings(config, "train", task), method: config.get(method, {})}
+    out = {"quant": config["quant"], "train": stage_settings(config, "train", task), method: config[method]}
+    if method == "ocs" and config["ocs"]["clip"] == "aciq":
+        out["aciq"] = config["aciq"]
+    return out

@@ -2,8 +2,8 @@
 
     runs/<task>/<model>/<method>/<budget>/seed<seed>/
         assignment.json     the bit assignment (aqbench.quant.assignment)
-        state.safetensors   tensors that differ from the FP checkpoint: activation ranges, and the weights a
-                            method changed (QAT, OCS); PTQ runs stay a few KB instead of a model copy
+        state.safetensors   tensors that differ from the FP checkpoint with the assignment applied (activation and
+                            clipping ranges, trained weights); PTQ runs stay a few KB, not a model copy
         method.json         what the method did: settings, wall time, versions, notes
 """
 

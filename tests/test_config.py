@@ -30,9 +30,10 @@ def test_defaults_fill_omitted_keys():
 
 
 @pytest.mark.parametrize("cfg,message", [
-    (with_(taks=["sst2"]), "unknown key 'taks' in the top level; allowed keys: data,"),
+    (with_(taks=["sst2"]), "unknown key 'taks' in the top level; allowed keys: aciq, data,"),
     (with_(tasks=["sst2", "sts2"]), "'sts2' at tasks[1] is not allowed; use one of: sst2, mnli, conll03, squad"),
-    (with_(methods=["fp", "magic"]), "'magic' at methods[1] is not allowed; use one of: fp, lq"),
+    (with_(methods=["fp", "magic"]), "'magic' at methods[1] is not allowed; use one of: fp, lq, aciq, ocs"),
+    (with_(ocs={"expand_ratios": [0.0]}), "ocs.expand_ratios[0]: 0.0 is less than or equal to the minimum of 0"),
     (with_(train={**DEMO["train"], "lr": "fast"}), "train.lr: 'fast' is not of type 'number'"),
     (with_(lq={"bits": [8, 1]}), "1 at lq.bits[1] is not allowed"),
     (with_(quant={**DEMO["quant"], "grid": "nf4"}), "'nf4' at quant.grid is not allowed; use one of: asym, sym"),
@@ -56,7 +57,7 @@ def test_task_overrides_apply_to_their_task_only():
 def test_runs_cover_tasks_methods_budgets_seeds():
     cfg = C.load(with_(seeds=[0, 1]))
     runs = C.runs(cfg)
-    assert len(runs) == 4 * (1 + 5) * 2
+    assert len(runs) == 4 * (1 + 5 + 5 + 15) * 2
     assert ("sst2", "bert", "lq", "w2", 1) in runs and ("squad", "bert", "fp", "fp32", 0) in runs
 
 

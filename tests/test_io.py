@@ -18,9 +18,20 @@ def test_failed_directory_write_leaves_nothing_and_keeps_the_old_result(tmp_path
 
 
 def test_failed_file_write_leaves_no_file(tmp_path):
-    class Boom(str):
-        pass
-
     with pytest.raises(TypeError):
         atomic_write_text(tmp_path / "m.json", None)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "f.json", "{}")
+        with atomic_dir(tmp_path / "d"):
+            pass
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "f.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755

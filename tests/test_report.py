@@ -68,7 +68,10 @@ def test_tables_figures_and_a_self_contained_report(metrics_files, tmp_path):
     assert (tmp_path / "figures" / "sst2_metric_vs_size.svg").is_file()
     html = build_report(tmp_path / "summary.csv", tmp_path / "figures", tmp_path / "report.html", {"tasks": ["<x>"]})
     text = html.read_text()
-    assert text.count('<section id="task-') == 2 and text.count("data:image/png;base64,") == 2
+    assert text.count('<section id="task-') == 2
+    assert text.count("data:image/png;base64,") == 4  # per task: metric vs size, and PTQ metric vs bits
+    ptq = (tmp_path / "tables" / "ptq.md").read_text()
+    assert "| lq | 91.00 ± 1.41 | 90.00 | 75.00 ± 7.07 |" in ptq  # fp32, w8, w2 columns
     assert "http://" not in text and "https://" not in text  # nothing fetched from the network
     assert "&lt;x&gt;" in text  # autoescaped
     assert "lq: smallest within 1 point of FP is w8 (0.300 MB, 90.00); at w2 (0.100 MB) it scores 75.00." in text

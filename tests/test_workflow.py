@@ -44,7 +44,8 @@ def test_the_dag_produces_every_output_and_contract(run):
     work, done = run
     summary = pd.read_csv(work / "results-ci" / "summary.csv", dtype={"budget": str})
     assert set(summary.task) == {"sst2", "mnli", "conll03", "squad"}
-    assert set(zip(summary.method, summary.budget)) == {("fp", "fp32"), ("lq", "w8"), ("lq", "w2")}
+    assert set(zip(summary.method, summary.budget)) == {("fp", "fp32"), ("lq", "w8"), ("lq", "w2"), ("aciq", "w2"),
+                                                         ("ocs", "w2-r0.05")}
     required = {"task", "model", "method", "budget", "seed", "metric", "value", "size_mb", "avg_bits", "emb_bits",
                 "act_bits", "pruned_frac"}
     assert required <= set(summary.columns)
@@ -57,6 +58,8 @@ def test_the_dag_produces_every_output_and_contract(run):
     assert metrics["avg_bits"] == 2.0 and metrics["size_mb"] < metrics["fp32_size_mb"] / 10
     assert (work / "reports-ci" / "report.html").stat().st_size > 10_000
     assert (work / "reports-ci" / "tables" / "results.md").is_file()
+    assert "ocs (r=0.05)" in (work / "reports-ci" / "tables" / "ptq.md").read_text()
+    assert (work / "reports-ci" / "figures" / "squad_ptq_vs_bits.svg").is_file()
     assert "Report: " in done.stdout + done.stderr
     for log in (work / "results-ci" / "logs").rglob("*.log"):
         assert "Traceback" not in log.read_text(), log
@@ -73,7 +76,8 @@ def test_deleting_one_metrics_file_reruns_only_that_job(run):
     work, _ = run
     (work / "results-ci" / "runs" / "conll03" / "bert" / "lq" / "w8" / "seed0" / "metrics.json").unlink()
     plan = snakemake(work, "-n", "all")
-    assert job_counts(plan.stdout + plan.stderr) == {"evaluate": 1, "aggregate": 1, "tables": 1, "figures": 1, "report": 1, "all": 1, "total": 6}
+    assert job_counts(plan.stdout + plan.stderr) == {"ptq": 1, "aggregate": 1, "tables": 1, "figures": 1, "report": 1,
+                                                      "all": 1, "total": 6}
     assert snakemake(work, "all").returncode == 0
 
 

@@ -10,11 +10,12 @@ import time
 import torch
 
 from aqbench.errors import AqbenchError
-from aqbench.methods import fp, lq
+from aqbench.methods import aciq, fp, lq, ocs
 from aqbench.models import load_checkpoint
+from aqbench.quant.modules import quantize_model
 from aqbench.runs import save_run
 
-METHODS = {"fp": fp, "lq": lq}
+METHODS = {"fp": fp, "lq": lq, "aciq": aciq, "ocs": ocs}
 
 
 def get_method(name):
@@ -29,10 +30,17 @@ def run_method(name, task, checkpoint_dir, data_dir, budget, seed, settings, out
     method.validate(budget, settings)
     start = time.time()
     model, tokenizer = load_checkpoint(task, checkpoint_dir)
-    base_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     torch.manual_seed(seed)
     assignment, info = method.run(task, model, tokenizer, data_dir, budget, seed, settings)
     info = {"method": name, "task": task.name, "budget": budget, "seed": seed, "checkpoint": str(checkpoint_dir),
             **info, "seconds": time.time() - start}
-    save_run(out_dir, model, base_state, assignment, info)
+    save_run(out_dir, model, reference_state(task, checkpoint_dir, assignment), assignment, info)
     return info
+
+
+def reference_state(task, checkpoint_dir, assignment):
+    """What load_run rebuilds from the checkpoint and the assignment alone (e.g. OCS's split weights): the run's
+    state stores only what differs from it (calibrated ranges, clipping ranges, trained weights)."""
+    model, _ = load_checkpoint(task, checkpoint_dir)
+    quantize_model(model, assignment)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -1,10 +1,32 @@
-"""What methods share: the calibration set and calibration of activation ranges."""
+"""What methods share: budget labels, the uniform assignment, the calibration set and calibration."""
+
+import torch
 
 from aqbench.data import load_split, subsample
 from aqbench.errors import AqbenchError
+from aqbench.quant.assignment import uniform
 from aqbench.quant.modules import act_quantizers, calibrating
 from aqbench.tasks.kinds import featurize
 from aqbench.train import predict
+
+WEIGHT_BITS = range(2, 9)
+
+
+def weight_bits(budget, method):
+    """w<b>[-suffix] -> b, refusing bit-widths the grids cannot represent."""
+    head = budget.split("-")[0]
+    bits = int(head[1:]) if head.startswith("w") and head[1:].isdigit() else None
+    if bits not in WEIGHT_BITS:
+        raise AqbenchError(f"budget {budget!r} cannot be met by {method}: it quantizes weights to w2 ... w8. Fix "
+                           f"{method}.bits (or the target you asked for)")
+    return bits
+
+
+def uniform_assignment(model, bits, settings, method, budget):
+    """Every encoder Linear at `bits` with the run's quantization settings (grid, groups, act/emb bits)."""
+    q = settings["quant"]
+    return uniform(model, bits, q["groups"], q["grid"], q["act_bits"], q["emb_bits"], q["act_grid"],
+                   meta={"method": method, "budget": budget})
 
 
 def calibration_features(task, data_dir, tokenizer, settings, n, seed):
@@ -12,6 +34,27 @@ def calibration_features(task, data_dir, tokenizer, settings, n, seed):
     Only training data is used, so evaluation data never shapes a quantizer."""
     examples = subsample(load_split(data_dir, "train"), n, seed)
     return featurize(task, examples, tokenizer, settings, with_labels=False)
+
+
+@torch.no_grad()
+def input_absmax(model, names, features, pad_id, settings):
+    """{Linear name: max |x| per input feature} over the features, from the model as it is (hooks, no change)."""
+    found, hooks = {}, []
+
+    def hook(name):
+        def record(module, args):
+            x = args[0].detach().abs().reshape(-1, args[0].shape[-1]).amax(0)
+            found[name] = x if name not in found else torch.maximum(found[name], x)
+        return record
+
+    for name in names:
+        hooks.append(model.get_submodule(name).register_forward_pre_hook(hook(name)))
+    try:
+        predict(model, features, settings["eval_batch_size"], pad_id, settings["device"], desc="observe inputs")
+    finally:
+        for h in hooks:
+            h.remove()
+    return found
 
 
 def calibrate(model, features, pad_id, settings):

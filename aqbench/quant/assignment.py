@@ -25,8 +25,17 @@ class LayerBits:
     def groups(self):
         return len(self.bits)
 
+    @property
+    def stored_in_features(self):
+        """Columns actually stored: the input features plus OCS's split channels."""
+        return self.shape[1] + len(self.extra.get("splits", ()))
+
+    def group_rows(self):
+        return group_sizes(self.shape[0], self.groups)
+
     def group_numels(self):
-        return [rows * self.shape[1] for rows in group_sizes(self.shape[0], self.groups)]
+        """Stored weights per group (split channels included)."""
+        return [rows * self.stored_in_features for rows in self.group_rows()]
 
 
 @dataclass

@@ -11,13 +11,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from aqbench.errors import AqbenchError
+from aqbench.quant.ocs import expand
 from aqbench.quant.quantizer import FULL_PRECISION, get_grid, quantize_rows, quantize_tensor
 
 
 class ActQuantizer(nn.Module):
     """Per-tensor activation quantizer with a calibrated range.
 
-    calibrating: ranges grow to the min/max seen, activations pass through in FP;
+    calibrating: ranges grow to the min/max seen, activations pass through in FP, and the statistics a clipping
+    method needs are gathered (count, sum, sum of squares, sum of |x - center|);
     training (QAT): ranges follow an exponential moving average of the batch min/max;
     evaluation: ranges are frozen, so evaluation data never changes them.
     """
@@ -28,6 +30,8 @@ class ActQuantizer(nn.Module):
         self.grid = get_grid(grid)
         self.momentum = momentum
         self.calibrating = False
+        self.center = 0.0  # |x - center| is summed during calibration; set it to the mean for a second pass
+        self.stats = {}
         self.register_buffer("lo", torch.tensor(float("inf")))
         self.register_buffer("hi", torch.tensor(float("-inf")))
 
@@ -35,13 +39,26 @@ class ActQuantizer(nn.Module):
     def calibrated(self):
         return bool(torch.isfinite(self.lo)) and bool(torch.isfinite(self.hi))
 
+    def reset(self):
+        self.lo.fill_(float("inf"))
+        self.hi.fill_(float("-inf"))
+        self.stats = {"n": 0, "sum": 0.0, "sumsq": 0.0, "absdev": 0.0}
+
+    def _observe(self, x):
+        x = x.detach()
+        self.lo.copy_(torch.minimum(self.lo, x.min()))
+        self.hi.copy_(torch.maximum(self.hi, x.max()))
+        st = self.stats
+        st["n"] += x.numel()
+        st["sum"] += x.double().sum().item()
+        st["sumsq"] += x.double().pow(2).sum().item()
+        st["absdev"] += (x.double() - self.center).abs().sum().item()
+
     def forward(self, x):
         if self.bits >= FULL_PRECISION:
             return x
         if self.calibrating:
-            with torch.no_grad():
-                self.lo.copy_(torch.minimum(self.lo, x.min()))
-                self.hi.copy_(torch.maximum(self.hi, x.max()))
+            self._observe(x)
             return x
         if self.training:
             with torch.no_grad():
@@ -80,25 +97,54 @@ class _CachedWeight(nn.Module):
 
 class QuantLinear(_CachedWeight):
     """A Linear whose weight is quantized per group of output neurons (one bit-width per group, 0 = pruned)
-    and whose input is quantized per tensor at act_bits with a calibrated range."""
+    and whose input is quantized per tensor at act_bits with a calibrated range.
 
-    def __init__(self, linear, bits, grid="asym", act_bits=8, act_grid="asym"):
+    splits: OCS channel splits (aqbench.quant.ocs) replayed on the weight; the input is then expanded as
+    x[..., index] * scale before it is quantized. clip: keep per-group weight ranges (w_lo, w_hi buffers,
+    set by a clipping method such as ACIQ) instead of each group's min and max.
+    """
+
+    def __init__(self, linear, bits, grid="asym", act_bits=8, act_grid="asym", splits=(), clip=False):
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        self.weight = linear.weight
-        self.bias = linear.bias
         self.grid = get_grid(grid)
         bits = torch.as_tensor(bits, dtype=torch.long).reshape(-1)
         if bits.numel() > self.out_features:
             raise AqbenchError(f"{bits.numel()} groups for a Linear with {self.out_features} output neurons")
         self.register_buffer("bits", bits, persistent=False)  # the assignment JSON is the record of the bits
+        self.splits = [tuple(s) for s in splits]
+        if self.splits:
+            weight, index, scale = expand(linear.weight, self.splits)
+            self.weight = nn.Parameter(weight, requires_grad=linear.weight.requires_grad)
+            self.register_buffer("in_index", index, persistent=False)
+            self.register_buffer("in_scale", scale, persistent=False)
+        else:
+            self.weight = linear.weight
+            self.in_index = self.in_scale = None
+        self.bias = linear.bias
+        if clip:
+            groups = bits.numel()
+            self.register_buffer("w_lo", torch.full((groups,), float("nan")))
+            self.register_buffer("w_hi", torch.full((groups,), float("nan")))
+        else:
+            self.w_lo = self.w_hi = None
         self.act = ActQuantizer(act_bits, act_grid)
 
+    def _quantize(self):
+        if self.w_lo is not None and not bool(torch.isfinite(self.w_lo).all() and torch.isfinite(self.w_hi).all()):
+            raise AqbenchError("a clipped QuantLinear has no clipping ranges: set w_lo / w_hi (or load the run's state)")
+        return quantize_rows(self.weight, self.bits, self.grid, self.w_lo, self.w_hi)
+
+    def expand_input(self, x):
+        return x if self.in_index is None else x.index_select(-1, self.in_index) * self.in_scale
+
     def forward(self, x):
-        return F.linear(self.act(x), self.quantized_weight(), self.bias)
+        return F.linear(self.act(self.expand_input(x)), self.quantized_weight(), self.bias)
 
     def extra_repr(self):
-        return f"in={self.in_features}, out={self.out_features}, groups={self.bits.numel()}, grid={self.grid.name}"
+        extra = f", +{len(self.splits)} split channels" if self.splits else ""
+        return (f"in={self.in_features}, out={self.out_features}, groups={self.bits.numel()}, grid={self.grid.name}"
+                f"{', clipped' if self.w_lo is not None else ''}{extra}")
 
 
 class QuantEmbedding(_CachedWeight):
@@ -164,7 +210,8 @@ def quantize_model(model, assignment):
                                f"{tuple(module.weight.shape)}")
         if min(layer.bits) >= FULL_PRECISION and assignment.act_bits >= FULL_PRECISION:
             continue
-        _replace(model, name, QuantLinear(module, layer.bits, assignment.grid, assignment.act_bits, assignment.act_grid))
+        _replace(model, name, QuantLinear(module, layer.bits, assignment.grid, assignment.act_bits, assignment.act_grid,
+                                          splits=layer.extra.get("splits", ()), clip=bool(layer.extra.get("clip"))))
     if assignment.emb_bits < FULL_PRECISION:
         for name, module in embedding_modules(model).items():
             _replace(model, name, QuantEmbedding(module, assignment.emb_bits, assignment.grid))
@@ -180,8 +227,7 @@ def calibrating(model):
     """Within the block, forward passes set the activation ranges (reset first) and nothing is quantized."""
     quantizers = act_quantizers(model)
     for q in quantizers:
-        q.lo.fill_(float("inf"))
-        q.hi.fill_(float("-inf"))
+        q.reset()
         q.calibrating = True
     try:
         yield quantizers

@@ -5,6 +5,8 @@
 - A quantized group costs rows x in_features x bits for its integers plus its parameters: one fp16 scale, and
   for the asymmetric grid one fp16 offset (the group minimum), i.e. 32 bits per group (asym) or 16 (sym).
   A pruned group (0 bits) costs nothing; an FP layer costs 32 (or 16) bits per weight and no parameters.
+- OCS's split channels are stored columns: they cost their weights at the layer's bits, plus a 16-bit index
+  each (which input feature they copy). avg_bits stays per original weight, so it shows what splitting costs.
 - The embedding tables are quantized per row: rows x dim x bits + one group's parameters per row.
 Budgets are average bits per encoder weight of the teacher; `budget_mb` turns one into MB for a model.
 """
@@ -13,6 +15,7 @@ from aqbench.quant.quantizer import FULL_PRECISION, GRIDS
 
 MB = 2**20
 PARAM_BITS = 16  # each per-group scale / offset is stored as fp16
+SPLIT_INDEX_BITS = 16  # each OCS split channel stores the index of the input feature it copies
 
 
 def group_param_bits(grid_name):
@@ -26,6 +29,7 @@ def layer_bits(layer, grid_name):
         weight += numel * bits
         if 0 < bits < FULL_PRECISION:
             overhead += group_param_bits(grid_name)
+    overhead += SPLIT_INDEX_BITS * len(layer.extra.get("splits", ()))
     return weight, overhead
 
 
@@ -37,7 +41,7 @@ def encoder_size(assignment):
         numel += layer.shape[0] * layer.shape[1]
         weight += w
         overhead += o
-        pruned += sum(n for n, b in zip(layer.group_numels(), layer.bits) if b == 0)
+        pruned += sum(rows * layer.shape[1] for rows, b in zip(layer.group_rows(), layer.bits) if b == 0)
     return {
         "numel": numel,
         "size_mb": (weight + overhead) / 8 / MB,

@@ -15,13 +15,22 @@ METHOD_ORDER = ["fp", "distil", "qbert", "lq", "aciq", "ocs", "aq", "aq_distil"]
 TASK_ORDER = ["sst2", "mnli", "conll03", "squad"]
 
 
+PTQ_METHODS = ("lq", "aciq", "ocs")
+
+
 def budget_bits(budget):
-    """A budget label's bits, for sorting: fp32 -> 32, w4 -> 4, b2.96 -> 2.96."""
-    digits = budget.lstrip("fpwb")
+    """A budget label's bits, for sorting: fp32 -> 32, w4 -> 4, w4-r0.02 -> 4, b2.96 -> 2.96."""
+    digits = budget.split("-")[0].lstrip("fpwb")
     try:
         return float(digits)
     except ValueError:
         return float("nan")
+
+
+def series(method, budget):
+    """The series a run belongs to in PTQ tables and figures: the method, with OCS's expand ratio."""
+    suffix = budget.split("-", 1)[1] if "-" in budget else ""
+    return f"{method} ({suffix.replace('r', 'r=', 1)})" if suffix else method
 
 
 def rows(record, path):

@@ -9,12 +9,18 @@ import yaml
 
 from aqbench.io import atomic_write_text
 from aqbench.report.aggregate import load_summary, over_seeds
-from aqbench.report.tables import task_table
+from aqbench.report.tables import ptq_table, task_table
 from aqbench.versions import versions
 
 
 def _inline_png(path):
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+    path = Path(path)
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode() if path.is_file() else None
+
+
+def _rows(table):
+    return [[f"{v:.3f}" if c == "size (MB)" else f"{v:.2f}" if isinstance(v, float) else v
+             for c, v in zip(table.columns, row)] for row in table.itertuples(index=False)]
 
 
 def highlights(cells, task):
@@ -42,14 +48,14 @@ def build_report(summary_path, figures_dir, out_path, settings):
     cells = over_seeds(summary)
     sections = []
     for task in cells.task.unique():
-        table = task_table(cells, task)
-        figure = Path(figures_dir) / f"{task}_metric_vs_size.png"
+        table, ptq = task_table(cells, task), ptq_table(cells, task)
         sections.append({
             "task": task,
             "columns": list(table.columns),
-            "rows": [[f"{v:.3f}" if c == "size (MB)" else f"{v:.2f}" if isinstance(v, float) else v
-                      for c, v in zip(table.columns, row)] for row in table.itertuples(index=False)],
-            "figure": _inline_png(figure) if figure.is_file() else None,
+            "rows": _rows(table),
+            "figure": _inline_png(Path(figures_dir) / f"{task}_metric_vs_size.png"),
+            "ptq": None if ptq is None else {"columns": list(ptq.columns), "rows": _rows(ptq),
+                                             "figure": _inline_png(Path(figures_dir) / f"{task}_ptq_vs_bits.png")},
             "highlights": highlights(cells, task),
         })
     env = jinja2.Environment(loader=jinja2.PackageLoader("aqbench.report", "templates"),

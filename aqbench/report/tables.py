@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 from aqbench.io import atomic_file, atomic_write_text
-from aqbench.report.aggregate import over_seeds
+from aqbench.report.aggregate import PTQ_METHODS, budget_bits, over_seeds, series
 
 
 def task_table(cells, task):
@@ -19,6 +19,24 @@ def task_table(cells, task):
         m = t[t.metric == metric].set_index(index)
         table[metric] = [_fmt(m.loc[tuple(r)]) for r in first[index].itertuples(index=False)]
     return table
+
+
+def ptq_table(cells, task):
+    """The PTQ study's table for one task: a row per method (OCS per expand ratio), a column per weight bit-width,
+    the task's main metric in each cell, and the FP score each method starts from in the first column."""
+    t = cells[(cells.task == task) & cells["main"]]
+    ptq = t[t.method.isin(PTQ_METHODS)]
+    if ptq.empty:
+        return None
+    fp = t[t.method == "fp"]
+    rows = []
+    for name, g in ptq.assign(series=[series(m, b) for m, b in zip(ptq.method, ptq.budget)]).groupby("series", sort=False):
+        row = {"method": name, **({"fp32": _fmt(fp.iloc[0])} if not fp.empty else {})}
+        row.update({f"w{int(budget_bits(c.budget))}": _fmt(c) for _, c in g.iterrows()})
+        rows.append(row)
+    table = pd.DataFrame(rows).fillna("")
+    bit_cols = sorted((c for c in table.columns if c.startswith("w")), key=lambda c: -int(c[1:]))
+    return table[["method"] + (["fp32"] if "fp32" in table else []) + bit_cols]
 
 
 def _fmt(cell):
@@ -42,7 +60,8 @@ def latex(table, caption):
     esc = lambda s: str(s).replace("_", r"\_").replace("±", r"$\pm$").replace("%", r"\%")
     body = [" & ".join(esc(_num(v, 3 if c == "size (MB)" else 2)) for c, v in zip(cols, row)) + r" \\"
             for row in table.itertuples(index=False)]
-    return "\n".join([r"\begin{table}[t]", r"\centering", r"\begin{tabular}{" + "l" * 3 + "r" * (len(cols) - 3) + "}",
+    text_cols = sum(1 for c in cols if table[c].map(lambda v: isinstance(v, str) and not v[:1].isdigit()).all())
+    return "\n".join([r"\begin{table}[t]", r"\centering", r"\begin{tabular}{" + "l" * text_cols + "r" * (len(cols) - text_cols) + "}",
                       r"\toprule", " & ".join(esc(c) for c in cols) + r" \\", r"\midrule", *body, r"\bottomrule",
                       r"\end{tabular}", rf"\caption{{{esc(caption)}}}", r"\end{table}"])
 
@@ -62,4 +81,26 @@ def write_tables(summary, out_dir):
     atomic_write_text(out_dir / "results.tex", "\n".join(tex))
     with atomic_file(out_dir / "results.csv") as tmp:
         pd.concat([t.assign(task=task) for task, t in tables.items()]).to_csv(tmp, index=False)
+    write_ptq_tables(cells, out_dir)
     return tables
+
+
+def write_ptq_tables(cells, out_dir):
+    """reports/tables/ptq.{md,tex,csv}: the PTQ study per task (main metric by method and weight bits)."""
+    md = ["# Post-training quantization", "", "Main metric of each task (percent) by method and weight bits; 8-bit "
+          "activations and embedding. OCS per expand ratio r.", ""]
+    tex, frames = [], []
+    for task in cells.task.unique():
+        table = ptq_table(cells, task)
+        if table is None:
+            continue
+        metric = cells[(cells.task == task) & cells["main"]].metric.iloc[0]
+        md += [f"## {task} ({metric})", "", markdown(table), ""]
+        tex += [latex(table, f"{task}: post-training quantization, {metric}"), ""]
+        frames.append(table.assign(task=task, metric=metric))
+    if not frames:
+        md.append("No PTQ runs in this configuration.")
+    atomic_write_text(Path(out_dir) / "ptq.md", "\n".join(md))
+    atomic_write_text(Path(out_dir) / "ptq.tex", "\n".join(tex))
+    with atomic_file(Path(out_dir) / "ptq.csv") as tmp:
+        (pd.concat(frames) if frames else pd.DataFrame(columns=["method", "task", "metric"])).to_csv(tmp, index=False)

@@ -22,6 +22,7 @@ DATA = f"{R}/data/{{task}}"
 CHECKPOINT = f"{R}/models/{{task}}/{{model}}/seed{{seed}}"
 RUN = f"{R}/runs/{{task}}/{{model}}/{{method}}/{{budget}}/seed{{seed}}"
 SUMMARY = f"{R}/summary.csv"
+FIGURES = ["metric_vs_size"] + (["ptq_vs_bits"] if {"lq", "aciq", "ocs"} & set(config["methods"]) else [])
 REPORT = f"{P}/report.html"
 JOB = "{task}/{model}/{method}/{budget}/seed{seed}"  # the job name used in log and benchmark paths
 
@@ -30,7 +31,7 @@ wildcard_constraints:
     task="|".join(config["tasks"]),
     model="bert",
     method="|".join(config["methods"]),
-    budget=r"fp32|w\d+|b\d+(\.\d+)?",
+    budget=r"fp32|w\d+(-r[0-9.]+)?|b\d+(\.\d+)?",
     seed=r"\d+",
 
 

@@ -19,7 +19,7 @@ rule tables:
     input:
         SUMMARY,
     output:
-        expand(f"{P}/tables/results.{{ext}}", ext=["md", "tex", "csv"]),
+        expand(f"{P}/tables/{{name}}.{{ext}}", name=["results", "ptq"], ext=["md", "tex", "csv"]),
     log:
         f"{R}/logs/tables.log",
     benchmark:
@@ -36,7 +36,7 @@ rule figures:
     input:
         SUMMARY,
     output:
-        expand(f"{P}/figures/{{task}}_metric_vs_size.{{ext}}", task=config["tasks"], ext=["png", "svg"]),
+        expand(f"{P}/figures/{{task}}_{{kind}}.{{ext}}", task=config["tasks"], ext=["png", "svg"], kind=FIGURES),
     log:
         f"{R}/logs/figures.log",
     benchmark:
