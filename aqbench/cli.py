@@ -66,18 +66,30 @@ def cmd_finetune(args):
 
 
 def cmd_quantize(args):
-    from aqbench.methods import run_method
+    from aqbench.evaluate import evaluate_run
+    from aqbench.methods import get_method, run_method
     from aqbench.tasks import get_task
 
     task = get_task(args.task)
-    info = run_method(args.method, task, args.checkpoint, args.data, args.budget, args.seed, args.settings, args.out)
-    _result(f"{args.task} {args.method} {args.budget} seed{args.seed}: done in {info['seconds']:.1f} s -> {args.out}")
-    if args.evaluate:  # the same evaluation as `aqbench evaluate`, from the run as written, without a new process
-        from aqbench.evaluate import evaluate_run
+    if len(args.budget) > 1 and "{budget}" not in args.out:
+        raise_error("several budgets need an --out template with {budget}")
+    for budget in args.budget:  # refuse a bad budget before computing anything
+        get_method(args.method).validate(budget, args.settings)
+    for budget in args.budget:
+        out = args.out.format(budget=budget)
+        info = run_method(args.method, task, args.checkpoint, args.data, budget, args.seed, args.settings, out)
+        _result(f"{args.task} {args.method} {budget} seed{args.seed}: done in {info['seconds']:.1f} s -> {out}")
+        if args.evaluate:  # the same evaluation as `aqbench evaluate`, from the run as written
+            labels = {"task": args.task, "model": args.model, "method": args.method, "budget": budget, "seed": args.seed}
+            _, line = evaluate_run(task, args.data, args.checkpoint, out, args.eval_settings, labels,
+                                   args.evaluate.format(budget=budget))
+            _result(line)
 
-        labels = {"task": args.task, "model": args.model, "method": args.method, "budget": args.budget, "seed": args.seed}
-        _, line = evaluate_run(task, args.data, args.checkpoint, args.out, args.eval_settings, labels, args.evaluate)
-        _result(line)
+
+def raise_error(message):
+    from aqbench.errors import AqbenchError
+
+    raise AqbenchError(message)
 
 
 def cmd_evaluate(args):
@@ -152,12 +164,13 @@ def parser():
 
     s = stage("quantize", cmd_quantize, "apply a compression method to a fine-tuned checkpoint", seed=True)
     s.add_argument("--method", required=True)
-    s.add_argument("--budget", required=True)
+    s.add_argument("--budget", required=True, nargs="+", help="one or more budgets, run in one process")
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--data", required=True)
     s.add_argument("--settings", type=_settings, required=True, help='{"quant": ..., "train": ..., method: ...} (JSON)')
-    s.add_argument("--out", required=True)
-    s.add_argument("--evaluate", metavar="METRICS_JSON", help="then evaluate the run and write its metrics record here")
+    s.add_argument("--out", required=True, help="the run directory; a template with {budget} for several budgets")
+    s.add_argument("--evaluate", metavar="METRICS_JSON", help="then evaluate the run and write its metrics record here "
+                   "(a template with {budget} for several budgets)")
     s.add_argument("--model", default="bert", help="model label of the metrics record (with --evaluate)")
     s.add_argument("--eval-settings", type=_settings, default={}, help="the config's train section (JSON, with --evaluate)")
 

@@ -1,27 +1,38 @@
-# Post-training methods: the FP checkpoint becomes a run without training, and the same job evaluates it
-# (one process per run: most of a short job is importing torch and transformers). fp is the no-op method.
-rule ptq:
-    input:
-        checkpoint=CHECKPOINT,
-        data=DATA,
-    output:
-        assignment=f"{RUN}/assignment.json",
-        state=f"{RUN}/state.safetensors",
-        info=f"{RUN}/method.json",
-        metrics=f"{RUN}/metrics.json",
-    params:
-        settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, w.method, w.task)),
-        eval_settings=settings("train"),
-    log:
-        f"{R}/logs/ptq/{JOB}.log",
-    benchmark:
-        f"{R}/benchmarks/ptq/{JOB}.tsv"
-    threads: config["threads"]["evaluate"]
-    resources:
-        mem_mb=resource("ptq", "mem_mb", 2000),
-        runtime=resource("ptq", "runtime", 20),
-    shell:
-        "aqbench quantize --method {wildcards.method} --task {wildcards.task} --model {wildcards.model}"
-        " --budget {wildcards.budget} --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint}"
-        " --data {input.data} --settings {params.settings:q} --out $(dirname {output.assignment})"
-        " --evaluate {output.metrics} --eval-settings {params.eval_settings:q} 2> {log}"
+# Post-training methods (fp is the no-op one): one job per task, model, method and seed runs the method's
+# whole sweep of budgets and evaluates each run, in one process. Most of a short job is importing torch and
+# transformers, and a scheduler should not see dozens of seconds-long jobs. Each run is still its own
+# directory with its own files; the budgets come from the config (aqbench.config.budgets).
+PTQ_METHODS = [m for m in config["methods"] if m in ("fp", "lq", "aciq", "ocs")]
+
+for _method in PTQ_METHODS:
+    _run = f"{R}/runs/{{task}}/{{model}}/{_method}/{{budget}}/seed{{seed}}"
+    _budgets = aqconfig.budgets(config, _method)
+
+    rule:
+        name:
+            f"ptq_{_method}"
+        input:
+            checkpoint=CHECKPOINT,
+            data=DATA,
+        output:
+            expand(f"{_run}/{{file}}", budget=_budgets, allow_missing=True,
+                   file=["assignment.json", "state.safetensors", "method.json", "metrics.json"]),
+        params:
+            method=_method,
+            budgets=" ".join(_budgets),
+            out=lambda w, r=_run: r.format(task=w.task, model=w.model, seed=w.seed, budget="{budget}"),
+            settings=lambda w, m=_method: aqconfig.as_json(aqconfig.method_settings(config, m, w.task)),
+            eval_settings=settings("train"),
+        log:
+            f"{R}/logs/ptq/{{task}}/{{model}}/{_method}/seed{{seed}}.log",
+        benchmark:
+            f"{R}/benchmarks/ptq/{{task}}/{{model}}/{_method}/seed{{seed}}.tsv"
+        threads: config["threads"]["evaluate"]
+        resources:
+            mem_mb=resource("ptq", "mem_mb", 2000),
+            runtime=resource("ptq", "runtime", 30),
+        shell:
+            "aqbench quantize --method {params.method} --task {wildcards.task} --model {wildcards.model}"
+            " --budget {params.budgets} --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint}"
+            " --data {input.data} --settings {params.settings:q} --out {params.out:q}"
+            " --evaluate {params.out:q}/metrics.json --eval-settings {params.eval_settings:q} 2> {log}"
