@@ -87,3 +87,15 @@ def test_a_bad_config_stops_before_any_job_with_one_message(run):
     bad = snakemake(work, "-n", "all", "--config", "tasks=[sst2,sts2]")
     assert bad.returncode != 0
     assert "'sts2' at tasks[1] is not allowed; use one of: sst2, mnli, conll03, squad" in bad.stdout + bad.stderr
+
+
+def test_a_configfile_replaces_the_demo_config_instead_of_merging_into_it(tmp_path):
+    """The demo gives sst2 3 epochs in task_overrides; a user's file without overrides must not inherit them."""
+    cfg = (REPO / "config" / "ci.yaml").read_text().replace("results: results-ci", f"results: {tmp_path}/r")
+    (tmp_path / "mine.yaml").write_text(cfg.replace("tasks: [sst2, mnli, conll03, squad]", "tasks: [sst2]"))
+    plan = subprocess.run([*SNAKEMAKE, "-d", str(REPO), "-n", "-p", "--configfile", str(tmp_path / "mine.yaml"),
+                           "--", "all"], capture_output=True, text=True, timeout=300)
+    assert plan.returncode == 0, plan.stdout[-2000:]
+    finetune = next(line for line in plan.stdout.splitlines() if "aqbench finetune" in line)
+    assert '"epochs":1' in finetune  # merged, the demo's sst2 override would make it 3
+    assert "mnli" not in plan.stdout  # ... and the demo's mnli override would reach the report's settings

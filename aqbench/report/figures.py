@@ -16,7 +16,9 @@ MARKERS = dict(zip(METHOD_ORDER, "*oDsv^Ph"))
 
 
 def method_colors():
-    return dict(zip(METHOD_ORDER, sns.color_palette("colorblind", len(METHOD_ORDER))))
+    """seaborn's colour-blind palette, assigned so that methods compared with each other are far apart."""
+    c = sns.color_palette("colorblind", 10)
+    return {"fp": c[0], "lq": c[3], "aciq": c[4], "ocs": c[2], "qbert": c[1], "aq": c[9], "aq_distil": c[7], "distil": c[5]}
 
 
 RATIO_STYLES = {"": "-", "r=0.01": ":", "r=0.02": "--", "r=0.05": "-."}
