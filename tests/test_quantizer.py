@@ -99,3 +99,16 @@ def test_activation_quantizer_clamps_to_its_range_with_ste():
     assert q[0] == 0.0 and q[-1] == 1.0
     q.sum().backward()
     assert torch.equal(x.grad, torch.ones(5))
+
+
+@pytest.mark.parametrize("grid", ["asym", "sym"])
+def test_the_fused_no_grad_path_equals_the_training_path(grid):
+    """Without gradients the rounding runs in PyTorch's fused kernel; with them, in plain ops under the STE.
+    Both must give the same weights, mixed bit-widths and uneven groups included."""
+    torch.manual_seed(5)
+    w = torch.randn(30, 17) * 3
+    for bits in ([4], [2, 3, 8, 12], [0, 5, 32], [2] * 7):
+        with torch.no_grad():
+            fused = quantize_rows(w, bits, GRIDS[grid])
+        plain = quantize_rows(w.clone().requires_grad_(), bits, GRIDS[grid]).detach()
+        assert torch.allclose(fused, plain, atol=1e-5, rtol=0), bits

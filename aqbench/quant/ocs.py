@@ -20,14 +20,7 @@ import torch
 
 def plan_weight_splits(w, ratio):
     """The columns to split, in order: ceil(ratio * in_features) times the column holding the largest |w|."""
-    colmax = w.detach().abs().amax(0).tolist()
-    splits = []
-    for _ in range(math.ceil(ratio * w.shape[1])):
-        j = max(range(len(colmax)), key=colmax.__getitem__)
-        colmax[j] /= 2
-        colmax.append(colmax[j])
-        splits.append(("w", j))
-    return splits
+    return _plan(w.detach().abs().amax(0), math.ceil(ratio * w.shape[1]), "w")
 
 
 def plan_activation_splits(feature_absmax, ratio, in_features):
@@ -35,30 +28,39 @@ def plan_activation_splits(feature_absmax, ratio, in_features):
 
     feature_absmax: max |x| on calibration data of each feature as the layer sees it (after any weight splits'
     duplication), so the plan extends the weight splits."""
-    current = [float(v) for v in feature_absmax]
-    splits = []
-    for _ in range(math.ceil(ratio * in_features)):
-        j = max(range(len(current)), key=current.__getitem__)
+    return _plan(torch.as_tensor(feature_absmax, dtype=torch.float64), math.ceil(ratio * in_features), "a")
+
+
+def _plan(magnitude, n, kind):
+    """n times: split the entry with the largest magnitude (halve it, append the halved copy)."""
+    current = torch.cat([magnitude.double().cpu(), torch.zeros(n, dtype=torch.float64)])
+    size, splits = len(magnitude), []
+    for _ in range(n):
+        j = int(torch.argmax(current[:size]))
         current[j] /= 2
-        current.append(current[j])
-        splits.append(("a", j))
+        current[size] = current[j]
+        size += 1
+        splits.append((kind, j))
     return splits
 
 
 def expand(w, splits):
-    """Replay splits on W (out x in): (W' (out x in + n), index (in + n), scale (in + n)), W' x[index]*scale = W x."""
-    cols = list(w.detach().unbind(1))
+    """Replay splits on W (out x in): (W' (out x in + n), index (in + n), scale (in + n)), W' x[index]*scale = W x.
+
+    The replay runs on per-column lists (source feature, weight factor, input scale); W' is one gather."""
     index = list(range(w.shape[1]))
-    scale = [1.0] * w.shape[1]
+    factor = [1.0] * w.shape[1]  # W'[:, k] = W[:, index[k]] * factor[k]
+    scale = [1.0] * w.shape[1]  # x'[k] = x[index[k]] * scale[k]
     for kind, j in splits:
         if kind == "w":
-            cols[j] = cols[j] / 2
-            cols.append(cols[j])
+            factor[j] /= 2
         elif kind == "a":
             scale[j] /= 2
-            cols.append(cols[j])
         else:
             raise ValueError(f"unknown split kind {kind!r}")
         index.append(index[j])
+        factor.append(factor[j])
         scale.append(scale[j])
-    return torch.stack(cols, 1).contiguous(), torch.tensor(index), torch.tensor(scale, dtype=w.dtype)
+    index = torch.tensor(index)
+    weight = w.detach()[:, index] * torch.tensor(factor, dtype=w.dtype, device=w.device)
+    return weight.contiguous(), index, torch.tensor(scale, dtype=w.dtype)

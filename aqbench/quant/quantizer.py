@@ -102,15 +102,41 @@ def quantize_rows(w, bits, grid, lo=None, hi=None):
     if lo is None or hi is None:
         lo, hi = group_minmax(w, groups)
     lo, hi = grid.ranges(lo, hi)
-    idx = group_index(w.shape[0], groups).to(w.device)
-    row_bits = bits[idx].to(w.dtype).unsqueeze(1)
-    row_lo, row_hi = lo[idx].unsqueeze(1), hi[idx].unsqueeze(1)
-    flat = w.reshape(w.shape[0], -1)
+    rows = w.shape[0]
+    if rows % groups == 0:  # a view per group: no per-row copies of the group parameters
+        flat = w.reshape(groups, -1)
+    else:
+        idx = group_index(rows, groups).to(w.device)
+        flat, bits, lo, hi = w.reshape(rows, -1), bits[idx], lo[idx], hi[idx]
+    row_bits = bits.to(w.dtype).unsqueeze(1)
     steps = grid.steps(row_bits.clamp(1, FULL_PRECISION - 1))
-    q = ste(flat, fake_quant(flat, row_lo, row_hi, steps))
-    q = torch.where(row_bits >= FULL_PRECISION, flat, q)
-    q = torch.where(row_bits == 0, torch.zeros_like(q), q)
+    lo, hi = lo.unsqueeze(1), hi.unsqueeze(1)
+    if flat.requires_grad and torch.is_grad_enabled():
+        q = ste(flat, fake_quant(flat, lo, hi, steps))
+    else:
+        q = _fused_fake_quant(flat.detach(), lo, hi, steps)
+    if bool(((bits == 0) | (bits >= FULL_PRECISION)).any()):
+        q = torch.where(row_bits >= FULL_PRECISION, flat, q)
+        q = torch.where(row_bits == 0, torch.zeros_like(q), q)
     return q.reshape(w.shape)
+
+
+def _fused_fake_quant(x, lo, hi, steps):
+    """fake_quant without gradients, in PyTorch's fused per-channel kernel: the values round onto the integers
+    0..steps after shifting by lo (zero point 0), then shift back. Rows may differ in steps (bits): each
+    distinct step count is one kernel call on its rows."""
+    scale = ((hi - lo) / steps).clamp_min(1e-12).reshape(-1).float()
+    zero = torch.zeros(x.shape[0], dtype=torch.int32, device=x.device)
+    shifted = x - lo
+    flat_steps = steps.reshape(-1)
+    if bool((flat_steps == flat_steps[0]).all()):
+        q = torch.fake_quantize_per_channel_affine(shifted, scale, zero, 0, 0, int(flat_steps[0]))
+    else:
+        q = torch.empty_like(shifted)
+        for n in flat_steps.unique().tolist():
+            sel = flat_steps == n
+            q[sel] = torch.fake_quantize_per_channel_affine(shifted[sel], scale[sel], zero[sel], 0, 0, int(n))
+    return q + lo
 
 
 def quantize_tensor(x, bits, lo, hi, grid):
