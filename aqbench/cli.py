@@ -1,7 +1,8 @@
 """`aqbench <stage> ...`: the command line the Snakemake rules call; every stage is also a plain function.
 
-Progress bars and logs go to stderr (the rule's log file); the one-line result of a stage goes to stdout; a
-problem the user can fix ends the command with one line naming it and the fix, exit status 2, no traceback.
+Progress and log lines go to stderr (the rule's log file); a stage's one-line result goes to the log and to
+stdout (the console under Snakemake); a problem the user can fix ends the command with one line naming it and
+the fix, on both, with exit status 2 and no traceback.
 """
 
 import argparse
@@ -11,6 +12,8 @@ import os
 import random
 import sys
 from pathlib import Path
+
+from aqbench.errors import AqbenchError
 
 
 def _settings(text):
@@ -72,7 +75,7 @@ def cmd_quantize(args):
 
     task = get_task(args.task)
     if len(args.budget) > 1 and "{budget}" not in args.out:
-        raise_error("several budgets need an --out template with {budget}")
+        raise AqbenchError("several budgets need an --out template with {budget}")
     for budget in args.budget:  # refuse a bad budget before computing anything
         get_method(args.method).validate(budget, args.settings)
     for budget in args.budget:
@@ -84,12 +87,6 @@ def cmd_quantize(args):
             _, line = evaluate_run(task, args.data, args.checkpoint, out, args.eval_settings, labels,
                                    args.evaluate.format(budget=budget))
             _result(line)
-
-
-def raise_error(message):
-    from aqbench.errors import AqbenchError
-
-    raise AqbenchError(message)
 
 
 def cmd_evaluate(args):
@@ -202,8 +199,6 @@ def parser():
 
 
 def main(argv=None):
-    from aqbench.errors import AqbenchError
-
     args = parser().parse_args(argv)
     _setup(args)
     try:
