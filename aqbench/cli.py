@@ -23,6 +23,13 @@ def _settings(text):
         raise argparse.ArgumentTypeError(f"not valid JSON: {e}") from e
 
 
+def _name_path(text):
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, path
+
+
 log = logging.getLogger("aqbench")
 
 
@@ -80,13 +87,25 @@ def cmd_quantize(args):
         get_method(args.method).validate(budget, args.settings)
     for budget in args.budget:
         out = args.out.format(budget=budget)
-        info = run_method(args.method, task, args.checkpoint, args.data, budget, args.seed, args.settings, out)
+        info = run_method(args.method, task, args.checkpoint, args.data, budget, args.seed, args.settings, out,
+                          inputs=dict(args.input))
         _result(f"{args.task} {args.method} {budget} seed{args.seed}: done in {info['seconds']:.1f} s -> {out}")
         if args.evaluate:  # the same evaluation as `aqbench evaluate`, from the run as written
             labels = {"task": args.task, "model": args.model, "method": args.method, "budget": budget, "seed": args.seed}
             _, line = evaluate_run(task, args.data, args.checkpoint, out, args.eval_settings, labels,
                                    args.evaluate.format(budget=budget))
             _result(line)
+
+
+def cmd_hessian(args):
+    from aqbench.hessian import spectrum
+    from aqbench.tasks import get_task
+
+    record = spectrum(get_task(args.task), args.checkpoint, args.data, args.settings["hessian"], args.settings["train"],
+                      args.seed, args.out)
+    blocks = ", ".join(f"{b['sensitivity']:.3g}" for b in record["blocks"])
+    _result(f"{args.task} hessian seed{args.seed}: sensitivity per block [{blocks}], {record['hvps']} Hessian-vector "
+            f"products in {record['seconds']:.0f} s -> {args.out}")
 
 
 def cmd_evaluate(args):
@@ -170,6 +189,14 @@ def parser():
                    "(a template with {budget} for several budgets)")
     s.add_argument("--model", default="bert", help="model label of the metrics record (with --evaluate)")
     s.add_argument("--eval-settings", type=_settings, default={}, help="the config's train section (JSON, with --evaluate)")
+    s.add_argument("--input", type=_name_path, action="append", default=[], metavar="NAME=PATH",
+                   help="a file the method needs (e.g. spectrum=results/hessian/.../spectrum.json)")
+
+    s = stage("hessian", cmd_hessian, "Q-BERT's Hessian spectrum: top eigenvalue per encoder block", seed=True)
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--settings", type=_settings, required=True, help='{"hessian": ..., "train": ...} (JSON)')
+    s.add_argument("--out", required=True)
 
     s = stage("evaluate", cmd_evaluate, "evaluate a run and write its metrics.json", seed=True)
     for a in ("--model", "--method", "--budget", "--checkpoint", "--run", "--data", "--out"):

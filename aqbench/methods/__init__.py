@@ -1,8 +1,10 @@
 """Methods: each turns a fine-tuned FP model into a run (assignment + state). See aqbench.runs.
 
 A method module has validate(budget, settings), which refuses what it cannot do before anything is loaded, and
-run(task, model, tokenizer, data_dir, budget, seed, settings) -> (assignment, info), which may change the model
-(quantize, calibrate, train) in place; run_method saves what differs from the FP checkpoint.
+run(task, model, tokenizer, data_dir, budget, seed, settings, inputs) -> (assignment, info), which may change
+the model (quantize, calibrate, train) in place; inputs names the files a method needs beyond the checkpoint and
+the data (the checkpoint itself, e.g. for a distillation teacher; Q-BERT's Hessian spectrum). run_method saves
+what differs from the FP checkpoint.
 """
 
 import time
@@ -10,12 +12,12 @@ import time
 import torch
 
 from aqbench.errors import AqbenchError
-from aqbench.methods import aciq, fp, lq, ocs
+from aqbench.methods import aciq, fp, lq, ocs, qbert
 from aqbench.models import load_checkpoint
 from aqbench.quant.modules import quantize_model
 from aqbench.runs import save_run
 
-METHODS = {"fp": fp, "lq": lq, "aciq": aciq, "ocs": ocs}
+METHODS = {"fp": fp, "lq": lq, "aciq": aciq, "ocs": ocs, "qbert": qbert}
 
 
 def get_method(name):
@@ -24,14 +26,15 @@ def get_method(name):
     return METHODS[name]
 
 
-def run_method(name, task, checkpoint_dir, data_dir, budget, seed, settings, out_dir):
+def run_method(name, task, checkpoint_dir, data_dir, budget, seed, settings, out_dir, inputs=None):
     """Load the FP checkpoint, apply the method, write the run directory; returns the method record."""
     method = get_method(name)
     method.validate(budget, settings)
     start = time.time()
     model, tokenizer = load_checkpoint(task, checkpoint_dir)
     torch.manual_seed(seed)
-    assignment, info = method.run(task, model, tokenizer, data_dir, budget, seed, settings)
+    inputs = {"checkpoint": str(checkpoint_dir), **(inputs or {})}
+    assignment, info = method.run(task, model, tokenizer, data_dir, budget, seed, settings, inputs)
     info = {"method": name, "task": task.name, "budget": budget, "seed": seed, "checkpoint": str(checkpoint_dir),
             **info, "seconds": time.time() - start}
     save_run(out_dir, model, reference_state(task, checkpoint_dir, assignment), assignment, info)

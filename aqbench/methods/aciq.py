@@ -56,7 +56,7 @@ def clip_activations(model, features, pad_id, settings, dist):
         q.hi.copy_(torch.minimum(q.hi, torch.tensor(mu + alpha)))
 
 
-def run(task, model, tokenizer, data_dir, budget, seed, settings):
+def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
     cfg = settings["aciq"]
     assignment = uniform_assignment(model, weight_bits(budget, "aciq"), settings, "aciq", budget)
     for layer in assignment.layers.values():

@@ -9,6 +9,6 @@ def validate(budget, settings):
         raise AqbenchError(f"budget {budget!r} means nothing for fp, which is the fp32 model: use budget fp32")
 
 
-def run(task, model, tokenizer, data_dir, budget, seed, settings):
+def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
     """Returns (assignment, info); the model is left as it is."""
     return full_precision(model, meta={"method": "fp", "budget": budget}), {}

@@ -12,7 +12,7 @@ def validate(budget, settings):
     weight_bits(budget, "lq")
 
 
-def run(task, model, tokenizer, data_dir, budget, seed, settings):
+def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
     assignment = uniform_assignment(model, weight_bits(budget, "lq"), settings, "lq", budget)
     quantize_model(model, assignment)
     features = calibration_features(task, data_dir, tokenizer, settings["train"], settings["quant"]["calibration_examples"], seed)

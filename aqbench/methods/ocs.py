@@ -26,7 +26,7 @@ def validate(budget, settings):
         raise AqbenchError(f"budget {budget!r}: the OCS expand ratio must be in (0, 1]; the paper sweeps 0.01-0.05")
 
 
-def run(task, model, tokenizer, data_dir, budget, seed, settings):
+def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
     cfg = settings["ocs"]
     assignment = uniform_assignment(model, weight_bits(budget, "ocs"), settings, "ocs", budget)
     linears = encoder_linears(model)

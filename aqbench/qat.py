@@ -1,0 +1,35 @@
+"""Quantization-aware fine-tuning with a fixed bit assignment (Q-BERT; AQ-BERT's retraining after search).
+
+The FP checkpoint gets the assignment's QuantLinear / QuantEmbedding modules, activation ranges start from a
+calibration pass, and training runs the plain loop of aqbench.train: weights are fake-quantized on every step
+with the straight-through estimator, activation ranges follow a moving average, pruned groups get no gradient.
+With a teacher the loss adds soft targets from the FP model (aqbench.distill).
+"""
+
+from aqbench.data import load_split
+from aqbench.distill import kd_loss
+from aqbench.methods.common import calibrate, calibration_features
+from aqbench.models import load_checkpoint
+from aqbench.quant.modules import quantize_model
+from aqbench.tasks.kinds import featurize
+from aqbench.train import train_loop
+
+
+def quantization_aware_training(task, model, tokenizer, data_dir, assignment, settings, seed, checkpoint_dir=None):
+    """Quantize `model` in place with `assignment`, calibrate, and fine-tune it; returns the training stats.
+
+    settings: {"quant": ..., "train": ... (eval batch size, lengths, device), "qat": train-loop settings plus
+    `distill` (bool), `temperature`, `alpha`}. The teacher (distill) is the FP checkpoint itself."""
+    quantize_model(model, assignment)
+    calib = calibration_features(task, data_dir, tokenizer, settings["train"], settings["quant"]["calibration_examples"], seed)
+    calibrate(model, calib, tokenizer.pad_token_id, settings["train"])
+    qat = {**settings["train"], **settings["qat"]}
+    loss_fn = None
+    if qat.get("distill"):
+        teacher, _ = load_checkpoint(task, checkpoint_dir)
+        loss_fn = kd_loss(teacher, qat["temperature"], qat["alpha"])
+    features = featurize(task, load_split(data_dir, "train"), tokenizer, settings["train"])
+    stats = train_loop(model, features, qat, tokenizer.pad_token_id, seed, loss_fn=loss_fn,
+                       desc=f"qat {task.name} {assignment.meta.get('method', '')} {assignment.meta.get('budget', '')}")
+    model.eval()
+    return stats
