@@ -95,7 +95,10 @@ class QuantLinear(_CachedWeight):
         self.act = ActQuantizer(act_bits, act_grid)
 
     def forward(self, x):
-        return F.linear(self.act(x), self.quantized_weight(), self.bias)
+        # Simulated quantization is computed in fp32 even under bf16 autocast (train.mixed_precision), so a
+        # quantized layer's numbers are the grid's and do not depend on the precision of the layers around it.
+        with torch.autocast(x.device.type, enabled=False):
+            return F.linear(self.act(x.float()), self.quantized_weight(), self.bias)
 
     def extra_repr(self):
         return f"in={self.in_features}, out={self.out_features}, groups={self.bits.numel()}, grid={self.grid.name}"
