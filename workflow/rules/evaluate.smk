@@ -17,6 +17,7 @@ rule evaluate:
     resources:
         mem_mb=resource("evaluate", "mem_mb", 2000),
         runtime=resource("evaluate", "runtime", 20),
+        gpu=resource("evaluate", "gpu", 0),
     shell:
         "aqbench evaluate --task {wildcards.task} --model {wildcards.model} --method {wildcards.method}"
         " --budget {wildcards.budget} --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint}"

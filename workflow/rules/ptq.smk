@@ -17,6 +17,7 @@ rule ptq:
     resources:
         mem_mb=resource("ptq", "mem_mb", 2000),
         runtime=resource("ptq", "runtime", 20),
+        gpu=resource("ptq", "gpu", 0),
     shell:
         "aqbench quantize --method {wildcards.method} --task {wildcards.task} --budget {wildcards.budget}"
         " --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint} --data {input.data}"
