@@ -125,7 +125,7 @@ def load_pretrained(task, name_or_path, from_hub=False, seed=0):
     local_only = not from_hub or hub.offline()
     if from_hub:
         hub.ensure_reachable(f"model {name_or_path!r}", fix=(
-            f"download it once where the hub is reachable (`huggingface-cli download {name_or_path} "
+            f"download it once where the hub is reachable (`hf download {name_or_path} "
             f"--local-dir DIR`), then set source: local and path: DIR for this model in the config"))
     else:
         _check_model_dir(name_or_path)
