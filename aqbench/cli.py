@@ -147,6 +147,26 @@ def cmd_report(args):
     _result(f"report: {Path(path).resolve()}")
 
 
+def cmd_make_model(args):
+    from aqbench.config import load_file, stage_settings
+    from aqbench.data import load_examples
+    from aqbench.models import make_model_dir, texts
+    from aqbench.tasks import get_task
+
+    config = load_file(args.config)
+    corpus, counts = [], {}
+    for name in config["tasks"]:  # one tokenizer for every task of the config, learned on their training text
+        task = get_task(name)
+        examples = load_examples(task, stage_settings(config, "data", name))["train"]
+        corpus += list(texts(task, examples))
+        counts[name] = len(examples)
+    note = {"config": str(args.config), "train_examples": counts}
+    model, tokenizer = make_model_dir(args.out, corpus, args.vocab_size, args.architecture, args.seed, note)
+    _result(f"model: a randomly initialised BERT ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, "
+            f"not pretrained) with a {len(tokenizer)}-token WordPiece vocabulary learned on the training text of "
+            f"{', '.join(counts)} -> {args.out}")
+
+
 def cmd_check_config(args):
     from aqbench.config import load_file, runs
 
@@ -218,6 +238,15 @@ def parser():
     s.add_argument("--figures-dir", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--settings", type=_settings, default={}, help="the run's configuration, shown in the report (JSON)")
+
+    s = stage("make-model", cmd_make_model, "save a small BERT and a tokenizer learned on the config's training "
+              "text to a directory (a stand-in for a pretrained model where none can be downloaded)", task=False,
+              seed=True)
+    s.add_argument("--config", required=True, help="a config file; its tasks' training text teaches the tokenizer")
+    s.add_argument("--out", required=True, help="the model directory to write (models.<name>.path with source: local)")
+    s.add_argument("--vocab-size", type=int, default=8000)
+    s.add_argument("--architecture", type=_settings, default={},
+                   help="BertConfig arguments (JSON) overriding those of the small default (4 layers, hidden 256)")
 
     s = sub.add_parser("check-config", help="validate a config file and count its runs")
     s.set_defaults(fn=cmd_check_config)

@@ -1,5 +1,6 @@
 """The data stage: a task's splits from synthetic generators, local files or the hub, as JSONL in one directory."""
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -40,17 +41,36 @@ def _load_local(task, settings):
     return splits
 
 
+def hub_source(task, settings):
+    """The task's hub dataset, with the config's per-task overrides (data.hub.<task>: path, name, revision)."""
+    return dataclasses.replace(task.hub, **(settings.get("hub") or {}).get(task.name, {}))
+
+
 def _load_hub(task, settings):
     import datasets
 
-    fix = (f"download the data where the hub is reachable, or set data.source: local (or synthetic) with "
-           f"data.local_dirs.{task.name} pointing at {', '.join(task.local_files.values())}")
-    hub.ensure_reachable(f"dataset {task.hub.path}" + (f"/{task.hub.name}" if task.hub.name else ""), fix)
+    source = hub_source(task, settings)
+    what = f"dataset {source.describe()} for task {task.name}"
+    fix = (f"set data.source: local and data.local_dirs.{task.name} to a directory holding "
+           f"{' and '.join(task.local_files.values())} in their usual format (docs/config.md; config/local-example.yaml "
+           "does this), or load it once where the hub is reachable and rerun with HF_HUB_OFFLINE=1 to use the cache")
+    hub.ensure_reachable(what, fix)
     try:
-        ds = datasets.load_dataset(task.hub.path, task.hub.name)
-    except (ConnectionError, OSError) as e:
-        raise hub.unreachable_error(f"dataset {task.hub.path}", fix) from e
-    return {split: task.hub.convert(ds[hub_split]) for split, hub_split in task.hub.splits.items()}
+        ds = datasets.load_dataset(source.path, source.name, revision=source.revision)
+    except datasets.exceptions.DatasetNotFoundError as e:
+        raise AqbenchError(f"{what} is not on the hub (or is gated): {e}. Fix: set data.hub.{task.name}.path to "
+                           "an existing dataset, or use local files (data.source: local)") from e
+    except (ConnectionError, OSError) as e:  # unreachable, or HF_HUB_OFFLINE with nothing in the cache
+        raise hub.unreachable_error(what, fix) from e
+    except (RuntimeError, ValueError) as e:  # a loading script (datasets >= 4 runs none), an unknown config name
+        raise AqbenchError(f"cannot load {what}: {e}. Fix: data.hub.{task.name} (path, name, revision) must name "
+                           "a dataset stored as data files; a script-only repository has its parquet export at "
+                           "revision refs/convert/parquet") from e
+    missing = [s for s in source.splits.values() if s not in ds]
+    if missing:
+        raise AqbenchError(f"{what} has no split {', '.join(missing)} (it has {', '.join(ds)}). Fix: data.hub.{task.name} "
+                           "must name a copy of the task with its usual splits")
+    return {split: source.convert(ds[hub_split]) for split, hub_split in source.splits.items()}
 
 
 def subsample(examples, n, seed):

@@ -23,7 +23,7 @@ def evaluate_model(task, model, tokenizer, data_dir, settings):
         examples = load_split(data_dir, split)
         features = featurize(task, examples, tokenizer, settings, with_labels=False)
         outputs = predict(model, features, settings["eval_batch_size"], tokenizer.pad_token_id, settings["device"],
-                          desc=f"eval {task.name} {split}")
+                          desc=f"eval {task.name} {split}", mixed_precision=settings.get("mixed_precision"))
         predictions = kind.decode(task, features, outputs, examples, **task.extra)
         for name, value in kind.score(task, predictions, examples).items():
             metrics[f"{name}_{suffix}" if suffix else name] = float(value)

@@ -33,10 +33,8 @@ def reachable(timeout=5.0):
 
 def unreachable_error(what, fix):
     host, _ = endpoint()
-    return AqbenchError(
-        f"cannot load {what} from the HuggingFace Hub: {host} is not reachable"
-        f"{' and HF_HUB_OFFLINE is set (only the local cache is used)' if offline() else ''}. Fix: {fix}"
-    )
+    reason = ("HF_HUB_OFFLINE is set and it is not in the local cache" if offline() else f"{host} is not reachable")
+    return AqbenchError(f"cannot load {what} from the HuggingFace Hub: {reason}. Fix: {fix}")
 
 
 def behind_proxy():

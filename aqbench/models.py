@@ -68,6 +68,37 @@ def train_tokenizer(corpus, vocab_size):
                              sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
 
 
+# The small encoder `aqbench make-model` saves when no pretrained model can be had (4 layers, hidden 256).
+SMALL_ARCHITECTURE = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 1024,
+                      "max_position_embeddings": 512}
+
+
+def make_model_dir(out_dir, corpus, vocab_size=8000, architecture=None, seed=0, note=None):
+    """Save a randomly initialised BERT encoder (no task head) and an uncased WordPiece tokenizer learned on
+    `corpus` to out_dir, laid out as a downloaded model is (config.json, model.safetensors, tokenizer files), so
+    that `source: local` can point at it: a stand-in for bert-base-uncased where none can be downloaded. It is
+    not pretrained, so what is fine-tuned from it learns the task from scratch."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from aqbench.io import atomic_dir, write_json
+    from aqbench.versions import versions
+
+    architecture = {**SMALL_ARCHITECTURE, **(architecture or {})}
+    tokenizer = train_tokenizer(corpus, vocab_size)
+    config = BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **architecture)
+    torch.manual_seed(seed)
+    model = BertModel(config)
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json(tmp / "aqbench-model.json", {"made_by": "aqbench make-model", "pretrained": False, "seed": seed,
+                                                "vocab_size": len(tokenizer), "architecture": architecture,
+                                                "parameters": sum(p.numel() for p in model.parameters()),
+                                                "tokenizer_corpus": note, "versions": versions()})
+    return model, tokenizer
+
+
 def build(task, spec, train_examples, seed):
     """The model to fine-tune, with its tokenizer, from a model spec of the config (`models.<name>`)."""
     import torch
@@ -94,7 +125,7 @@ def load_pretrained(task, name_or_path, from_hub=False, seed=0):
     local_only = not from_hub or hub.offline()
     if from_hub:
         hub.ensure_reachable(f"model {name_or_path!r}", fix=(
-            f"download it once where the hub is reachable (`huggingface-cli download {name_or_path} "
+            f"download it once where the hub is reachable (`hf download {name_or_path} "
             f"--local-dir DIR`), then set source: local and path: DIR for this model in the config"))
     else:
         _check_model_dir(name_or_path)

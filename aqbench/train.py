@@ -52,11 +52,25 @@ def pick_device(name="auto"):
     return torch.device(name)
 
 
+def uses_bf16(device, mixed_precision):
+    """train.mixed_precision: bf16 autocast on a CUDA device only; CPU runs stay in fp32 whatever the setting."""
+    return mixed_precision == "bf16" and device.type == "cuda"
+
+
+def autocast(device, mixed_precision):
+    """The forward pass's precision context. bf16 needs no loss scaling (fp16 would); the weights, their
+    gradients and the optimizer state stay fp32. Quantized layers compute in fp32 (aqbench.quant.modules)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(device, mixed_precision))
+
+
 def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="train"):
     """Train in place; return stats. settings: epochs, batch_size, lr, weight_decay, warmup_ratio, max_steps,
-    grad_clip, device. loss_fn(model, batch) -> loss; default: the model's own loss on the batch's labels."""
+    grad_clip, device, mixed_precision. loss_fn(model, batch) -> loss; default: the model's own loss."""
     device = pick_device(settings.get("device", "auto"))
     model.to(device).train()
+    mixed_precision = settings.get("mixed_precision")
+    if uses_bf16(device, mixed_precision):
+        log.info("%s: bf16 autocast on %s", desc, device)
     loss_fn = loss_fn or (lambda m, b: m(**b).loss)
     steps_per_epoch = math.ceil(len(features) / settings["batch_size"])
     total = steps_per_epoch * settings["epochs"]
@@ -74,7 +88,8 @@ def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="trai
     bar = Progress(total, desc)
     while step < total:
         for batch in batches(features, settings["batch_size"], pad_id, shuffle=True, generator=gen):
-            loss = loss_fn(model, to(batch, device))
+            with autocast(device, mixed_precision):
+                loss = loss_fn(model, to(batch, device))
             if not torch.isfinite(loss):
                 raise AqbenchError(f"{desc}: the loss became {loss.item()} at step {step + 1} of {total}. Fix: lower "
                                    f"the learning rate (now {settings['lr']}) or raise warmup_ratio; nothing was saved")
@@ -101,15 +116,17 @@ def _no_decay(name):
 
 
 @torch.no_grad()
-def predict(model, features, batch_size, pad_id, device="auto", desc="eval"):
-    """Per feature, the model's output arrays trimmed to the feature's own length (logits, or start/end logits)."""
+def predict(model, features, batch_size, pad_id, device="auto", desc="eval", mixed_precision=None):
+    """Per feature, the model's output arrays trimmed to the feature's own length (logits, or start/end logits),
+    as fp32 numpy arrays."""
     device = pick_device(device)
     model.to(device).eval()
     outputs, all_batches = [], list(batches(features, batch_size, pad_id))
     bar = Progress(len(all_batches), desc)
     for batch in all_batches:
         lengths = batch["attention_mask"].sum(1).tolist()
-        out = model(**{k: v.to(device) for k, v in batch.items() if k in MODEL_KEYS})
+        with autocast(device, mixed_precision):
+            out = model(**{k: v.to(device) for k, v in batch.items() if k in MODEL_KEYS})
         arrays = {k: out[k].float().cpu().numpy() for k in ("logits", "start_logits", "end_logits") if out.get(k) is not None}
         for i, n in enumerate(lengths):
             outputs.append({k: (a[i, :n] if a.ndim > 2 or k != "logits" else a[i]) for k, a in arrays.items()})

@@ -39,3 +39,21 @@ def test_a_budget_lq_cannot_meet_is_refused_by_name(tmp_path):
     assert out.returncode == 2
     assert "budget 'w1' cannot be met by lq: it quantizes weights to w2 ... w8" in out.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_make_model_saves_a_local_model_directory_that_fine_tuning_can_load(tmp_path):
+    from aqbench import models
+    from aqbench.tasks import get_task
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("tasks: [sst2, conll03]\nmethods: [fp]\nmodels: {bert: {source: local, path: m}}\n"
+                   "data: {source: synthetic, synthetic: {n_train: 50, n_eval: 5}}\n")
+    arch = '{"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}'
+    out = aqbench("make-model", "--config", str(cfg), "--out", str(tmp_path / "m"), "--vocab-size", "1000", "--architecture", arch)
+    assert out.returncode == 0, out.stderr
+    assert "not pretrained" in out.stdout and "training text of sst2, conll03" in out.stdout
+    record = json.loads((tmp_path / "m" / "aqbench-model.json").read_text())
+    assert record["pretrained"] is False and record["tokenizer_corpus"]["train_examples"] == {"sst2": 50, "conll03": 50}
+    model, tok = models.build(get_task("conll03"), {"source": "local", "path": str(tmp_path / "m")}, [], 0)
+    assert model.config.hidden_size == 32 and model.config.num_labels == 9 and 100 < len(tok) <= 1000
+    assert tok.tokenize("the film is") == ["the", "film", "is"]  # words of the synthetic training text

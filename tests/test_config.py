@@ -18,7 +18,7 @@ def with_(**changes):
 
 
 def test_shipped_configs_are_valid():
-    for name in ("config.yaml", "ci.yaml"):
+    for name in ("config.yaml", "ci.yaml", "paper.yaml", "local-example.yaml"):
         C.load_file(REPO / "config" / name)
 
 
@@ -30,7 +30,7 @@ def test_defaults_fill_omitted_keys():
 
 
 @pytest.mark.parametrize("cfg,message", [
-    (with_(taks=["sst2"]), "unknown key 'taks' in the top level; allowed keys: aciq, data,"),
+    (with_(taks=["sst2"]), "unknown key 'taks' in the top level; allowed keys: aciq, budgets, data,"),
     (with_(tasks=["sst2", "sts2"]), "'sts2' at tasks[1] is not allowed; use one of: sst2, mnli, conll03, squad"),
     (with_(methods=["fp", "magic"]), "'magic' at methods[1] is not allowed; use one of: fp, lq, aciq, ocs"),
     (with_(ocs={"expand_ratios": [0.0]}), "ocs.expand_ratios[0]: 0.0 is less than or equal to the minimum of 0"),

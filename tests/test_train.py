@@ -42,3 +42,36 @@ def test_same_seed_same_model():
     a = build_tiny("sst2", seed=3)[2].state_dict()
     b = build_tiny("sst2", seed=3)[2].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bf16_autocast_is_for_cuda_only_and_a_cpu_run_ignores_it():
+    from aqbench.train import uses_bf16
+
+    assert uses_bf16(torch.device("cuda"), "bf16") and not uses_bf16(torch.device("cuda"), "none")
+    assert not uses_bf16(torch.device("cpu"), "bf16")
+    states = []
+    for precision in ("none", "bf16"):
+        task, splits, model, tok = build_tiny("sst2")
+        features = featurize(task, splits["train"][:64], tok, SETTINGS)
+        train_loop(model, features, {**SETTINGS, "mixed_precision": precision}, tok.pad_token_id, 0)
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_quantized_linears_compute_in_fp32_under_bf16_autocast():
+    """What train.mixed_precision does on a GPU, checked with the CPU's autocast: the FP layers run in bf16,
+    the fake-quantized ones keep the grid's fp32 numbers."""
+    from aqbench.quant.modules import QuantLinear
+
+    torch.manual_seed(0)
+    layer = QuantLinear(torch.nn.Linear(64, 32), [4] * 8, "sym", act_bits=8).eval()
+    x = torch.randn(16, 64)
+    layer.act.lo.fill_(x.min())
+    layer.act.hi.fill_(x.max())
+    with torch.no_grad():
+        exact = layer(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = layer(x.bfloat16())
+            assert torch.nn.functional.linear(x, layer.weight).dtype == torch.bfloat16  # autocast is on around it
+    assert mixed.dtype == torch.float32 and torch.equal(mixed, layer(x.bfloat16().float()))
+    assert torch.allclose(mixed, exact, atol=0.1)

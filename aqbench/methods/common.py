@@ -61,7 +61,8 @@ def calibrate(model, features, pad_id, settings):
     """Set every activation quantizer's range to the min/max it sees on the calibration features."""
     with calibrating(model) as quantizers:
         if quantizers:
-            predict(model, features, settings["eval_batch_size"], pad_id, settings["device"], desc="calibrate")
+            predict(model, features, settings["eval_batch_size"], pad_id, settings["device"], desc="calibrate",
+                    mixed_precision=settings.get("mixed_precision"))
     missing = [q for q in act_quantizers(model) if not q.calibrated]
     if missing:
         raise AqbenchError(f"{len(missing)} activation quantizers saw no data during calibration")

@@ -139,7 +139,10 @@ class QuantLinear(_CachedWeight):
         return x if self.in_index is None else x.index_select(-1, self.in_index) * self.in_scale
 
     def forward(self, x):
-        return F.linear(self.act(self.expand_input(x)), self.quantized_weight(), self.bias)
+        # Simulated quantization is computed in fp32 even under bf16 autocast (train.mixed_precision), so a
+        # quantized layer's numbers are the grid's and do not depend on the precision of the layers around it.
+        with torch.autocast(x.device.type, enabled=False):
+            return F.linear(self.act(self.expand_input(x.float())), self.quantized_weight(), self.bias)
 
     def extra_repr(self):
         extra = f", +{len(self.splits)} split channels" if self.splits else ""

@@ -8,12 +8,17 @@ from aqbench.errors import AqbenchError
 
 @dataclass(frozen=True)
 class HubSource:
-    """Where the task lives on the HuggingFace Hub and how to turn its rows into our examples."""
+    """Where the task lives on the HuggingFace Hub and how to turn its rows into our examples. path, name and
+    revision can be overridden per task in the config (data.hub), e.g. to point at a mirror."""
 
     path: str
     name: str | None
     splits: dict  # our split name -> hub split name
     convert: Callable  # (hub dataset split) -> list of examples
+    revision: str | None = None  # a branch, tag or commit; None = the repository's default branch
+
+    def describe(self):
+        return self.path + (f" (config {self.name})" if self.name else "") + (f" at revision {self.revision}" if self.revision else "")
 
 
 @dataclass(frozen=True)

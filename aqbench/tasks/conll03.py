@@ -2,6 +2,7 @@
 
 import random
 
+from aqbench.errors import AqbenchError
 from aqbench.tasks import synthetic as syn
 from aqbench.tasks.base import HubSource, Task, register
 
@@ -27,8 +28,17 @@ def read_conll(path):
 
 
 def from_hub(split):
-    names = split.features["ner_tags"].feature.names
-    return [{"tokens": list(r["tokens"]), "tags": [names[t] for t in r["ner_tags"]]} for r in split]
+    """Rows with `tokens` and `ner_tags`, the tags as class ids (conll2003's ClassLabel) or as tag strings (some
+    mirrors); tags outside the nine BIO tags are refused, since the model's head has exactly those."""
+    feature = split.features["ner_tags"].feature
+    names = getattr(feature, "names", None)
+    examples = [{"tokens": list(r["tokens"]), "tags": [names[t] for t in r["ner_tags"]] if names else list(r["ner_tags"])}
+                for r in split]
+    unknown = sorted({t for ex in examples for t in ex["tags"]} - set(TAGS))
+    if unknown:
+        raise AqbenchError(f"conll03: the hub dataset has tags {unknown} outside {', '.join(TAGS)}. Fix: data.hub.conll03 "
+                           "must name a copy of CoNLL-2003 English NER with BIO (IOB2) tags")
+    return [ex for ex in examples if ex["tokens"]]
 
 
 # --- synthetic: news-like sentences where the same word can be a person, a place or part of a company ---------
@@ -121,7 +131,10 @@ TASK = register(
         labels=TAGS,
         eval_splits={"validation": ""},
         main_metric="f1",
-        hub=HubSource("eriktks/conll2003", None, {"train": "train", "validation": "validation"}, from_hub),
+        # The repository holds a loading script, which datasets >= 4 no longer runs; the hub's own parquet export
+        # of it (same rows, same ClassLabel features) lives on the refs/convert/parquet branch.
+        hub=HubSource("eriktks/conll2003", None, {"train": "train", "validation": "validation"}, from_hub,
+                      revision="refs/convert/parquet"),
         local_files={"train": "train.txt", "validation": "valid.txt"},
         read_local=read_conll,
         synthesize=synthesize,

@@ -16,7 +16,8 @@ def read_tsv(path):
 
 
 def from_hub(split):
-    return [{"sentence": r["sentence"].strip(), "label": int(r["label"])} for r in split]
+    """GLUE sst2 rows (sentence, label, idx); unlabelled rows (label -1, GLUE's test split) are dropped."""
+    return [{"sentence": r["sentence"].strip(), "label": int(r["label"])} for r in split if r["label"] >= 0]
 
 
 # --- synthetic: sentiment that needs negation and contrast to get right ---------------------------------------

@@ -29,7 +29,7 @@ JOB = "{task}/{model}/{method}/{budget}/seed{seed}"  # the job name used in log 
 
 wildcard_constraints:
     task="|".join(config["tasks"]),
-    model="bert",
+    model="bert|distil",
     method="|".join(config["methods"]),
     budget=r"fp32|w\d+(-r[0-9.]+)?|b\d+(\.\d+)?",
     seed=r"\d+",

@@ -31,6 +31,7 @@ for _method in PTQ_METHODS:
         resources:
             mem_mb=resource("ptq", "mem_mb", 2000),
             runtime=resource("ptq", "runtime", 30),
+            gpu=resource("ptq", "gpu", 0),
         shell:
             "aqbench quantize --method {params.method} --task {wildcards.task} --model {wildcards.model}"
             " --budget {params.budgets} --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint}"
