@@ -136,7 +136,7 @@ def cmd_figures(args):
     from aqbench.report.aggregate import load_summary
     from aqbench.report.figures import write_figures
 
-    figures = write_figures(load_summary(args.summary), args.out_dir)
+    figures = write_figures(load_summary(args.summary), args.out_dir, spectra=args.spectrum)
     _result(f"figures: {sum(len(p) for p in figures.values())} files -> {args.out_dir}")
 
 
@@ -228,10 +228,12 @@ def parser():
     s.add_argument("metrics", nargs="+")
 
     for name, fn, help in (("tables", cmd_tables, "paper-style tables from summary.csv"),
-                           ("figures", cmd_figures, "figures from summary.csv")):
+                           ("figures", cmd_figures, "figures from summary.csv (and Q-BERT spectra)")):
         s = stage(name, fn, help, task=False)
         s.add_argument("--summary", required=True)
         s.add_argument("--out-dir", required=True)
+        if name == "figures":
+            s.add_argument("--spectrum", nargs="*", default=[], help="Q-BERT spectrum.json files to draw")
 
     s = stage("report", cmd_report, "the self-contained HTML report", task=False)
     s.add_argument("--summary", required=True)

@@ -13,7 +13,8 @@ import yaml
 from aqbench.errors import AqbenchError
 
 SCHEMA = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
-MODEL_OF_METHOD = {"fp": "bert", "lq": "bert", "aciq": "bert", "ocs": "bert"}  # the model entry a method compresses
+MODEL_OF_METHOD = {"fp": "bert", "lq": "bert", "aciq": "bert", "ocs": "bert", "qbert": "bert"}  # the model it compresses
+PTQ_METHODS = ("fp", "lq", "aciq", "ocs")  # post-training: one job per task runs a method's whole sweep
 
 
 def read_yaml(path):
@@ -91,6 +92,13 @@ def load(config, schema_path=None):
                 validate({**config, section: merged}, schema_path)
             except AqbenchError as e:
                 raise AqbenchError(f"{e} (in task_overrides.{task}.{section})") from None
+    if "qbert" in config["methods"]:
+        below = [b for b in (config["qbert"]["budgets"] or config["budgets"]) if b < min(config["qbert"]["bits"])]
+        if below:
+            raise AqbenchError(f"config error: qbert cannot meet budgets {below} (bits per weight): its smallest bit-width "
+                               f"is {min(config['qbert']['bits'])} and Q-BERT does not prune. Fix: set qbert.budgets to the "
+                               f"budgets it can meet (and add {min(config['qbert']['bits'])} to qbert.uniform_bits for its "
+                               "smallest model), or give qbert.bits a lower bit-width")
     for name, spec in config["models"].items():
         if spec["source"] in ("local", "hub") and not spec.get("path"):
             raise AqbenchError(f"config error: models.{name} has source {spec['source']} but no path. Fix: set "
@@ -126,14 +134,24 @@ def as_json(obj):
 
 
 def budgets(config, method):
-    """The budget labels a method runs at: fp32 for FP, w<bits> for uniform weight bits, w<bits>-r<ratio> for OCS."""
+    """The budget labels a method runs at: fp32 for FP, w<bits> for uniform weight bits, w<bits>-r<ratio> for OCS,
+    b<avg bits> for a mixed-precision budget."""
     if method == "fp":
         return ["fp32"]
     if method in ("lq", "aciq"):
         return [f"w{b}" for b in config[method]["bits"]]
     if method == "ocs":
         return [f"w{b}-r{r:g}" for b in config["ocs"]["bits"] for r in config["ocs"]["expand_ratios"]]
+    if method == "qbert":
+        return [f"w{b}" for b in config["qbert"]["uniform_bits"]] + mixed_budgets(config, "qbert")
     raise AqbenchError(f"unknown method {method!r}")
+
+
+def mixed_budgets(config, method):
+    """b<avg bits> labels of a method's size budgets (average bits per encoder weight of the teacher): its own
+    `budgets` if it has them, else the top-level ones."""
+    own = config.get(method, {}).get("budgets")
+    return [f"b{b:g}" for b in (config["budgets"] if own is None else own)]
 
 
 def runs(config):
@@ -151,4 +169,6 @@ def method_settings(config, method, task):
     out = {"quant": config["quant"], "train": stage_settings(config, "train", task), method: config[method]}
     if method == "ocs" and config["ocs"]["clip"] == "aciq":
         out["aciq"] = config["aciq"]
+    if method == "qbert":
+        out["qat"] = config["qat"]
     return out

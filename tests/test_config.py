@@ -39,6 +39,7 @@ def test_defaults_fill_omitted_keys():
     (with_(quant={**DEMO["quant"], "grid": "nf4"}), "'nf4' at quant.grid is not allowed; use one of: asym, sym"),
     (with_(task_overrides={"squad": {"train": {"epochs": 0}}}), "in task_overrides.squad.train"),
     (with_(models={"bert": {"source": "local"}}), "models.bert has source local but no path"),
+    (with_(qbert={"budgets": [2.47, 1.97]}), "qbert cannot meet budgets [1.97] (bits per weight): its smallest bit-width is 2"),
 ])
 def test_each_mistake_gets_one_message_naming_it(cfg, message):
     with pytest.raises(AqbenchError) as e:
@@ -57,7 +58,8 @@ def test_task_overrides_apply_to_their_task_only():
 def test_runs_cover_tasks_methods_budgets_seeds():
     cfg = C.load(with_(seeds=[0, 1]))
     runs = C.runs(cfg)
-    assert len(runs) == 4 * (1 + 5 + 5 + 15) * 2
+    assert len(runs) == 4 * (1 + 5 + 5 + 15 + 5) * 2  # qbert: uniform w8, w4, w2 and budgets b2.96, b2.47
+    assert ("mnli", "bert", "qbert", "b2.47", 0) in runs and ("mnli", "bert", "qbert", "w2", 1) in runs
     assert ("sst2", "bert", "lq", "w2", 1) in runs and ("squad", "bert", "fp", "fp32", 0) in runs
 
 

@@ -45,7 +45,7 @@ def test_the_dag_produces_every_output_and_contract(run):
     summary = pd.read_csv(work / "results-ci" / "summary.csv", dtype={"budget": str})
     assert set(summary.task) == {"sst2", "mnli", "conll03", "squad"}
     assert set(zip(summary.method, summary.budget)) == {("fp", "fp32"), ("lq", "w8"), ("lq", "w2"), ("aciq", "w2"),
-                                                         ("ocs", "w2-r0.05")}
+                                                         ("ocs", "w2-r0.05"), ("qbert", "w2"), ("qbert", "b2.5")}
     required = {"task", "model", "method", "budget", "seed", "metric", "value", "size_mb", "avg_bits", "emb_bits",
                 "act_bits", "pruned_frac"}
     assert required <= set(summary.columns)
@@ -60,6 +60,14 @@ def test_the_dag_produces_every_output_and_contract(run):
     assert (work / "reports-ci" / "tables" / "results.md").is_file()
     assert "ocs (r=0.05)" in (work / "reports-ci" / "tables" / "ptq.md").read_text()
     assert (work / "reports-ci" / "figures" / "squad_ptq_vs_bits.svg").is_file()
+    spectrum = json.loads((work / "results-ci" / "hessian" / "mnli" / "bert" / "seed0" / "spectrum.json").read_text())
+    assert len(spectrum["blocks"]) == 2 and all(len(b["eigenvalues"]) == 2 for b in spectrum["blocks"])
+    mixed = json.loads((work / "results-ci" / "runs" / "mnli" / "bert" / "qbert" / "b2.5" / "seed0" / "assignment.json").read_text())
+    assert sorted(mixed["meta"]["block_bits"].values()) in ([2, 2], [2, 4])  # fits 2.5 bits, group parameters included
+    qbert = json.loads((work / "results-ci" / "runs" / "mnli" / "bert" / "qbert" / "b2.5" / "seed0" / "metrics.json").read_text())
+    assert qbert["size_mb"] <= mixed["meta"]["budget_mb"]
+    for name in ("mnli_hessian.png", "mnli_qbert_bits.png"):
+        assert (work / "reports-ci" / "figures" / name).is_file()
     assert "Report: " in done.stdout + done.stderr
     for log in (work / "results-ci" / "logs").rglob("*.log"):
         assert "Traceback" not in log.read_text(), log

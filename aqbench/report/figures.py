@@ -1,5 +1,6 @@
 """Figures: per task, the headline metric against the encoder size, every method a series (PNG + SVG)."""
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -89,6 +90,51 @@ def ptq_vs_bits(cells, task, out_stem):
     return _save(fig, out_stem)
 
 
+def hessian_figure(spectrum, out_stem):
+    """Q-BERT's sensitivity: the top Hessian eigenvalue of each encoder block, a box over the subsamples, and
+    Omega = |mean| + std as a marker."""
+    blocks = spectrum["blocks"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.4), dpi=120)
+    ax.boxplot([b["eigenvalues"] for b in blocks], positions=range(len(blocks)), widths=0.5)
+    ax.plot(range(len(blocks)), [b["sensitivity"] for b in blocks], "D", color=method_colors()["qbert"],
+            label="sensitivity |mean| + std")
+    ax.set_xticks(range(len(blocks)), [str(i) for i in range(len(blocks))])
+    ax.set_xlabel("encoder block")
+    ax.set_ylabel("top Hessian eigenvalue")
+    ax.set_title(f"{spectrum['task']}: Hessian spectrum ({len(blocks[0]['eigenvalues'])} subsamples of "
+                 f"{spectrum['examples_per_subsample']} features)", fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, out_stem)
+
+
+def allocation_figure(assignments, task, method, out_stem):
+    """Bits per encoder block at each budget (the mean over a block's groups), from the runs' assignments."""
+    import numpy as np
+
+    budgets = list(assignments)
+    rows = []
+    for budget in budgets:
+        per_block = {}
+        for name, layer in assignments[budget]["layers"].items():
+            block = re.match(r"(.*\.layers?\.\d+)\.", name).group(1)  # e.g. bert.encoder.layer.3
+            per_block.setdefault(block, []).extend(layer["bits"])
+        rows.append([float(np.mean(v)) for v in per_block.values()])
+    grid = np.array(rows)
+    fig, ax = plt.subplots(figsize=(5.5, 0.5 + 0.45 * len(budgets)), dpi=120)
+    image = ax.imshow(grid, cmap="viridis", aspect="auto", vmin=0, vmax=8)
+    for (i, j), v in np.ndenumerate(grid):
+        ax.text(j, i, f"{v:g}", ha="center", va="center", fontsize=8, color="white" if v < 5 else "black")
+    ax.set_xticks(range(grid.shape[1]), [str(i) for i in range(grid.shape[1])])
+    ax.set_yticks(range(len(budgets)), budgets)
+    ax.set_xlabel("encoder block")
+    ax.set_title(f"{task}: {method} bits per block", fontsize=9)
+    fig.colorbar(image, ax=ax, label="bits")
+    fig.tight_layout()
+    return _save(fig, out_stem)
+
+
 def _save(fig, out_stem):
     paths = []
     for ext in ("png", "svg"):
@@ -100,10 +146,25 @@ def _save(fig, out_stem):
     return paths
 
 
-def write_figures(summary, out_dir, tasks=None):
+def write_figures(summary, out_dir, spectra=(), tasks=None):
+    """Every figure of the report. spectra: Q-BERT spectrum.json files (one per task is drawn: the first)."""
+    import json
+
     cells = over_seeds(summary)
     out = {}
     for task in tasks or cells.task.unique():
         out[task] = metric_vs_size(cells, task, Path(out_dir) / f"{task}_metric_vs_size")
         out[task] += ptq_vs_bits(cells, task, Path(out_dir) / f"{task}_ptq_vs_bits")
+        runs = summary[(summary.task == task) & (summary.method == "qbert")].drop_duplicates("run_dir")
+        runs = runs[runs.seed == runs.seed.min()] if not runs.empty else runs
+        if not runs.empty:
+            assignments = {r.budget: json.loads((Path(r.run_dir) / "assignment.json").read_text())
+                           for r in runs.sort_values("avg_bits", ascending=False).itertuples()}
+            out[task] += allocation_figure(assignments, task, "qbert", Path(out_dir) / f"{task}_qbert_bits")
+    drawn = set()
+    for path in spectra:  # one spectrum per task: the first given (the first seed's)
+        spectrum = json.loads(Path(path).read_text())
+        if spectrum["task"] not in drawn:
+            drawn.add(spectrum["task"])
+            out.setdefault(spectrum["task"], []).extend(hessian_figure(spectrum, Path(out_dir) / f"{spectrum['task']}_hessian"))
     return out

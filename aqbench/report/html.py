@@ -57,6 +57,8 @@ def build_report(summary_path, figures_dir, out_path, settings):
             "ptq": None if ptq is None else {"columns": list(ptq.columns), "rows": _rows(ptq),
                                              "figure": _inline_png(Path(figures_dir) / f"{task}_ptq_vs_bits.png")},
             "highlights": highlights(cells, task),
+            "qbert": [f for f in (_inline_png(Path(figures_dir) / f"{task}_hessian.png"),
+                                  _inline_png(Path(figures_dir) / f"{task}_qbert_bits.png")) if f],
         })
     env = jinja2.Environment(loader=jinja2.PackageLoader("aqbench.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))

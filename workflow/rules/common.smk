@@ -23,6 +23,9 @@ CHECKPOINT = f"{R}/models/{{task}}/{{model}}/seed{{seed}}"
 RUN = f"{R}/runs/{{task}}/{{model}}/{{method}}/{{budget}}/seed{{seed}}"
 SUMMARY = f"{R}/summary.csv"
 FIGURES = ["metric_vs_size"] + (["ptq_vs_bits"] if {"lq", "aciq", "ocs"} & set(config["methods"]) else [])
+FIGURES += ["hessian", "qbert_bits"] if "qbert" in config["methods"] else []
+# the first seed's spectrum of every task, drawn in the report (the hessian rule makes them)
+SPECTRA = [f"{R}/hessian/{t}/bert/seed{config['seeds'][0]}/spectrum.json" for t in config["tasks"]] if "qbert" in config["methods"] else []
 REPORT = f"{P}/report.html"
 JOB = "{task}/{model}/{method}/{budget}/seed{seed}"  # the job name used in log and benchmark paths
 

@@ -2,9 +2,7 @@
 # whole sweep of budgets and evaluates each run, in one process. Most of a short job is importing torch and
 # transformers, and a scheduler should not see dozens of seconds-long jobs. Each run is still its own
 # directory with its own files; the budgets come from the config (aqbench.config.budgets).
-PTQ_METHODS = [m for m in config["methods"] if m in ("fp", "lq", "aciq", "ocs")]
-
-for _method in PTQ_METHODS:
+for _method in [m for m in config["methods"] if m in aqconfig.PTQ_METHODS]:
     _run = f"{R}/runs/{{task}}/{{model}}/{_method}/{{budget}}/seed{{seed}}"
     _budgets = aqconfig.budgets(config, _method)
 

@@ -34,7 +34,8 @@ rule tables:
 
 rule figures:
     input:
-        SUMMARY,
+        summary=SUMMARY,
+        spectra=SPECTRA,
     output:
         expand(f"{P}/figures/{{task}}_{{kind}}.{{ext}}", task=config["tasks"], ext=["png", "svg"], kind=FIGURES),
     log:
@@ -46,7 +47,7 @@ rule figures:
         mem_mb=resource("figures", "mem_mb", 2000),
         runtime=resource("figures", "runtime", 10),
     shell:
-        "aqbench figures --summary {input} --out-dir {P}/figures 2> {log}"
+        "aqbench figures --summary {input.summary} --spectrum {input.spectra} --out-dir {P}/figures 2> {log}"
 
 
 rule report:

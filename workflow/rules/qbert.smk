@@ -1,0 +1,59 @@
+# Q-BERT: the Hessian spectrum per task (cached), then one quantization-aware fine-tuning job per budget:
+# w<b> = every block at b bits, b<avg bits> = Hessian-ranked mixed precision. Each job evaluates its run.
+rule hessian:
+    input:
+        checkpoint=CHECKPOINT,
+        data=DATA,
+    output:
+        f"{R}/hessian/{{task}}/{{model}}/seed{{seed}}/spectrum.json",
+    params:
+        settings=lambda w: aqconfig.as_json(
+            {"hessian": config["hessian"], "train": aqconfig.stage_settings(config, "train", w.task)}
+        ),
+    log:
+        f"{R}/logs/hessian/{{task}}/{{model}}/seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/hessian/{{task}}/{{model}}/seed{{seed}}.tsv"
+    threads: config["threads"]["train"]
+    resources:
+        mem_mb=resource("hessian", "mem_mb", 4000),
+        runtime=resource("hessian", "runtime", 60),
+        gpu=resource("hessian", "gpu", 0),
+    shell:
+        "aqbench hessian --task {wildcards.task} --seed {wildcards.seed} --threads {threads}"
+        " --checkpoint {input.checkpoint} --data {input.data} --settings {params.settings:q} --out {output} 2> {log}"
+
+
+def spectrum_input(w):
+    """Only the mixed-precision budgets need the spectrum; the uniform rows do not wait for it."""
+    return rules.hessian.output[0].format(**w) if w.budget.startswith("b") else []
+
+
+rule qbert:
+    input:
+        checkpoint=CHECKPOINT,
+        data=DATA,
+        spectrum=spectrum_input,
+    output:
+        assignment=f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/assignment.json",
+        state=f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/state.safetensors",
+        info=f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/method.json",
+        metrics=f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/metrics.json",
+    params:
+        settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, "qbert", w.task)),
+        eval_settings=settings("train"),
+        spectrum=lambda w, input: f"--input spectrum={input.spectrum}" if input.spectrum else "",
+    log:
+        f"{R}/logs/qbert/{{task}}/{{model}}/{{budget}}/seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/qbert/{{task}}/{{model}}/{{budget}}/seed{{seed}}.tsv"
+    threads: config["threads"]["train"]
+    resources:
+        mem_mb=resource("qbert", "mem_mb", 4000),
+        runtime=resource("qbert", "runtime", 60),
+        gpu=resource("qbert", "gpu", 0),
+    shell:
+        "aqbench quantize --method qbert --task {wildcards.task} --model {wildcards.model} --budget {wildcards.budget}"
+        " --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint} --data {input.data}"
+        " --settings {params.settings:q} {params.spectrum} --out $(dirname {output.assignment})"
+        " --evaluate {output.metrics} --eval-settings {params.eval_settings:q} 2> {log}"
