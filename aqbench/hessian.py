@@ -55,13 +55,24 @@ def _norm(vs):
 
 def top_eigenvalue(model, batch_list, params, max_iter=50, tol=1e-4, generator=None):
     """(lambda, iterations): the Hessian eigenvalue of largest magnitude, by power iteration from a seeded
-    random start, stopping when the Rayleigh quotient changes by less than tol (relative)."""
+    random start, stopping when the Rayleigh quotient changes by less than tol (relative).
+
+    When the data is one batch, the gradient's graph is built once and reused by every iteration (one backward
+    per product instead of forward + two backwards), as PyHessian does; with several batches each product
+    rebuilds them one at a time, so memory stays at one batch's graph."""
     v = [torch.randn(p.shape, generator=generator).to(p.device) for p in params]
     scale = _norm(v)
     v = [x / scale for x in v]
+    grads = None
+    if len(batch_list) == 1:
+        grads = torch.autograd.grad(model(**batch_list[0]).loss, params, create_graph=True)
     lam = None
     for i in range(1, max_iter + 1):
-        hv = hvp(model, batch_list, params, v)
+        if grads is None:
+            hv = hvp(model, batch_list, params, v)
+        else:
+            hv = [h.detach() for h in torch.autograd.grad(sum((g * x).sum() for g, x in zip(grads, v)), params,
+                                                          retain_graph=True)]
         new = sum(float((a * b).sum()) for a, b in zip(hv, v))
         norm = _norm(hv)
         if norm == 0:
