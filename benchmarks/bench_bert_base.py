@@ -11,7 +11,9 @@ learned on that text. What is not: MNLI's lengths (no copy here: assumed padded 
 number of SQuAD training features (87,599 questions x the features per question measured on dev).
 
 Estimates: a stage's CPU time = its tokens x the measured seconds per token at that length (linear in the
-batch; at 1 thread). Its GPU time = its FLOPs / an assumed sustained rate (--gpu-tflops, not measured here:
+batch; at 1 thread); Q-BERT's spectrum costs its Hessian-vector products (measured at 8 x 128, with an assumed
+10 power iterations per block and subsample) and its QAT the fine-tuning steps x 1.10 (a fake-quantized step
+over an FP one, measured by bench_demo.py on the same shape). Its GPU time = its FLOPs / an assumed sustained rate (--gpu-tflops, not measured here:
 no GPU); FLOPs per token of a forward pass = 2 x 85M encoder weights + 4 x layers x length x hidden
 (attention), a training step 3x that. Prints Markdown tables (README quotes them).
 """
@@ -71,6 +73,23 @@ def step_times(steps):
     return out
 
 
+def hvp_seconds(steps):
+    """One Hessian-vector product for encoder block 0 of BERT-base's shape, batch 8 x 128 (forward + two backwards)."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from aqbench.hessian import block_weights, hvp
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(num_labels=2, attn_implementation="eager")).eval()
+    batch = {"input_ids": torch.randint(1000, 30000, (8, 128)), "attention_mask": torch.ones(8, 128, dtype=torch.long),
+             "labels": torch.randint(0, 2, (8,))}
+    params = block_weights(model)[0][1]
+    for p in model.parameters():
+        p.requires_grad_(p in set(params))
+    v = [torch.randn_like(p) for p in params]
+    return median_seconds(lambda: hvp(model, [batch], params, v), steps)
+
+
 def padded(lengths, batch_size, shuffle, cap, seed=0):
     """Mean padded length per feature when features are batched (shuffled for training) and padded to the longest."""
     order = list(range(len(lengths)))
@@ -108,25 +127,35 @@ def flops_per_token(length, train):
     return 3 * forward if train else forward
 
 
-def paper_runs():
-    """Per task: (quantized runs, calibration passes, evaluated runs) of config/paper.yaml as it is now."""
-    from aqbench.config import load_file, runs
+QAT_OVER_FP = 1.10  # a fake-quantized training step / an FP step, BERT-base shape (benchmarks/bench_demo.py)
+HVP_ITERATIONS = 10  # assumed power iterations per block and subsample (bench_qbert.py saw 5-7 on random weights)
 
-    config = load_file(REPO / "config" / "paper.yaml")
+
+def paper_config():
+    from aqbench.config import load_file
+
+    return load_file(REPO / "config" / "paper.yaml")
+
+
+def paper_runs(config):
+    """Per task: (quantized runs, calibration passes, evaluated runs, QAT runs) of config/paper.yaml as it is."""
+    from aqbench.config import runs
+
     out = {}
     for task in config["tasks"]:
         mine = [r for r in runs(config) if r[0] == task]
         quantized = [r for r in mine if r[2] != "fp"]
         # ACIQ with clipped activations calibrates twice (the second pass measures E|x - mean|)
         passes = sum(2 if m == "aciq" and config["aciq"]["activations"] else 1 for _, _, m, _, _ in quantized)
-        out[task] = (len(quantized), passes, len(mine))
+        out[task] = (len(quantized), passes, len(mine), sum(1 for r in mine if r[2] == "qbert"))
     return out
 
 
-def estimates(times, lengths, gpu_tflops):
-    rows, counts = [], paper_runs()
+def estimates(times, hvp_s, lengths, gpu_tflops):
+    config = paper_config()
+    rows, counts = [], paper_runs(config)
     for task, (train_len, eval_len, per_example) in lengths.items():
-        quantized, passes, evaluated = counts[task]
+        quantized, passes, evaluated, qat_runs = counts[task]
         cap = 384 if task == "squad" else 128
         s_train, s_eval = (t / (8 * cap) for t in times[cap])  # seconds per token at the task's max length
         features = SIZES[task]["train"] * per_example
@@ -142,6 +171,19 @@ def estimates(times, lengths, gpu_tflops):
             cpu_h = tokens * (s_train if train else s_eval) / 3600
             gpu_h = tokens * flops_per_token(train_len if train else eval_len, train) / (gpu_tflops * 1e12) / 3600
             rows.append((task, stage, what, cpu_h, gpu_h))
+        if qat_runs:  # Q-BERT: the spectrum once per task, then QAT per budget
+            h = config["hessian"]
+            hvps = h["subsamples"] * HVP_ITERATIONS * LAYERS
+            tokens = hvps * h["fraction"] * features * train_len
+            hvp_over_step = hvp_s / times[128][0]  # measured at 8 x 128, applied at the task's length
+            rows.append((task, "hessian", f"{hvps} HVPs x {h['fraction']:g} of the features x {train_len:.0f}",
+                         tokens * s_train * hvp_over_step / 3600,
+                         tokens * flops_per_token(train_len, True) * hvp_over_step / (gpu_tflops * 1e12) / 3600))
+            qat_steps = config["qat"]["epochs"] * math.ceil(features / config["qat"]["batch_size"])
+            tokens = qat_runs * qat_steps * config["qat"]["batch_size"] * train_len
+            rows.append((task, f"qat ({qat_runs} runs)", f"{qat_runs} x {qat_steps:,} steps of {config['qat']['batch_size']} x {train_len:.0f}",
+                         tokens * s_train * QAT_OVER_FP / 3600,
+                         tokens * flops_per_token(train_len, True) * QAT_OVER_FP / (gpu_tflops * 1e12) / 3600))
     return rows
 
 
@@ -155,10 +197,12 @@ def main():
 
     load = os.getloadavg()[0]
     times = step_times(args.steps)
+    hvp_s = hvp_seconds(args.steps)
     print(f"## BERT-base shape, batch 8, {args.threads} thread(s) (load average {load:.1f} at the start)\n")
     print("| length | train step s | eval forward s | train ms / token | eval ms / token |\n|---|---|---|---|---|")
     for length, (t, e) in times.items():
         print(f"| {length} | {t:.2f} | {e:.2f} | {1000 * t / (8 * length):.2f} | {1000 * e / (8 * length):.2f} |")
+    print(f"\nOne Hessian-vector product (block 0, 8 x 128): {hvp_s:.2f} s = {hvp_s / times[128][0]:.2f} training steps")
 
     lengths = data_lengths()
     print("\n## Padded lengths on the real data (30,522-word vocabulary learned on it)\n")
@@ -166,7 +210,7 @@ def main():
     for task, (tl, el, fe) in lengths.items():
         print(f"| {task} | {tl:.1f} | {el:.1f} | {fe:.3f} |" + (" (assumed)" if task == "mnli" else ""))
 
-    rows = estimates(times, lengths, args.gpu_tflops)
+    rows = estimates(times, hvp_s, lengths, args.gpu_tflops)
     print(f"\n## Estimated time of config/paper.yaml (CPU: measured per-token cost x tokens, {args.threads} thread; "
           f"GPU: FLOPs / an assumed {args.gpu_tflops:g} TFLOP/s)\n")
     print("| task | stage | work | CPU hours | GPU hours (assumed rate) |\n|---|---|---|---|---|")
