@@ -70,7 +70,8 @@ def cmd_finetune(args):
     from aqbench.tasks import get_task
     from aqbench.train import finetune
 
-    stats = finetune(get_task(args.task), args.data, args.settings["model"], args.settings["train"], args.seed, args.out)
+    stats = finetune(get_task(args.task), args.data, args.settings["model"], args.settings["train"], args.seed, args.out,
+                     teacher_dir=args.teacher)
     _result(f"{args.task}: fine-tuned {stats['steps']} steps in {stats['seconds']:.0f} s, final loss "
             f"{stats['final_loss']:.4f} -> {args.out}")
 
@@ -108,6 +109,20 @@ def cmd_hessian(args):
             f"products in {record['seconds']:.0f} s -> {args.out}")
 
 
+def cmd_search(args):
+    from aqbench.methods.common import avg_bits
+    from aqbench.search import search
+    from aqbench.tasks import get_task
+
+    record = search(get_task(args.task), args.checkpoint, args.data, avg_bits(args.budget, "aq"), args.settings, args.seed,
+                    args.out, label=args.budget)
+    d = record["derived"]
+    shares = ", ".join(f"{b}-bit {100 * v:.0f}%" for b, v in record["derived_shares"].items())
+    _result(f"{args.task} search {args.budget} seed{args.seed}: {d['size_mb']:.4f} MB of {record['budget_mb']:.4f} "
+            f"({d['avg_bits']:.2f} bits/weight: {shares} of the weights; repair {record['steps_down']} steps down, "
+            f"{record['steps_up']} up) in {record['seconds']:.0f} s -> {args.out}")
+
+
 def cmd_evaluate(args):
     from aqbench.evaluate import evaluate_run
     from aqbench.tasks import get_task
@@ -136,7 +151,7 @@ def cmd_figures(args):
     from aqbench.report.aggregate import load_summary
     from aqbench.report.figures import write_figures
 
-    figures = write_figures(load_summary(args.summary), args.out_dir, spectra=args.spectrum)
+    figures = write_figures(load_summary(args.summary), args.out_dir, spectra=args.spectrum, traces=args.trace)
     _result(f"figures: {sum(len(p) for p in figures.values())} files -> {args.out_dir}")
 
 
@@ -196,6 +211,7 @@ def parser():
     s = stage("finetune", cmd_finetune, "fine-tune the FP model on a task", seed=True)
     s.add_argument("--data", required=True)
     s.add_argument("--settings", type=_settings, required=True, help='{"model": spec, "train": settings} (JSON)')
+    s.add_argument("--teacher", help="the fine-tuned teacher checkpoint (a model of source student)")
     s.add_argument("--out", required=True)
 
     s = stage("quantize", cmd_quantize, "apply a compression method to a fine-tuned checkpoint", seed=True)
@@ -218,6 +234,13 @@ def parser():
     s.add_argument("--settings", type=_settings, required=True, help='{"hessian": ..., "train": ...} (JSON)')
     s.add_argument("--out", required=True)
 
+    s = stage("search", cmd_search, "AQ-BERT's search: a bit-width per group under a size budget", seed=True)
+    s.add_argument("--budget", required=True, help="b<average bits per weight>, e.g. b1.97")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--settings", type=_settings, required=True, help='{"quant": ..., "train": ..., "aq": ...} (JSON)')
+    s.add_argument("--out", required=True, help="the search directory (assignment.json, trace.json, alpha.safetensors)")
+
     s = stage("evaluate", cmd_evaluate, "evaluate a run and write its metrics.json", seed=True)
     for a in ("--model", "--method", "--budget", "--checkpoint", "--run", "--data", "--out"):
         s.add_argument(a, required=True)
@@ -234,6 +257,7 @@ def parser():
         s.add_argument("--out-dir", required=True)
         if name == "figures":
             s.add_argument("--spectrum", nargs="*", default=[], help="Q-BERT spectrum.json files to draw")
+            s.add_argument("--trace", nargs="*", default=[], help="AQ-BERT search trace.json files to draw")
 
     s = stage("report", cmd_report, "the self-contained HTML report", task=False)
     s.add_argument("--summary", required=True)

@@ -13,8 +13,11 @@ import yaml
 from aqbench.errors import AqbenchError
 
 SCHEMA = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
-MODEL_OF_METHOD = {"fp": "bert", "lq": "bert", "aciq": "bert", "ocs": "bert", "qbert": "bert"}  # the model it compresses
-PTQ_METHODS = ("fp", "lq", "aciq", "ocs")  # post-training: one job per task runs a method's whole sweep
+# the model each method compresses: bert (the teacher) or distil (its distilled student)
+MODEL_OF_METHOD = {"fp": "bert", "lq": "bert", "aciq": "bert", "ocs": "bert", "qbert": "bert", "aq": "bert",
+                   "distil": "distil", "aq_distil": "distil"}
+PTQ_METHODS = ("fp", "lq", "aciq", "ocs", "distil")  # no training: one job per task runs a method's whole sweep
+SEARCH_METHODS = ("aq", "aq_distil")  # a cached search per budget, then QAT
 
 
 def read_yaml(path):
@@ -99,6 +102,14 @@ def load(config, schema_path=None):
                                f"is {min(config['qbert']['bits'])} and Q-BERT does not prune. Fix: set qbert.budgets to the "
                                f"budgets it can meet (and add {min(config['qbert']['bits'])} to qbert.uniform_bits for its "
                                "smallest model), or give qbert.bits a lower bit-width")
+    if set(SEARCH_METHODS) & set(config["methods"]):
+        smallest = min(config["aq"]["bits"])
+        below = [b for b in (config["aq"]["budgets"] or config["budgets"]) if b < smallest]
+        if below:
+            raise AqbenchError(f"config error: aq cannot meet budgets {below} (bits per weight) with candidates "
+                               f"{config['aq']['bits']}. Fix: add 0 (pruning) to aq.bits or set aq.budgets")
+        if not (config["aq"]["budgets"] or config["budgets"]):
+            raise AqbenchError("config error: aq needs size budgets. Fix: set budgets (or aq.budgets), e.g. [2.96, 2.47, 1.97]")
     for name, spec in config["models"].items():
         if spec["source"] in ("local", "hub") and not spec.get("path"):
             raise AqbenchError(f"config error: models.{name} has source {spec['source']} but no path. Fix: set "
@@ -106,6 +117,14 @@ def load(config, schema_path=None):
         if spec["source"] == "config" and not spec.get("architecture"):
             raise AqbenchError(f"config error: models.{name} has source config but no architecture. Fix: give BertConfig "
                                "arguments (hidden_size, num_hidden_layers, ...) in models.{name}.architecture")
+    needs_distil = sorted({"distil", "aq_distil"} & set(config["methods"]))
+    if needs_distil and "distil" not in config["models"]:
+        raise AqbenchError(f"config error: methods {needs_distil} need models.distil. Fix: add models.distil, e.g. "
+                           "{source: student} (every other block of bert, trained by distillation) or {source: hub, "
+                           "path: distilbert-base-uncased}")
+    if config["models"]["bert"]["source"] == "student":
+        raise AqbenchError("config error: models.bert cannot be a student (it is the teacher). Fix: use source config, "
+                           "local or hub for models.bert")
     return config
 
 
@@ -118,6 +137,16 @@ def _merge(base, override):
     for k, v in override.items():
         out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
     return out
+
+
+def search_settings(config, task):
+    """What the aq_search stage needs: the quantization, training (lengths, device) and search settings."""
+    return {"quant": config["quant"], "train": stage_settings(config, "train", task), "aq": config["aq"]}
+
+
+def model_train_settings(config, model, task):
+    """Fine-tuning settings of a model for a task: train, the task's overrides, then the model's own `train`."""
+    return _merge(stage_settings(config, "train", task), config["models"][model].get("train", {}))
 
 
 def stage_settings(config, section, task=None):
@@ -144,12 +173,17 @@ def budgets(config, method):
         return [f"w{b}-r{r:g}" for b in config["ocs"]["bits"] for r in config["ocs"]["expand_ratios"]]
     if method == "qbert":
         return [f"w{b}" for b in config["qbert"]["uniform_bits"]] + mixed_budgets(config, "qbert")
+    if method == "distil":
+        return ["fp32"]
+    if method in SEARCH_METHODS:
+        return mixed_budgets(config, "aq")
     raise AqbenchError(f"unknown method {method!r}")
 
 
 def mixed_budgets(config, method):
-    """b<avg bits> labels of a method's size budgets (average bits per encoder weight of the teacher): its own
-    `budgets` if it has them, else the top-level ones."""
+    """b<avg bits> labels of a method's size budgets (average bits per encoder weight of the model it compresses:
+    the same label is half the MB on a 6-block student, as AQ-BERT's Table 3): its own `budgets` if it has them,
+    else the top-level ones."""
     own = config.get(method, {}).get("budgets")
     return [f"b{b:g}" for b in (config["budgets"] if own is None else own)]
 
@@ -164,8 +198,10 @@ def runs(config):
 def method_settings(config, method, task):
     """What a method stage needs: nothing for fp; quantization and evaluation settings and the method's own section
     for the PTQ methods (OCS with clipping also reads the ACIQ section)."""
-    if method == "fp":
+    if method in ("fp", "distil"):
         return {}
+    if method in SEARCH_METHODS:
+        return {"quant": config["quant"], "train": stage_settings(config, "train", task), "qat": config["qat"]}
     out = {"quant": config["quant"], "train": stage_settings(config, "train", task), method: config[method]}
     if method == "ocs" and config["ocs"]["clip"] == "aciq":
         out["aciq"] = config["aciq"]

@@ -58,3 +58,33 @@ def kd_loss(teacher, temperature=2.0, alpha=0.5):
         return alpha * soft + (1 - alpha) * hard
 
     return loss_fn
+
+
+def make_student(teacher):
+    """DistilBERT's recipe for a student: the teacher with every other transformer block (0, 2, 4, ...),
+    initialised from those blocks, the embeddings, pooler and task head copied. Works for BERT-like models
+    (config.num_hidden_layers, blocks in encoder.layer); the teacher is not changed."""
+    import copy
+    import re
+
+    from aqbench.errors import AqbenchError
+    from aqbench.quant.modules import encoder_blocks
+
+    blocks = encoder_blocks(teacher)
+    config = copy.deepcopy(teacher.config)
+    if not hasattr(config, "num_hidden_layers"):
+        raise AqbenchError(f"cannot make a student of {type(teacher).__name__}: its config has no num_hidden_layers")
+    keep = list(range(0, len(blocks), 2))
+    config.num_hidden_layers = len(keep)
+    student = type(teacher)(config)
+    prefix = blocks[0][0].rsplit(".", 1)[0]  # e.g. bert.encoder.layer
+    pattern = re.compile(rf"^{re.escape(prefix)}\.(\d+)\.(.*)$")
+    state = {}
+    for key, value in teacher.state_dict().items():
+        m = pattern.match(key)
+        if m is None:
+            state[key] = value.clone()
+        elif int(m.group(1)) in keep:
+            state[f"{prefix}.{keep.index(int(m.group(1)))}.{m.group(2)}"] = value.clone()
+    student.load_state_dict(state, strict=True)
+    return student

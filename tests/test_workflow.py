@@ -45,7 +45,9 @@ def test_the_dag_produces_every_output_and_contract(run):
     summary = pd.read_csv(work / "results-ci" / "summary.csv", dtype={"budget": str})
     assert set(summary.task) == {"sst2", "mnli", "conll03", "squad"}
     assert set(zip(summary.method, summary.budget)) == {("fp", "fp32"), ("lq", "w8"), ("lq", "w2"), ("aciq", "w2"),
-                                                         ("ocs", "w2-r0.05"), ("qbert", "w2"), ("qbert", "b2.5")}
+                                                         ("ocs", "w2-r0.05"), ("qbert", "w2"), ("qbert", "b2.5"),
+                                                         ("aq", "b2.5"), ("distil", "fp32"), ("aq_distil", "b2.5")}
+    assert set(zip(summary.method, summary.model)) >= {("aq", "bert"), ("distil", "distil"), ("aq_distil", "distil")}
     required = {"task", "model", "method", "budget", "seed", "metric", "value", "size_mb", "avg_bits", "emb_bits",
                 "act_bits", "pruned_frac"}
     assert required <= set(summary.columns)
@@ -66,8 +68,17 @@ def test_the_dag_produces_every_output_and_contract(run):
     assert sorted(mixed["meta"]["block_bits"].values()) in ([2, 2], [2, 4])  # fits 2.5 bits, group parameters included
     qbert = json.loads((work / "results-ci" / "runs" / "mnli" / "bert" / "qbert" / "b2.5" / "seed0" / "metrics.json").read_text())
     assert qbert["size_mb"] <= mixed["meta"]["budget_mb"]
-    for name in ("mnli_hessian.png", "mnli_qbert_bits.png"):
+    for name in ("mnli_hessian.png", "mnli_qbert_bits.png", "mnli_aq_search.png", "mnli_aq_bits.png"):
         assert (work / "reports-ci" / "figures" / name).is_file()
+    # AQ: the search is cached apart from the run, which fine-tunes with exactly the searched assignment
+    search = work / "results-ci" / "search" / "sst2" / "distil" / "b2.5" / "seed0"
+    trace = json.loads((search / "trace.json").read_text())
+    assert [t["epoch"] for t in trace["trace"]] == [1, 2] and trace["derived"]["size_mb"] <= trace["budget_mb"]
+    aq_run = work / "results-ci" / "runs" / "sst2" / "distil" / "aq_distil" / "b2.5" / "seed0"
+    searched, used = (json.loads((d / "assignment.json").read_text()) for d in (search, aq_run))
+    assert searched["layers"] == used["layers"] and len(used["layers"]) == 6  # the student: 1 block of 2
+    student = json.loads((work / "results-ci" / "models" / "sst2" / "distil" / "seed0" / "aqbench.json").read_text())
+    assert student["teacher_blocks"] == 2 and student["student_blocks"] == 1
     assert "Report: " in done.stdout + done.stderr
     for log in (work / "results-ci" / "logs").rglob("*.log"):
         assert "Traceback" not in log.read_text(), log

@@ -12,12 +12,14 @@ import time
 import torch
 
 from aqbench.errors import AqbenchError
-from aqbench.methods import aciq, fp, lq, ocs, qbert
+from aqbench.methods import aciq, aq, fp, lq, ocs, qbert
 from aqbench.models import load_checkpoint
 from aqbench.quant.modules import quantize_model
 from aqbench.runs import save_run
 
-METHODS = {"fp": fp, "lq": lq, "aciq": aciq, "ocs": ocs, "qbert": qbert}
+# distil is the FP run of the distilled student; aq_distil is aq on that student (the rules give each the
+# student's checkpoint)
+METHODS = {"fp": fp, "lq": lq, "aciq": aciq, "ocs": ocs, "qbert": qbert, "aq": aq, "distil": fp, "aq_distil": aq}
 
 
 def get_method(name):
@@ -35,6 +37,7 @@ def run_method(name, task, checkpoint_dir, data_dir, budget, seed, settings, out
     torch.manual_seed(seed)
     inputs = {"checkpoint": str(checkpoint_dir), **(inputs or {})}
     assignment, info = method.run(task, model, tokenizer, data_dir, budget, seed, settings, inputs)
+    assignment.meta["method"] = name  # distil runs fp's code, aq_distil aq's
     info = {"method": name, "task": task.name, "budget": budget, "seed": seed, "checkpoint": str(checkpoint_dir),
             **info, "seconds": time.time() - start}
     save_run(out_dir, model, reference_state(task, checkpoint_dir, assignment), assignment, info)

@@ -22,6 +22,18 @@ def weight_bits(budget, method):
     return bits
 
 
+def avg_bits(budget, method):
+    """b<avg bits> -> avg bits per encoder weight (a mixed-precision size budget)."""
+    try:
+        value = float(budget[1:]) if budget.startswith("b") else None
+    except ValueError:
+        value = None
+    if value is None or not 0 < value <= 32:
+        raise AqbenchError(f"budget {budget!r} for {method}: use b<average bits per weight>, e.g. b2.96"
+                           + (" (or w<bits> for a uniform run)" if method == "qbert" else ""))
+    return value
+
+
 def uniform_assignment(model, bits, settings, method, budget):
     """Every encoder Linear at `bits` with the run's quantization settings (grid, groups, act/emb bits)."""
     q = settings["quant"]

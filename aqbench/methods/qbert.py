@@ -8,30 +8,19 @@ with the assignment fixed (aqbench.qat; distillation from the FP model is a swit
 """
 
 from aqbench.allocation import block_costs, ilp_allocation, rank_allocation
-from aqbench.errors import AqbenchError
 from aqbench.io import read_json
-from aqbench.methods.common import uniform_assignment, weight_bits
+from aqbench.methods.common import avg_bits, uniform_assignment, weight_bits
 from aqbench.qat import quantization_aware_training
 from aqbench.quant.modules import encoder_linears
 from aqbench.quant.quantizer import get_grid, quantize_rows
 from aqbench.quant.size import MB
 
 
-def avg_bits(budget):
-    try:
-        value = float(budget[1:]) if budget.startswith("b") else None
-    except ValueError:
-        value = None
-    if value is None or not 0 < value <= 32:
-        raise AqbenchError(f"budget {budget!r} for qbert: use w<bits> (uniform) or b<average bits per weight>, e.g. b2.96")
-    return value
-
-
 def validate(budget, settings):
     if budget.startswith("w"):
         weight_bits(budget, "qbert")
     else:
-        avg_bits(budget)
+        avg_bits(budget, "qbert")
 
 
 def block_perturbation(model, assignment, blocks, bit_set):
@@ -53,7 +42,7 @@ def mixed_assignment(model, budget, settings, spectrum):
     sens = {b["name"]: b["sensitivity"] for b in spectrum["blocks"]}
     costs = block_costs(assignment, list(sens), cfg["bits"])
     numel = sum(l.shape[0] * l.shape[1] for l in assignment.layers.values())
-    budget_bits = avg_bits(budget) * numel
+    budget_bits = avg_bits(budget, "qbert") * numel
     if cfg["rule"] == "ilp":
         bits = ilp_allocation(sens, block_perturbation(model, assignment, list(sens), cfg["bits"]), costs, budget_bits,
                               cfg["bits"])

@@ -135,6 +135,79 @@ def allocation_figure(assignments, task, method, out_stem):
     return _save(fig, out_stem)
 
 
+MATRIX_LABELS = {"attention.self.query": "Q", "attention.self.key": "K", "attention.self.value": "V",
+                 "attention.output.dense": "attn out", "intermediate.dense": "FFN in", "output.dense": "FFN out",
+                 "attention.q_lin": "Q", "attention.k_lin": "K", "attention.v_lin": "V", "attention.out_lin": "attn out",
+                 "ffn.lin1": "FFN in", "ffn.lin2": "FFN out"}
+
+
+def _block_and_matrix(name):
+    m = re.match(r"(.*\.layers?\.(\d+))\.(.*)$", name)
+    return int(m.group(2)), MATRIX_LABELS.get(m.group(3), m.group(3))
+
+
+def aq_allocation_figure(assignments, task, out_stem):
+    """AQ-BERT's allocation: for each run (a row of panels) and each candidate bit-width (a panel, 0 = pruned),
+    the share of each matrix's groups at that bit-width, block x matrix."""
+    import numpy as np
+
+    labels = list(assignments)
+    bits = sorted({b for a in assignments.values() for layer in a["layers"].values() for b in layer["bits"]})
+    fig, axes = plt.subplots(len(labels), len(bits), figsize=(1.9 * len(bits) + 1.2, 0.4 + 1.6 * len(labels)),
+                             dpi=120, squeeze=False, layout="constrained")
+    image = None
+    for i, label in enumerate(labels):
+        layers = assignments[label]["layers"]
+        where = {name: _block_and_matrix(name) for name in layers}
+        blocks = sorted({b for b, _ in where.values()})
+        matrices = list(dict.fromkeys(m for _, m in where.values()))
+        for j, b in enumerate(bits):
+            grid = np.full((len(blocks), len(matrices)), np.nan)
+            for name, (block, matrix) in where.items():
+                grid[blocks.index(block), matrices.index(matrix)] = np.mean([x == b for x in layers[name]["bits"]])
+            ax = axes[i, j]
+            image = ax.imshow(grid, cmap="cividis", vmin=0, vmax=1, aspect="auto")
+            ax.set_xticks(range(len(matrices)), matrices, rotation=90, fontsize=6)
+            ax.set_yticks(range(len(blocks)), [str(x) for x in blocks], fontsize=6)
+            if i == 0:
+                ax.set_title("pruned" if b == 0 else f"{b}-bit", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"{label}\nblock", fontsize=7)
+    fig.suptitle(f"{task}: share of each matrix's groups at each bit-width", fontsize=9)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="share of groups")
+    return _save(fig, out_stem)
+
+
+def aq_search_figure(traces, task, out_stem):
+    """AQ-BERT's search traces: expected and argmax size against the budget, and the losses, per epoch."""
+    fig, (size_ax, loss_ax) = plt.subplots(1, 2, figsize=(8, 3.4), dpi=120)
+    palette = sns.color_palette("colorblind", max(3, len(traces)))
+    for color, (label, record) in zip(palette, traces.items()):
+        trace = record["trace"]
+        epochs = [t["epoch"] for t in trace]
+        size_ax.plot(epochs, [t["expected_mb"] / t["target_mb"] for t in trace], "-o", ms=4, color=color,
+                     label=f"{label} E[size]")
+        size_ax.plot(epochs, [t["argmax_mb"] / t["target_mb"] for t in trace], ":", color=color, label=f"{label} argmax")
+        loss_ax.plot(epochs, [t["train_loss"] for t in trace], "--", color=color, label=f"{label} train")
+        loss_ax.plot(epochs, [t["heldout_ce"] if t["heldout_ce"] is not None else float("nan") for t in trace], "-o",
+                     ms=4, color=color, label=f"{label} held-out CE")
+    eps = next(iter(traces.values()))["settings"]["epsilon"]
+    size_ax.axhspan(1 - eps, 1 + eps, color="grey", alpha=0.25, lw=0, label="budget band")
+    size_ax.set_xlabel("epoch")
+    size_ax.set_ylabel("size / budget")
+    size_ax.set_title(f"{task}: expected size (temperature "
+                      f"{next(iter(traces.values()))['trace'][0]['temperature']:g} to "
+                      f"{next(iter(traces.values()))['trace'][-1]['temperature']:.2g})", fontsize=9)
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("loss")
+    loss_ax.set_title(f"{task}: losses", fontsize=9)
+    for ax in (size_ax, loss_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return _save(fig, out_stem)
+
+
 def _save(fig, out_stem):
     paths = []
     for ext in ("png", "svg"):
@@ -146,8 +219,9 @@ def _save(fig, out_stem):
     return paths
 
 
-def write_figures(summary, out_dir, spectra=(), tasks=None):
-    """Every figure of the report. spectra: Q-BERT spectrum.json files (one per task is drawn: the first)."""
+def write_figures(summary, out_dir, spectra=(), tasks=None, traces=()):
+    """Every figure of the report. spectra: Q-BERT spectrum.json files (one per task is drawn: the first);
+    traces: AQ-BERT search trace.json files."""
     import json
 
     cells = over_seeds(summary)
@@ -161,6 +235,19 @@ def write_figures(summary, out_dir, spectra=(), tasks=None):
             assignments = {r.budget: json.loads((Path(r.run_dir) / "assignment.json").read_text())
                            for r in runs.sort_values("avg_bits", ascending=False).itertuples()}
             out[task] += allocation_figure(assignments, task, "qbert", Path(out_dir) / f"{task}_qbert_bits")
+        aq = summary[(summary.task == task) & summary.method.isin(["aq", "aq_distil"])].drop_duplicates("run_dir")
+        aq = aq[aq.seed == aq.seed.min()] if not aq.empty else aq
+        if not aq.empty:
+            assignments = {f"{r.method} {r.budget}": json.loads((Path(r.run_dir) / "assignment.json").read_text())
+                           for r in aq.sort_values(["method", "avg_bits"], ascending=[True, False]).itertuples()}
+            out[task] += aq_allocation_figure(assignments, task, Path(out_dir) / f"{task}_aq_bits")
+    by_task = {}
+    for path in traces:
+        record = json.loads(Path(path).read_text())
+        model = Path(path).parts[-4]  # search/<task>/<model>/<budget>/seed<s>/trace.json
+        by_task.setdefault(record["task"], {})[f"{'aq' if model == 'bert' else 'aq_distil'} {record['budget']}"] = record
+    for task, records in by_task.items():
+        out.setdefault(task, []).extend(aq_search_figure(records, task, Path(out_dir) / f"{task}_aq_search"))
     drawn = set()
     for path in spectra:  # one spectrum per task: the first given (the first seed's)
         spectrum = json.loads(Path(path).read_text())

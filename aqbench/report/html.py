@@ -59,6 +59,8 @@ def build_report(summary_path, figures_dir, out_path, settings):
             "highlights": highlights(cells, task),
             "qbert": [f for f in (_inline_png(Path(figures_dir) / f"{task}_hessian.png"),
                                   _inline_png(Path(figures_dir) / f"{task}_qbert_bits.png")) if f],
+            "aq": [f for f in (_inline_png(Path(figures_dir) / f"{task}_aq_search.png"),
+                               _inline_png(Path(figures_dir) / f"{task}_aq_bits.png")) if f],
         })
     env = jinja2.Environment(loader=jinja2.PackageLoader("aqbench.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))

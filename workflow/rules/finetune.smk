@@ -1,12 +1,21 @@
+def teacher_input(w):
+    """A student (models.<model>.source: student) is distilled from the fine-tuned bert of the same task and seed."""
+    if config["models"][w.model]["source"] == "student":
+        return CHECKPOINT.format(task=w.task, model="bert", seed=w.seed)
+    return []
+
+
 rule finetune:
     input:
         data=DATA,
+        teacher=teacher_input,
     output:
         directory(CHECKPOINT),
     params:
         settings=lambda w: aqconfig.as_json(
-            {"model": config["models"][w.model], "train": aqconfig.stage_settings(config, "train", w.task)}
+            {"model": config["models"][w.model], "train": aqconfig.model_train_settings(config, w.model, w.task)}
         ),
+        teacher=lambda w, input: f"--teacher {input.teacher}" if input.teacher else "",
     log:
         f"{R}/logs/finetune/{{task}}/{{model}}/seed{{seed}}.log",
     benchmark:
@@ -18,4 +27,4 @@ rule finetune:
         gpu=resource("finetune", "gpu", 0),
     shell:
         "aqbench finetune --task {wildcards.task} --seed {wildcards.seed} --threads {threads} --data {input.data}"
-        " --settings {params.settings:q} --out {output} 2> {log}"
+        " --settings {params.settings:q} {params.teacher} --out {output} 2> {log}"

@@ -36,6 +36,7 @@ rule figures:
     input:
         summary=SUMMARY,
         spectra=SPECTRA,
+        traces=TRACES,
     output:
         expand(f"{P}/figures/{{task}}_{{kind}}.{{ext}}", task=config["tasks"], ext=["png", "svg"], kind=FIGURES),
     log:
@@ -47,7 +48,8 @@ rule figures:
         mem_mb=resource("figures", "mem_mb", 2000),
         runtime=resource("figures", "runtime", 10),
     shell:
-        "aqbench figures --summary {input.summary} --spectrum {input.spectra} --out-dir {P}/figures 2> {log}"
+        "aqbench figures --summary {input.summary} --spectrum {input.spectra} --trace {input.traces}"
+        " --out-dir {P}/figures 2> {log}"
 
 
 rule report:

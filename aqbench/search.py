@@ -1,0 +1,222 @@
+"""AQ-BERT's search (Zhao et al., IJCAI 2021): a bit-width (0 = pruned, 2, 4, 8 by default) per group of output
+neurons of every encoder Linear, by differentiable search on the super-network of aqbench.quant.supernet.
+
+Bilevel, first order (as DARTS' first-order variant): each step updates the weights with AdamW on a batch of the
+train split (architecture fixed), then, after `warmup_epochs` (N1), the architecture parameters with SGD (or
+Adam) on a batch of a held-out split of the training data (weights fixed), minimising
+
+    L_val = CE + lambda * L_size,  L_size = log E[C] above (1 + eps) V, 0 inside [(1 - eps) V, (1 + eps) V],
+                                            -log E[C] below (1 - eps) V
+
+with E[C] the expected encoder size in MB (group parameters included, as aqbench.quant.size counts) and V the
+budget. The Gumbel-softmax temperature follows t = t0 * exp(-eta * (epoch - N0)) from epoch N0 on (t0 before).
+The evaluation split is never read. After the last epoch the argmax per group is repaired to the budget
+(aqbench.quant.supernet.derive) and written as a bit assignment; the trace keeps every epoch's numbers.
+"""
+
+import logging
+import math
+import random
+import time
+
+import numpy as np
+import torch
+
+from aqbench.data import load_split
+from aqbench.errors import AqbenchError
+from aqbench.io import atomic_dir, write_json
+from aqbench.models import load_checkpoint
+from aqbench.progress import Progress
+from aqbench.quant.size import MB, encoder_size
+from aqbench.quant.supernet import arch_parameters, derive, expected_size_bits, search_layers, set_temperature, to_supernet
+from aqbench.tasks.kinds import featurize
+from aqbench.train import _no_decay, batches, pick_device, to
+from aqbench.versions import versions
+
+log = logging.getLogger(__name__)
+
+
+def size_loss(expected_mb, target_mb, eps):
+    """AQ-BERT's L_size: pushes E[C] into [(1 - eps) V, (1 + eps) V] and is flat inside it."""
+    if expected_mb > (1 + eps) * target_mb:
+        return torch.log(expected_mb)
+    if expected_mb < (1 - eps) * target_mb:
+        return -torch.log(expected_mb)
+    return expected_mb * 0.0
+
+
+def temperature(epoch, t0, eta, n0):
+    return t0 * math.exp(-eta * max(0, epoch - n0))
+
+
+def split_heldout(examples, fraction, seed):
+    """(train, held-out): a seeded share of the training examples for the architecture updates. Whole examples
+    are split (not features), so windows of one SQuAD context never fall on both sides."""
+    n = len(examples)
+    k = min(n - 1, max(1, round(fraction * n)))
+    if n < 2:
+        raise AqbenchError(f"the search needs at least 2 training examples to hold some out, got {n}")
+    held = set(random.Random(seed).sample(range(n), k))
+    return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
+
+
+def _cycle(features, batch_size, pad_id, generator):
+    while True:
+        yield from batches(features, batch_size, pad_id, shuffle=True, generator=generator)
+
+
+def _bit_shares(model):
+    """Share of the encoder's weights at each argmax candidate."""
+    counts = {}
+    total = 0
+    for m in search_layers(model).values():
+        rows = torch.bincount(m.row_group, minlength=m.groups).tolist()
+        for r, b in zip(rows, m.chosen_bits()):
+            counts[b] = counts.get(b, 0) + r * m.in_features
+            total += r * m.in_features
+    return {str(b): counts[b] / total for b in sorted(counts)}
+
+
+def bilevel_search(model, train, heldout, pad_id, budget_bits, cfg, seed, device, loss_fn=None, desc="search"):
+    """Run the search on a model already turned into a super-network; returns the per-epoch trace.
+
+    cfg: epochs, steps_per_epoch (null = a whole pass over the train split), batch_size, lr, weight_decay,
+    warmup_epochs (N1), arch_optimizer (sgd | adam), arch_lr, arch_momentum, size_weight (lambda), epsilon,
+    t0, eta, n0, grad_clip. loss_fn(model, batch) -> loss; default the model's own (cross-entropy)."""
+    loss_fn = loss_fn or (lambda m, b: m(**b).loss)
+    model.to(device).train()
+    arch = arch_parameters(model)
+    arch_ids = {id(p) for p in arch}
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in arch_ids]
+    weights = [p for _, p in named]
+    w_opt = torch.optim.AdamW([{"params": [p for n, p in named if not _no_decay(n)], "weight_decay": cfg["weight_decay"]},
+                               {"params": [p for n, p in named if _no_decay(n)], "weight_decay": 0.0}], lr=cfg["lr"])
+    if cfg["arch_optimizer"] == "adam":
+        a_opt = torch.optim.Adam(arch, lr=cfg["arch_lr"])
+    else:
+        a_opt = torch.optim.SGD(arch, lr=cfg["arch_lr"], momentum=cfg["arch_momentum"])
+    target_mb = budget_bits / 8 / MB
+    steps = math.ceil(len(train) / cfg["batch_size"])
+    if cfg.get("steps_per_epoch"):
+        steps = min(steps, cfg["steps_per_epoch"])
+    gen = torch.Generator().manual_seed(seed)
+    held = _cycle(heldout, cfg["batch_size"], pad_id, torch.Generator().manual_seed(seed + 1))
+    trace = []
+    bar = Progress(cfg["epochs"] * steps, desc)
+    for epoch in range(cfg["epochs"]):
+        start = time.time()
+        t = temperature(epoch, cfg["t0"], cfg["eta"], cfg["n0"])
+        set_temperature(model, t)
+        update_arch = epoch >= cfg["warmup_epochs"]
+        w_losses, ce_losses, s_losses = [], [], []
+        train_batches = _cycle(train, cfg["batch_size"], pad_id, gen)
+        for step in range(steps):
+            # weights: the train split, architecture fixed
+            for p in arch:
+                p.requires_grad_(False)
+            loss = loss_fn(model, to(next(train_batches), device))
+            _check_finite(loss, desc, "weight", epoch, step, cfg["lr"])
+            w_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.get("grad_clip"):
+                torch.nn.utils.clip_grad_norm_(weights, cfg["grad_clip"])
+            w_opt.step()
+            w_losses.append(loss.item())
+            for p in arch:
+                p.requires_grad_(True)
+            # architecture: the held-out split, weights fixed (no weight gradients are computed)
+            if update_arch:
+                for p in weights:
+                    p.requires_grad_(False)
+                ce = loss_fn(model, to(next(held), device))
+                expected_mb = expected_size_bits(model) / 8 / MB
+                ls = size_loss(expected_mb, target_mb, cfg["epsilon"])
+                total = ce + cfg["size_weight"] * ls
+                _check_finite(total, desc, "architecture", epoch, step, cfg["arch_lr"])
+                a_opt.zero_grad(set_to_none=True)
+                total.backward()
+                a_opt.step()
+                ce_losses.append(ce.item())
+                s_losses.append(ls.item())
+                for p in weights:
+                    p.requires_grad_(True)
+            bar.update(1, epoch=epoch + 1, **({"loss": f"{np.mean(w_losses[-20:]):.4f}"} if step % 20 == 19 else {}))
+        with torch.no_grad():
+            expected_mb = float(expected_size_bits(model)) / 8 / MB
+        argmax_mb = _argmax_mb(model)
+        trace.append({"epoch": epoch + 1, "temperature": t, "arch_updates": update_arch, "steps": steps,
+                      "train_loss": float(np.mean(w_losses)),
+                      "heldout_ce": float(np.mean(ce_losses)) if ce_losses else None,
+                      "size_loss": float(np.mean(s_losses)) if s_losses else None,
+                      "expected_mb": expected_mb, "argmax_mb": argmax_mb, "target_mb": target_mb,
+                      "argmax_shares": _bit_shares(model), "seconds": time.time() - start})
+        log.info("%s epoch %d: t=%.3f train loss %.4f, held-out CE %s, E[size] %.4f MB, argmax %.4f MB (budget %.4f)",
+                 desc, epoch + 1, t, trace[-1]["train_loss"],
+                 "-" if not ce_losses else f"{trace[-1]['heldout_ce']:.4f}", expected_mb, argmax_mb, target_mb)
+    bar.close()
+    return trace
+
+
+def _argmax_mb(model):
+    total = 0.0
+    for m in search_layers(model).values():
+        k = m.alpha.detach().argmax(1)
+        total += float(m.cost_bits[torch.arange(m.groups), k].sum())
+    return total / 8 / MB
+
+
+def _check_finite(loss, desc, which, epoch, step, lr):
+    if not torch.isfinite(loss):
+        raise AqbenchError(f"{desc}: the {which} loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}. Fix: "
+                           f"lower the {which} learning rate (now {lr}); nothing was saved")
+
+
+def encoder_numel(model):
+    return sum(m.out_features * m.in_features for m in search_layers(model).values())
+
+
+def search(task, checkpoint_dir, data_dir, avg_bits, settings, seed, out_dir, label=None):
+    """The search stage: from a fine-tuned checkpoint, search at `avg_bits` per encoder weight (of this model),
+    write out_dir/{assignment.json, trace.json, alpha.safetensors}; returns the trace record.
+    settings: {"quant": ..., "train": ..., "aq": ...} (the config's sections)."""
+    from safetensors.torch import save_file
+
+    from aqbench.methods.common import calibrate, calibration_features
+
+    begin = time.time()
+    cfg, quant, train_cfg = settings["aq"], settings["quant"], settings["train"]
+    torch.manual_seed(seed)
+    model, tokenizer = load_checkpoint(task, checkpoint_dir)
+    layers = to_supernet(model, quant, cfg["bits"])
+    budget_bits = avg_bits * encoder_numel(model)
+    calib = calibration_features(task, data_dir, tokenizer, train_cfg, quant["calibration_examples"], seed)
+    calibrate(model, calib, tokenizer.pad_token_id, train_cfg)
+    train_ex, held_ex = split_heldout(load_split(data_dir, "train"), cfg["heldout_fraction"], seed)
+    train = featurize(task, train_ex, tokenizer, train_cfg)
+    heldout = featurize(task, held_ex, tokenizer, train_cfg)
+    device = pick_device(train_cfg.get("device", "auto"))
+    trace = bilevel_search(model, train, heldout, tokenizer.pad_token_id, budget_bits, cfg, seed, device,
+                           desc=f"search {task.name} {label or ''}".strip())
+    meta = {"method": "aq", "budget": label, "avg_bits_budget": avg_bits, "budget_mb": budget_bits / 8 / MB,
+            "candidates": cfg["bits"]}
+    assignment, repair = derive(model, budget_bits, quant, cfg["epsilon"], meta)
+    repair = {"argmax_mb": repair["argmax_bits"] / 8 / MB, "steps_down": repair["steps_down"], "steps_up": repair["steps_up"]}
+    assignment.meta.update(repair)
+    size = encoder_size(assignment)
+    numel = {}
+    for layer in assignment.layers.values():
+        for n, b in zip(layer.group_numels(), layer.bits):
+            numel[b] = numel.get(b, 0) + n
+    shares = {str(b): numel[b] / size["numel"] for b in sorted(numel)}
+    record = {"task": task.name, "seed": seed, "budget": label, "avg_bits_budget": avg_bits,
+              "budget_mb": budget_bits / 8 / MB, "derived": size, "derived_shares": shares, **repair, "groups": sum(m.groups for m in layers.values()),
+              "train_examples": len(train_ex), "heldout_examples": len(held_ex), "settings": cfg, "trace": trace,
+              "seconds": time.time() - begin, "versions": versions()}
+    with atomic_dir(out_dir) as tmp:
+        assignment.save(tmp / "assignment.json")
+        save_file({n: m.alpha.detach().cpu().contiguous() for n, m in layers.items()}, str(tmp / "alpha.safetensors"))
+        write_json(tmp / "trace.json", record)
+    log.info("search %s %s: derived %.4f MB (budget %.4f MB, argmax %.4f MB, repair %d steps down, %d up) in %.0f s",
+             task.name, label, size["size_mb"], budget_bits / 8 / MB, repair["argmax_mb"], repair["steps_down"],
+             repair["steps_up"], record["seconds"])
+    return record
