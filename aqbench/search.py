@@ -1,9 +1,10 @@
 """AQ-BERT's search (Zhao et al., IJCAI 2021): a bit-width (0 = pruned, 2, 4, 8 by default) per group of output
 neurons of every encoder Linear, by differentiable search on the super-network of aqbench.quant.supernet.
 
-Bilevel, first order (as DARTS' first-order variant): each step updates the weights with AdamW on a batch of the
-train split (architecture fixed), then, after `warmup_epochs` (N1), the architecture parameters with SGD (or
-Adam) on a batch of a held-out split of the training data (weights fixed), minimising
+Bilevel, first order (as DARTS' first-order variant): each step, from epoch `warmup_epochs` (N1) on, first
+updates the architecture parameters with Adam (or the paper's SGD) on a batch of a held-out split of the
+training data (weights fixed), then the weights with AdamW on a batch of the train split (architecture fixed);
+both see the same weights, so the candidates' roundings are computed once per step. The architecture minimises
 
     L_val = CE + lambda * L_size,  L_size = log E[C] above (1 + eps) V, 0 inside [(1 - eps) V, (1 + eps) V],
                                             -log E[C] below (1 - eps) V
@@ -77,6 +78,57 @@ def _bit_shares(model):
     return {str(b): counts[b] / total for b in sorted(counts)}
 
 
+def weight_step(model, batch, loss_fn, opt, weights, arch, grad_clip=None):
+    """One AdamW step of the weights on a train batch, the architecture fixed (its gradient is not computed)."""
+    for p in arch:
+        p.requires_grad_(False)
+    try:
+        loss = loss_fn(model, batch)
+        if torch.isfinite(loss):
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(weights, grad_clip)
+            opt.step()
+    finally:
+        for p in arch:
+            p.requires_grad_(True)
+    return loss.detach()
+
+
+def arch_step(model, batch, loss_fn, opt, weights, arch, target_mb, cfg):
+    """One step of the architecture parameters on a held-out batch: CE + lambda * L_size, the weights fixed (no
+    weight gradients are computed, which saves about a third of the backward pass). Returns (CE, L_size)."""
+    for p in weights:
+        p.requires_grad_(False)
+    try:
+        ce = loss_fn(model, batch)
+        ls = size_loss(expected_size_bits(model) / 8 / MB, target_mb, cfg["epsilon"])
+        total = ce + cfg["size_weight"] * ls
+        if torch.isfinite(total):
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+    finally:
+        for p in weights:
+            p.requires_grad_(True)
+    return ce.detach(), ls.detach()
+
+
+def optimizers(model, cfg):
+    """(weights, arch, weight optimizer, architecture optimizer) of a super-network."""
+    arch = arch_parameters(model)
+    arch_ids = {id(p) for p in arch}
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in arch_ids]
+    w_opt = torch.optim.AdamW([{"params": [p for n, p in named if not _no_decay(n)], "weight_decay": cfg["weight_decay"]},
+                               {"params": [p for n, p in named if _no_decay(n)], "weight_decay": 0.0}], lr=cfg["lr"])
+    if cfg["arch_optimizer"] == "adam":
+        a_opt = torch.optim.Adam(arch, lr=cfg["arch_lr"])
+    else:
+        a_opt = torch.optim.SGD(arch, lr=cfg["arch_lr"], momentum=cfg["arch_momentum"])
+    return [p for _, p in named], arch, w_opt, a_opt
+
+
 def bilevel_search(model, train, heldout, pad_id, budget_bits, cfg, seed, device, loss_fn=None, desc="search"):
     """Run the search on a model already turned into a super-network; returns the per-epoch trace.
 
@@ -85,16 +137,7 @@ def bilevel_search(model, train, heldout, pad_id, budget_bits, cfg, seed, device
     t0, eta, n0, grad_clip. loss_fn(model, batch) -> loss; default the model's own (cross-entropy)."""
     loss_fn = loss_fn or (lambda m, b: m(**b).loss)
     model.to(device).train()
-    arch = arch_parameters(model)
-    arch_ids = {id(p) for p in arch}
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in arch_ids]
-    weights = [p for _, p in named]
-    w_opt = torch.optim.AdamW([{"params": [p for n, p in named if not _no_decay(n)], "weight_decay": cfg["weight_decay"]},
-                               {"params": [p for n, p in named if _no_decay(n)], "weight_decay": 0.0}], lr=cfg["lr"])
-    if cfg["arch_optimizer"] == "adam":
-        a_opt = torch.optim.Adam(arch, lr=cfg["arch_lr"])
-    else:
-        a_opt = torch.optim.SGD(arch, lr=cfg["arch_lr"], momentum=cfg["arch_momentum"])
+    weights, arch, w_opt, a_opt = optimizers(model, cfg)
     target_mb = budget_bits / 8 / MB
     steps = math.ceil(len(train) / cfg["batch_size"])
     if cfg.get("steps_per_epoch"):
@@ -111,48 +154,28 @@ def bilevel_search(model, train, heldout, pad_id, budget_bits, cfg, seed, device
         w_losses, ce_losses, s_losses = [], [], []
         train_batches = _cycle(train, cfg["batch_size"], pad_id, gen)
         for step in range(steps):
-            # weights: the train split, architecture fixed
-            for p in arch:
-                p.requires_grad_(False)
-            loss = loss_fn(model, to(next(train_batches), device))
-            _check_finite(loss, desc, "weight", epoch, step, cfg["lr"])
-            w_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.get("grad_clip"):
-                torch.nn.utils.clip_grad_norm_(weights, cfg["grad_clip"])
-            w_opt.step()
-            w_losses.append(loss.item())
-            for p in arch:
-                p.requires_grad_(True)
-            # architecture: the held-out split, weights fixed (no weight gradients are computed)
-            if update_arch:
-                for p in weights:
-                    p.requires_grad_(False)
-                ce = loss_fn(model, to(next(held), device))
-                expected_mb = expected_size_bits(model) / 8 / MB
-                ls = size_loss(expected_mb, target_mb, cfg["epsilon"])
-                total = ce + cfg["size_weight"] * ls
-                _check_finite(total, desc, "architecture", epoch, step, cfg["arch_lr"])
-                a_opt.zero_grad(set_to_none=True)
-                total.backward()
-                a_opt.step()
+            if update_arch:  # as DARTS: the architecture first, then the weights, both at the same weights
+                ce, ls = arch_step(model, to(next(held), device), loss_fn, a_opt, weights, arch, target_mb, cfg)
+                _check_finite(ce + ls, desc, "architecture", epoch, step, cfg["arch_lr"])
                 ce_losses.append(ce.item())
                 s_losses.append(ls.item())
-                for p in weights:
-                    p.requires_grad_(True)
+            loss = weight_step(model, to(next(train_batches), device), loss_fn, w_opt, weights, arch, cfg.get("grad_clip"))
+            _check_finite(loss, desc, "weight", epoch, step, cfg["lr"])
+            w_losses.append(loss.item())
             bar.update(1, epoch=epoch + 1, **({"loss": f"{np.mean(w_losses[-20:]):.4f}"} if step % 20 == 19 else {}))
         with torch.no_grad():
             expected_mb = float(expected_size_bits(model)) / 8 / MB
-        argmax_mb = _argmax_mb(model)
+        # before the first architecture update every alpha is at its uniform start: its argmax is a tie, not a choice
+        argmax_mb = _argmax_mb(model) if update_arch else None
         trace.append({"epoch": epoch + 1, "temperature": t, "arch_updates": update_arch, "steps": steps,
                       "train_loss": float(np.mean(w_losses)),
                       "heldout_ce": float(np.mean(ce_losses)) if ce_losses else None,
                       "size_loss": float(np.mean(s_losses)) if s_losses else None,
                       "expected_mb": expected_mb, "argmax_mb": argmax_mb, "target_mb": target_mb,
-                      "argmax_shares": _bit_shares(model), "seconds": time.time() - start})
-        log.info("%s epoch %d: t=%.3f train loss %.4f, held-out CE %s, E[size] %.4f MB, argmax %.4f MB (budget %.4f)",
-                 desc, epoch + 1, t, trace[-1]["train_loss"],
-                 "-" if not ce_losses else f"{trace[-1]['heldout_ce']:.4f}", expected_mb, argmax_mb, target_mb)
+                      "argmax_shares": _bit_shares(model) if update_arch else None, "seconds": time.time() - start})
+        log.info("%s epoch %d: t=%.3f train loss %.4f, held-out CE %s, E[size] %.4f MB, argmax %s MB (budget %.4f)",
+                 desc, epoch + 1, t, trace[-1]["train_loss"], "-" if not ce_losses else f"{trace[-1]['heldout_ce']:.4f}",
+                 expected_mb, "-" if argmax_mb is None else f"{argmax_mb:.4f}", target_mb)
     bar.close()
     return trace
 

@@ -13,7 +13,8 @@ number of SQuAD training features (87,599 questions x the features per question 
 Estimates: a stage's CPU time = its tokens x the measured seconds per token at that length (linear in the
 batch; at 1 thread); Q-BERT's spectrum costs its Hessian-vector products (measured at 8 x 128, with an assumed
 10 power iterations per block and subsample) and its QAT the fine-tuning steps x 1.10 (a fake-quantized step
-over an FP one, measured by bench_demo.py on the same shape). Its GPU time = its FLOPs / an assumed sustained rate (--gpu-tflops, not measured here:
+over an FP one, measured by bench_demo.py on the same shape); AQ-BERT's searches their steps x SEARCH_OVER_FP
+(measured by bench_aq.py); DistilBERT (fine-tuning, aq_distil) half of BERT-base's cost. Its GPU time = its FLOPs / an assumed sustained rate (--gpu-tflops, not measured here:
 no GPU); FLOPs per token of a forward pass = 2 x 85M encoder weights + 4 x layers x length x hidden
 (attention), a training step 3x that. Prints Markdown tables (README quotes them).
 """
@@ -128,6 +129,10 @@ def flops_per_token(length, train):
 
 
 QAT_OVER_FP = 1.10  # a fake-quantized training step / an FP step, BERT-base shape (benchmarks/bench_demo.py)
+# one AQ search step (weight update + architecture update, candidates {0, 2, 4, 8}, 128 groups) / an FP step,
+# BERT-base shape, 8 x 128 (benchmarks/bench_aq.py)
+SEARCH_OVER_FP = 2.0
+DISTIL_OVER_BERT = 0.5  # 6 of 12 blocks: the encoder's share of the FLOPs (embedding and head are small)
 HVP_ITERATIONS = 10  # assumed power iterations per block and subsample (bench_qbert.py saw 5-7 on random weights)
 
 
@@ -147,7 +152,12 @@ def paper_runs(config):
         quantized = [r for r in mine if r[2] != "fp"]
         # ACIQ with clipped activations calibrates twice (the second pass measures E|x - mean|)
         passes = sum(2 if m == "aciq" and config["aciq"]["activations"] else 1 for _, _, m, _, _ in quantized)
-        out[task] = (len(quantized), passes, len(mine), sum(1 for r in mine if r[2] == "qbert"))
+        out[task] = {"quantized": len(quantized), "passes": passes, "evaluated": len(mine),
+                     "qat_bert": sum(1 for r in mine if r[2] in ("qbert", "aq")),
+                     "qat_distil": sum(1 for r in mine if r[2] == "aq_distil"),
+                     "search_bert": sum(1 for r in mine if r[2] == "aq"),
+                     "search_distil": sum(1 for r in mine if r[2] == "aq_distil"),
+                     "distil": any(r[1] == "distil" for r in mine), "hessian": any(r[2] == "qbert" for r in mine)}
     return out
 
 
@@ -155,7 +165,8 @@ def estimates(times, hvp_s, lengths, gpu_tflops):
     config = paper_config()
     rows, counts = [], paper_runs(config)
     for task, (train_len, eval_len, per_example) in lengths.items():
-        quantized, passes, evaluated, qat_runs = counts[task]
+        c = counts[task]
+        quantized, passes, evaluated = c["quantized"], c["passes"], c["evaluated"]
         cap = 384 if task == "squad" else 128
         s_train, s_eval = (t / (8 * cap) for t in times[cap])  # seconds per token at the task's max length
         features = SIZES[task]["train"] * per_example
@@ -171,7 +182,12 @@ def estimates(times, hvp_s, lengths, gpu_tflops):
             cpu_h = tokens * (s_train if train else s_eval) / 3600
             gpu_h = tokens * flops_per_token(train_len if train else eval_len, train) / (gpu_tflops * 1e12) / 3600
             rows.append((task, stage, what, cpu_h, gpu_h))
-        if qat_runs:  # Q-BERT: the spectrum once per task, then QAT per budget
+        if c["distil"]:  # DistilBERT fine-tuned like BERT: half the blocks, about half the cost
+            rows.append((task, "finetune distil", f"{steps:,} steps of {BATCH} x {train_len:.0f}, 6 of 12 blocks",
+                         steps * BATCH * train_len * s_train * DISTIL_OVER_BERT / 3600,
+                         steps * BATCH * train_len * flops_per_token(train_len, True) * DISTIL_OVER_BERT
+                         / (gpu_tflops * 1e12) / 3600))
+        if c["hessian"]:  # Q-BERT: the spectrum once per task
             h = config["hessian"]
             hvps = h["subsamples"] * HVP_ITERATIONS * LAYERS
             tokens = hvps * h["fraction"] * features * train_len
@@ -179,11 +195,20 @@ def estimates(times, hvp_s, lengths, gpu_tflops):
             rows.append((task, "hessian", f"{hvps} HVPs x {h['fraction']:g} of the features x {train_len:.0f}",
                          tokens * s_train * hvp_over_step / 3600,
                          tokens * flops_per_token(train_len, True) * hvp_over_step / (gpu_tflops * 1e12) / 3600))
-            qat_steps = config["qat"]["epochs"] * math.ceil(features / config["qat"]["batch_size"])
-            tokens = qat_runs * qat_steps * config["qat"]["batch_size"] * train_len
-            rows.append((task, f"qat ({qat_runs} runs)", f"{qat_runs} x {qat_steps:,} steps of {config['qat']['batch_size']} x {train_len:.0f}",
-                         tokens * s_train * QAT_OVER_FP / 3600,
-                         tokens * flops_per_token(train_len, True) * QAT_OVER_FP / (gpu_tflops * 1e12) / 3600))
+        # QAT (qbert, aq: BERT-base; aq_distil: the student at about half the cost), then AQ's searches
+        qat_steps = config["qat"]["epochs"] * math.ceil(features / config["qat"]["batch_size"])
+        aq = config["aq"]
+        search_steps = aq["epochs"] * min(aq["steps_per_epoch"] or 10**12, math.ceil(0.9 * features / aq["batch_size"]))
+        for stage, runs, batch, n_steps, ratio in (
+                ("qat", c["qat_bert"] + c["qat_distil"] * DISTIL_OVER_BERT, config["qat"]["batch_size"], qat_steps, QAT_OVER_FP),
+                ("aq search", c["search_bert"] + c["search_distil"] * DISTIL_OVER_BERT, aq["batch_size"], search_steps,
+                 SEARCH_OVER_FP)):
+            if runs:
+                tokens = runs * n_steps * batch * train_len
+                rows.append((task, f"{stage} ({runs:g} BERT-base-equivalent runs)",
+                             f"{n_steps:,} steps of {batch} x {train_len:.0f}, x {ratio} an FP step",
+                             tokens * s_train * ratio / 3600,
+                             tokens * flops_per_token(train_len, True) * ratio / (gpu_tflops * 1e12) / 3600))
     return rows
 
 

@@ -40,7 +40,8 @@ def stage_table(results):
         b = pd.read_csv(tsv, sep="\t").iloc[0]
         rows.append({"stage": stage, "s": b["s"], "max_rss": b["max_rss"]})
     frame = pd.DataFrame(rows)
-    order = ["prepare_data", "finetune", "ptq", "evaluate", "aggregate", "tables", "figures", "report"]
+    order = ["prepare_data", "finetune", "ptq", "hessian", "qbert", "aq_search", "aq", "aggregate", "tables", "figures",
+             "report"]
     table = frame.groupby("stage").agg(jobs=("s", "size"), total_s=("s", "sum"), mean_s=("s", "mean"),
                                        max_s=("s", "max"), peak_rss_mb=("max_rss", "max"))
     return table.reindex([s for s in order if s in table.index] + [s for s in table.index if s not in order])

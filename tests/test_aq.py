@@ -245,3 +245,12 @@ def test_student_takes_every_other_block_of_the_teacher():
     assert torch.equal(student.bert.embeddings.word_embeddings.weight, teacher.bert.embeddings.word_embeddings.weight)
     dropped = sum(p.numel() for j in (1, 3) for p in teacher.bert.encoder.layer[j].parameters())
     assert sum(p.numel() for p in student.parameters()) == sum(p.numel() for p in teacher.parameters()) - dropped
+
+
+def test_the_mix_is_the_same_when_the_rows_do_not_split_evenly_into_groups():
+    torch.manual_seed(0)
+    layer = SearchLinear(nn.Linear(6, 10), groups=4, candidates=[0, 2, 3, 8], grid="asym").eval()
+    with torch.no_grad():
+        layer.alpha.normal_()
+    fast = layer.mixed_weight()
+    assert torch.allclose(fast, naive_mix(layer, layer.probabilities()), atol=1e-6)

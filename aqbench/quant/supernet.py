@@ -37,12 +37,16 @@ class SearchLinear(nn.Module):
         self.groups = min(groups, self.out_features)
         self.candidates = sorted(candidates)  # ascending: repair steps to the neighbouring candidate
         self.alpha = nn.Parameter(torch.zeros(self.groups, len(self.candidates)))  # uniform start
+        self.nonzero = [k for k, b in enumerate(self.candidates) if b > 0]
+        if not self.nonzero:
+            raise AqbenchError("the candidates must include a bit-width above 0")
         self.register_buffer("row_group", group_index(self.out_features, self.groups), persistent=False)
         # bits each (group, candidate) costs: integers + the group's scale (and offset); a pruned group costs 0
         numel = torch.tensor(group_sizes(self.out_features, self.groups), dtype=torch.float64) * self.in_features
         cost = torch.stack([numel * c + (group_param_bits(grid) if c > 0 else 0) for c in self.candidates], 1)
         self.register_buffer("cost_bits", cost.float(), persistent=False)
         self.temperature = 1.0
+        self._deltas = None
         self.sample = True  # Gumbel noise in training mode; eval mode mixes with the noise-free probabilities
         self.act = ActQuantizer(act_bits, act_grid)
 
@@ -56,20 +60,25 @@ class SearchLinear(nn.Module):
         """Expected stored bits of this matrix under the current probabilities (differentiable in alpha)."""
         return (self.probabilities() * self.cost_bits).sum()
 
-    def mixed_weight(self):
-        p = self.probabilities(noise=self.training and self.sample)[self.row_group]  # (rows, candidates)
-        w = self.weight
-        lo, hi = group_minmax(w, self.groups)
-        mixed = None
-        for k, bits in enumerate(self.candidates):
-            if bits == 0:
-                continue
+    def candidate_deltas(self):
+        """Q_c(w) - w for the nonzero candidates, without gradient, as one (rows, candidates, in) tensor. They
+        depend on the weight only, so they are computed once per weight version: the architecture step and the
+        weight step that follows it (same weights) share them."""
+        key = (self.weight._version, self.weight.data_ptr())
+        if self._deltas is None or self._deltas[0] != key:
             with torch.no_grad():
-                delta = quantize_rows(w.detach(), [bits] * self.groups, self.grid, lo, hi) - w.detach()
-            term = p[:, k : k + 1] * delta
-            mixed = term if mixed is None else mixed + term
-        share = p[:, [k for k, b in enumerate(self.candidates) if b > 0]].sum(1, keepdim=True)
-        return share * w + (mixed if mixed is not None else 0.0)
+                w = self.weight.detach()
+                lo, hi = group_minmax(w, self.groups)
+                deltas = torch.stack([quantize_rows(w, [b] * self.groups, self.grid, lo, hi) - w
+                                      for b in self.candidates if b > 0], 1)
+            self._deltas = (key, deltas)
+        return self._deltas[1]
+
+    def mixed_weight(self):
+        p = self.probabilities(noise=self.training and self.sample)[self.row_group][:, self.nonzero]  # (rows, K')
+        # sum_c p_c (Q_c(w) - w), one batched product over the rows; + s * w carries the STE gradient to w
+        mixed = torch.bmm(p.unsqueeze(1), self.candidate_deltas()).squeeze(1)
+        return p.sum(1, keepdim=True) * self.weight + mixed
 
     def chosen_bits(self):
         """The argmax candidate per group."""

@@ -187,7 +187,8 @@ def aq_search_figure(traces, task, out_stem):
         epochs = [t["epoch"] for t in trace]
         size_ax.plot(epochs, [t["expected_mb"] / t["target_mb"] for t in trace], "-o", ms=4, color=color,
                      label=f"{label} E[size]")
-        size_ax.plot(epochs, [t["argmax_mb"] / t["target_mb"] for t in trace], ":", color=color, label=f"{label} argmax")
+        size_ax.plot(epochs, [float("nan") if t["argmax_mb"] is None else t["argmax_mb"] / t["target_mb"] for t in trace],
+                     ":", marker="x", ms=4, color=color, label=f"{label} argmax")
         loss_ax.plot(epochs, [t["train_loss"] for t in trace], "--", color=color, label=f"{label} train")
         loss_ax.plot(epochs, [t["heldout_ce"] if t["heldout_ce"] is not None else float("nan") for t in trace], "-o",
                      ms=4, color=color, label=f"{label} held-out CE")
