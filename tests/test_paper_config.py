@@ -38,11 +38,13 @@ def test_paper_budgets_are_30_25_20_mb_on_bert_base_and_half_on_distilbert():
 
 def test_paper_runs_every_task_at_every_budget():
     runs = C.runs(C.load_file(PAPER))
-    assert len(runs) == 4 * (1 + 5 + 5 + 15 + 5)  # fp; lq, aciq at 5 bit-widths; ocs 5 x 3 ratios; qbert 3 + 2
+    # fp; lq, aciq at 5 bit-widths; ocs 5 x 3 ratios; qbert 3 + 2; aq 3; distil 1; aq_distil 3
+    assert len(runs) == 4 * (1 + 5 + 5 + 15 + 5 + 3 + 1 + 3)
     bits = ("w8", "w6", "w4", "w3", "w2")
     expected = {"fp": {"fp32"}, "lq": set(bits), "aciq": set(bits),
                 "ocs": {f"{b}-r{r}" for b in bits for r in ("0.01", "0.02", "0.05")},
-                "qbert": {"w8", "w4", "w2", "b2.96", "b2.47"}}
+                "qbert": {"w8", "w4", "w2", "b2.96", "b2.47"}, "aq": {"b2.96", "b2.47", "b1.97"},
+                "distil": {"fp32"}, "aq_distil": {"b2.96", "b2.47", "b1.97"}}
     for task in ("sst2", "mnli", "conll03", "squad"):
         for method, budgets in expected.items():
             assert {b for t, _, m, b, _ in runs if t == task and m == method} == budgets
@@ -52,9 +54,11 @@ def test_snakemake_plans_the_paper_dag_with_the_paper_settings_only(tmp_path):
     plan = snakemake(tmp_path, "-n", "-p", f"--configfile={PAPER}", "all")
     out = plan.stdout + plan.stderr
     assert plan.returncode == 0, out[-3000:]
-    assert job_counts(out) == {"prepare_data": 4, "finetune": 4, "ptq_fp": 4, "ptq_lq": 4, "ptq_aciq": 4, "ptq_ocs": 4,
-                               "hessian": 4, "qbert": 20, "aggregate": 1, "tables": 1, "figures": 1, "report": 1,
-                               "all": 1, "total": 53}
+    assert job_counts(out) == {"prepare_data": 4, "finetune": 8, "ptq_fp": 4, "ptq_lq": 4, "ptq_aciq": 4, "ptq_ocs": 4,
+                               "ptq_distil": 4, "hessian": 4, "qbert": 20, "aq_search": 24, "aq": 24, "aggregate": 1,
+                               "tables": 1, "figures": 1, "report": 1, "all": 1, "total": 109}
+    distil = next(line for line in out.splitlines() if "aqbench finetune --task sst2" in line and "distilbert" in line)
+    assert "--teacher" not in distil  # the paper's DistilBERT is fine-tuned from the hub, not distilled here
     squad = next(line for line in out.splitlines() if "aqbench finetune --task squad" in line)
     assert '"model":{"architecture":{},"path":"bert-base-uncased"' in squad  # nothing from config/config.yaml
     assert '"max_length":384' in squad and '"doc_stride":128' in squad and '"mixed_precision":"bf16"' in squad
