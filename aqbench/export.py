@@ -1,0 +1,238 @@
+"""Export a run to one safetensors file whose size is real, and load it back.
+
+For every quantized encoder Linear `L` the file holds
+    L.bits      int8, one bit-width per group (0 = pruned)
+    L.codes.<b> uint8, the integer codes of the groups at b bits, bit-packed (aqbench.quant.pack), in group order
+    L.scale     float32 per stored group (the rounding step); L.lo float32 per stored group on the asymmetric grid
+                (the symmetric grid's lo is -scale * steps / 2)
+    L.splits    int16, OCS's split list (a weight split of column j as j, an activation split as -(j + 1))
+    L.act       float32 [lo, hi] of the input activation quantizer
+and for the embedding tables 8-bit codes per row with a per-row scale (and lo); every other tensor (biases,
+LayerNorm, pooler, task head) is stored as it is, in float32. The model config, tokenizer and assignment go in
+the file's metadata. Pruned groups store nothing.
+
+Scales are stored in float32 so that the reloaded weights are the fake-quantized ones to float rounding; the
+size accounting (aqbench.quant.size) counts them as fp16, as a deployment would: `packed_mb` is therefore
+larger than `size_mb` by 16 bits per group (asym: 32), and by the bit table (8 bits per group) and each
+tensor's last partial byte; `packed_breakdown` names each part.
+"""
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from aqbench.errors import AqbenchError
+from aqbench.quant.modules import QuantEmbedding, QuantLinear, act_quantizers, embedding_modules, encoder_linears
+from aqbench.quant.pack import pack, packed_bytes, unpack
+from aqbench.quant.quantizer import FULL_PRECISION, get_grid, group_index, group_minmax
+from aqbench.quant.size import MB
+
+FORMAT = "aqbench-packed/1"
+
+
+def _grid_params(w, bits, grid, lo=None, hi=None):
+    """Per group (lo, scale, steps) exactly as quantize_rows rounds: codes = round((w - lo) / scale)."""
+    groups = len(bits)
+    if lo is None or hi is None:
+        lo, hi = group_minmax(w, groups)
+    lo, hi = grid.ranges(lo, hi)
+    steps = grid.steps(torch.as_tensor(bits, dtype=w.dtype).clamp(1, FULL_PRECISION - 1))
+    return lo, ((hi - lo) / steps).clamp_min(1e-12), steps
+
+
+def _codes(w_hat, lo, scale, steps, rows):
+    """The integers of an on-grid (fake-quantized) weight, per row's group."""
+    return torch.minimum(torch.round((w_hat - lo[rows, None]) / scale[rows, None]).clamp_min(0), steps[rows, None]).long()
+
+
+def _encode_splits(splits):
+    return torch.tensor([j if kind == "w" else -(j + 1) for kind, j in splits], dtype=torch.int16)
+
+
+def _decode_splits(t):
+    return [("w", int(v)) if v >= 0 else ("a", int(-v - 1)) for v in t.tolist()]
+
+
+def export_linear(name, module, grid):
+    """The tensors of one QuantLinear."""
+    w = module.weight.detach().float()
+    bits = module.bits.tolist()
+    w_hat = module._quantize().detach()
+    lo, scale, steps = _grid_params(w, bits, grid, module.w_lo, module.w_hi)
+    rows = group_index(w.shape[0], len(bits))
+    codes = _codes(w_hat, lo, scale, steps, rows)
+    out = {f"{name}.bits": torch.tensor(bits, dtype=torch.int8)}
+    kept = torch.tensor([0 < b < FULL_PRECISION for b in bits])
+    for b in sorted({b for b in bits if 0 < b < FULL_PRECISION}):
+        sel = torch.tensor([x == b for x in bits])[rows]
+        out[f"{name}.codes.{b}"] = pack(codes[sel].reshape(-1), b)
+    if any(b >= FULL_PRECISION for b in bits):
+        raise AqbenchError(f"layer {name} has full-precision groups; export stores quantized layers only")
+    out[f"{name}.scale"] = scale[kept].float().contiguous()
+    if not grid.symmetric:
+        out[f"{name}.lo"] = lo[kept].float().contiguous()
+    if module.splits:
+        out[f"{name}.splits"] = _encode_splits(module.splits)
+    out[f"{name}.act"] = torch.stack([module.act.lo, module.act.hi]).float()
+    return out
+
+
+def export_embedding(name, module, grid):
+    w = module.weight.detach().float()
+    bits = module.bits.tolist()
+    lo, scale, steps = _grid_params(w, bits, grid)
+    codes = _codes(module._quantize().detach(), lo, scale, steps, torch.arange(w.shape[0]))
+    out = {f"{name}.codes.{bits[0]}": pack(codes.reshape(-1), bits[0]), f"{name}.scale": scale.float()}
+    if not grid.symmetric:
+        out[f"{name}.lo"] = lo.float()
+    return out
+
+
+def export_run(task, checkpoint_dir, run_dir, out_path):
+    """Write run_dir's quantized model as a packed safetensors file; returns the size record."""
+    from safetensors.torch import save_file
+
+    from aqbench.io import atomic_file
+    from aqbench.runs import load_run
+
+    model, tokenizer, assignment, _ = load_run(task, checkpoint_dir, run_dir)
+    grid = get_grid(assignment.grid)
+    tensors, done = {}, set()
+    for name, module in model.named_modules():
+        if isinstance(module, QuantLinear):
+            tensors.update(export_linear(name, module, grid))
+            done.update({f"{name}.weight", f"{name}.act.lo", f"{name}.act.hi", f"{name}.w_lo", f"{name}.w_hi"})
+        elif isinstance(module, QuantEmbedding):
+            tensors.update(export_embedding(name, module, grid))
+            done.add(f"{name}.weight")
+    for key, value in model.state_dict().items():
+        if key not in done:
+            value = value.detach()
+            tensors[key] = (value.float() if value.is_floating_point() else value).contiguous()
+    meta = {"format": FORMAT, "task": task.name, "config": model.config.to_json_string(),
+            "assignment": json.dumps(assignment.to_json())}
+    with atomic_file(out_path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+    return packed_size(out_path, assignment)
+
+
+def packed_breakdown(path, assignment=None):
+    """Bytes by part: encoder codes, encoder scales/offsets, bit tables, OCS split lists, activation ranges,
+    embedding, the rest (biases, LayerNorm, head); and the file's own size."""
+    from safetensors import safe_open
+
+    encoder = set(assignment.layers) if assignment is not None else None
+    parts = {"codes": 0, "scales": 0, "bits": 0, "splits": 0, "act": 0, "embedding": 0, "other": 0}
+    with safe_open(str(path), "pt") as f:
+        if encoder is None:
+            from aqbench.quant.assignment import Assignment
+
+            encoder = set(Assignment.from_json(json.loads(f.metadata()["assignment"])).layers)
+        for key in f.keys():
+            t = f.get_slice(key)
+            n = 1
+            for d in t.get_shape():
+                n *= d
+            nbytes = n * {"U8": 1, "I8": 1, "I16": 2, "F16": 2, "F32": 4, "I64": 8}[t.get_dtype()]
+            layer, _, part = key.rpartition(".")
+            if ".codes." in key:
+                layer = key.split(".codes.")[0]
+                part = "codes"
+            if layer in encoder:
+                parts[{"codes": "codes", "scale": "scales", "lo": "scales", "bits": "bits", "splits": "splits",
+                       "act": "act"}.get(part, "other")] += nbytes
+            elif "embeddings" in key:
+                parts["embedding"] += nbytes
+            else:
+                parts["other"] += nbytes
+    parts["file"] = Path(path).stat().st_size
+    return parts
+
+
+def packed_size(path, assignment=None):
+    """{"packed_mb": the encoder's weight matrices as stored (codes, scales, offsets, bit tables, split lists),
+    "packed_file_mb": the whole file, ...}."""
+    parts = packed_breakdown(path, assignment)
+    encoder = parts["codes"] + parts["scales"] + parts["bits"] + parts["splits"]
+    return {"packed_mb": encoder / MB, "packed_file_mb": parts["file"] / MB,
+            **{f"packed_{k}_bytes": v for k, v in parts.items()}}
+
+
+def load_packed(task, path):
+    """(model, assignment): the model rebuilt from a packed file alone, its quantized weights decoded once
+    (dequantize-on-load); activations are quantized as in the run."""
+    from safetensors import safe_open
+    from transformers import AutoConfig
+
+    from aqbench.models import auto_class
+    from aqbench.quant.assignment import Assignment
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+        if meta.get("format") != FORMAT:
+            raise AqbenchError(f"{path} is not an aqbench packed model (format {meta.get('format')!r})")
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    config = AutoConfig.for_model(**json.loads(meta["config"]))
+    assignment = Assignment.from_json(json.loads(meta["assignment"]))
+    grid = get_grid(assignment.grid)
+    model = auto_class(task).from_config(config)
+    state = {}
+    linears = encoder_linears(model)
+    for name, layer in assignment.layers.items():
+        out_features, in_features = layer.shape
+        splits = _decode_splits(tensors[f"{name}.splits"]) if f"{name}.splits" in tensors else []
+        dummy = nn.Linear(in_features, out_features, bias=linears[name].bias is not None)
+        module = QuantLinear(dummy, [FULL_PRECISION * 2] * layer.groups, assignment.grid, assignment.act_bits,
+                             assignment.act_grid, splits=splits)
+        module.weight = nn.Parameter(_decode(tensors, name, layer.bits, module.weight.shape, grid), requires_grad=False)
+        module.act.lo.copy_(tensors[f"{name}.act"][0])
+        module.act.hi.copy_(tensors[f"{name}.act"][1])
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent), child, module)
+    for name, module in embedding_modules(model).items():
+        bits = [assignment.emb_bits] * module.weight.shape[0]
+        state[f"{name}.weight"] = _decode(tensors, name, bits, module.weight.shape, grid)
+    for key, value in tensors.items():
+        layer = key.rsplit(".", 1)[0]
+        if ".codes." in key or layer in assignment.layers and not key.endswith(".bias"):
+            continue
+        if key.rsplit(".", 1)[-1] in ("scale", "lo") and layer in embedding_modules(model):
+            continue
+        state[key] = value
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    # a quantized layer's weight and activation range were set above, not through the state dict
+    missing = [k for k in missing if k.rsplit(".", 1)[0].removesuffix(".act") not in assignment.layers]
+    if missing or unexpected:
+        raise AqbenchError(f"{path}: its tensors do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for q in act_quantizers(model):
+        q.calibrating = False
+    return model.eval(), assignment
+
+
+def _decode(tensors, name, bits, shape, grid):
+    """The dequantized weight of a layer (or embedding) from its codes, scales and offsets."""
+    rows = group_index(shape[0], len(bits))
+    weight = torch.zeros(shape)
+    kept = [g for g, b in enumerate(bits) if b > 0]
+    scale = torch.zeros(len(bits))
+    lo = torch.zeros(len(bits))
+    scale[kept] = tensors[f"{name}.scale"]
+    steps = grid.steps(torch.tensor(bits, dtype=torch.float32).clamp(1, FULL_PRECISION - 1))
+    lo[kept] = tensors[f"{name}.lo"] if not grid.symmetric else -(scale * steps / 2)[kept]
+    for b in sorted({b for b in bits if b > 0}):
+        sel = torch.tensor([x == b for x in bits])[rows]
+        n = int(sel.sum()) * shape[1]
+        codes = unpack(tensors[f"{name}.codes.{b}"], b, n).float().reshape(-1, shape[1])
+        weight[sel] = codes * scale[rows[sel], None] + lo[rows[sel], None]
+    return weight
+
+
+def encoded_bytes(layer_bits, rows_per_group, columns):
+    """Bytes the codes of one layer take: each bit-width's groups packed together (a test's hand count)."""
+    total = 0
+    for b in sorted({b for b in layer_bits if b > 0}):
+        count = sum(r for r, x in zip(rows_per_group, layer_bits) if x == b) * columns
+        total += packed_bytes(count, b)
+    return total
