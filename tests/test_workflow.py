@@ -118,3 +118,19 @@ def test_a_configfile_replaces_the_demo_config_instead_of_merging_into_it(tmp_pa
     finetune = next(line for line in plan.stdout.splitlines() if "aqbench finetune" in line)
     assert '"epochs":1' in finetune  # merged, the demo's sst2 override would make it 3
     assert "mnli" not in plan.stdout  # ... and the demo's mnli override would reach the report's settings
+
+
+@pytest.mark.parametrize("configfile", ["config.yaml", "paper.yaml"])
+def test_lint_is_clean(tmp_path, configfile):
+    """snakemake --lint exits 1 on any lint (a rule without conda:, a log, a hard-coded path prefix...)."""
+    lint = snakemake(tmp_path, "--lint", f"--configfile={REPO / 'config' / configfile}")
+    assert lint.returncode == 0, (lint.stdout + lint.stderr)[-3000:]
+
+
+def test_the_slurm_profile_plans_the_dag_with_the_rules_resources(tmp_path):
+    plan = snakemake(tmp_path, "-n", "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"),
+                     f"--configfile={REPO / 'config' / 'paper.yaml'}", "all")
+    out = plan.stdout + plan.stderr
+    assert plan.returncode == 0, out[-3000:]
+    finetune = out[out.index("rule finetune:"):][:1500]
+    assert "mem_mb=16000" in finetune and "runtime=600" in finetune and "gpu=1" in finetune

@@ -14,6 +14,8 @@ rule aq_search:
         alpha=f"{SEARCH}/alpha.safetensors",
     params:
         settings=lambda w: aqconfig.as_json(aqconfig.search_settings(config, w.task)),
+    conda:
+        ENV
     log:
         f"{R}/logs/aq_search/{{task}}/{{model}}/{{budget}}/seed{{seed}}.log",
     benchmark:
@@ -44,6 +46,8 @@ rule aq:
     params:
         settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, w.method, w.task)),
         eval_settings=settings("train"),
+    conda:
+        ENV
     log:
         f"{R}/logs/aq/{JOB}.log",
     benchmark:

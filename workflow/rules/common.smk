@@ -1,4 +1,5 @@
 # Config validation, paths, wildcard constraints and resources shared by every rule.
+import os
 import sys
 from pathlib import Path
 
@@ -33,14 +34,8 @@ TRACES = [f"{R}/search/{t}/{aqconfig.MODEL_OF_METHOD[m]}/{b}/seed{config['seeds'
           for t in config["tasks"] for m in _AQ for b in aqconfig.budgets(config, m)]
 REPORT = f"{P}/report.html"
 JOB = "{task}/{model}/{method}/{budget}/seed{seed}"  # the job name used in log and benchmark paths
-
-
-wildcard_constraints:
-    task="|".join(config["tasks"]),
-    model="bert|distil",
-    method="|".join(config["methods"]),
-    budget=r"fp32|w\d+(-r[0-9.]+)?|b\d+(\.\d+)?",
-    seed=r"\d+",
+# The software of every rule (snakemake --use-conda); by default jobs run in the Python that runs Snakemake.
+ENV = "../../environment.yml"
 
 
 def metrics_files():
@@ -54,5 +49,17 @@ def resource(rule_name, key, fallback):
 
 
 def settings(section):
-    """A rule parameter: the config section for the job's task, as JSON (changes rerun the job)."""
+    """A params value: the config section for the job's task, as JSON (changes rerun the job)."""
     return lambda w: aqconfig.as_json(aqconfig.stage_settings(config, section, getattr(w, "task", None)))
+
+
+def teacher_input(w):
+    """A student (models.<model>.source: student) is distilled from the fine-tuned bert of the same task and seed."""
+    if config["models"][w.model]["source"] == "student":
+        return CHECKPOINT.format(task=w.task, model="bert", seed=w.seed)
+    return []
+
+
+def spectrum_input(w):
+    """Only the mixed-precision budgets need the spectrum; the uniform rows do not wait for it."""
+    return rules.hessian.output[0].format(**w) if w.budget.startswith("b") else []

@@ -3,6 +3,8 @@ rule prepare_data:
         directory(DATA),
     params:
         settings=settings("data"),
+    conda:
+        ENV
     log:
         f"{R}/logs/prepare_data/{{task}}.log",
     benchmark:

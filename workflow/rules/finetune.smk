@@ -1,10 +1,3 @@
-def teacher_input(w):
-    """A student (models.<model>.source: student) is distilled from the fine-tuned bert of the same task and seed."""
-    if config["models"][w.model]["source"] == "student":
-        return CHECKPOINT.format(task=w.task, model="bert", seed=w.seed)
-    return []
-
-
 rule finetune:
     input:
         data=DATA,
@@ -16,6 +9,8 @@ rule finetune:
             {"model": config["models"][w.model], "train": aqconfig.model_train_settings(config, w.model, w.task)}
         ),
         teacher=lambda w, input: f"--teacher {input.teacher}" if input.teacher else "",
+    conda:
+        ENV
     log:
         f"{R}/logs/finetune/{{task}}/{{model}}/seed{{seed}}.log",
     benchmark:

@@ -21,6 +21,8 @@ for _method in [m for m in config["methods"] if m in aqconfig.PTQ_METHODS]:
             out=lambda w, r=_run: r.format(task=w.task, model=w.model, seed=w.seed, budget="{budget}"),
             settings=lambda w, m=_method: aqconfig.as_json(aqconfig.method_settings(config, m, w.task)),
             eval_settings=settings("train"),
+        conda:
+            ENV
         log:
             f"{R}/logs/ptq/{{task}}/{{model}}/{_method}/seed{{seed}}.log",
         benchmark:

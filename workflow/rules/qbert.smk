@@ -10,6 +10,8 @@ rule hessian:
         settings=lambda w: aqconfig.as_json(
             {"hessian": config["hessian"], "train": aqconfig.stage_settings(config, "train", w.task)}
         ),
+    conda:
+        ENV
     log:
         f"{R}/logs/hessian/{{task}}/{{model}}/seed{{seed}}.log",
     benchmark:
@@ -22,11 +24,6 @@ rule hessian:
     shell:
         "aqbench hessian --task {wildcards.task} --seed {wildcards.seed} --threads {threads}"
         " --checkpoint {input.checkpoint} --data {input.data} --settings {params.settings:q} --out {output} 2> {log}"
-
-
-def spectrum_input(w):
-    """Only the mixed-precision budgets need the spectrum; the uniform rows do not wait for it."""
-    return rules.hessian.output[0].format(**w) if w.budget.startswith("b") else []
 
 
 rule qbert:
@@ -43,6 +40,8 @@ rule qbert:
         settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, "qbert", w.task)),
         eval_settings=settings("train"),
         spectrum=lambda w, input: f"--input spectrum={input.spectrum}" if input.spectrum else "",
+    conda:
+        ENV
     log:
         f"{R}/logs/qbert/{{task}}/{{model}}/{{budget}}/seed{{seed}}.log",
     benchmark:

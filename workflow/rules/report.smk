@@ -3,6 +3,8 @@ rule aggregate:
         metrics_files(),
     output:
         SUMMARY,
+    conda:
+        ENV
     log:
         f"{R}/logs/aggregate.log",
     benchmark:
@@ -20,6 +22,8 @@ rule tables:
         SUMMARY,
     output:
         expand(f"{P}/tables/{{name}}.{{ext}}", name=["results", "ptq"], ext=["md", "tex", "csv"]),
+    conda:
+        ENV
     log:
         f"{R}/logs/tables.log",
     benchmark:
@@ -28,8 +32,10 @@ rule tables:
     resources:
         mem_mb=resource("tables", "mem_mb", 1000),
         runtime=resource("tables", "runtime", 10),
+    params:
+        out_dir=lambda w, output: os.path.dirname(output[0]),
     shell:
-        "aqbench tables --summary {input} --out-dir {P}/tables 2> {log}"
+        "aqbench tables --summary {input} --out-dir {params.out_dir} 2> {log}"
 
 
 rule figures:
@@ -39,6 +45,10 @@ rule figures:
         traces=TRACES,
     output:
         expand(f"{P}/figures/{{task}}_{{kind}}.{{ext}}", task=config["tasks"], ext=["png", "svg"], kind=FIGURES),
+    params:
+        out_dir=lambda w, output: os.path.dirname(output[0]),
+    conda:
+        ENV
     log:
         f"{R}/logs/figures.log",
     benchmark:
@@ -49,7 +59,7 @@ rule figures:
         runtime=resource("figures", "runtime", 10),
     shell:
         "aqbench figures --summary {input.summary} --spectrum {input.spectra} --trace {input.traces}"
-        " --out-dir {P}/figures 2> {log}"
+        " --out-dir {params.out_dir} 2> {log}"
 
 
 rule report:
@@ -61,6 +71,9 @@ rule report:
         REPORT,
     params:
         settings=lambda w: aqconfig.as_json(config),
+        figures_dir=lambda w, input: os.path.dirname(input.figures[0]),
+    conda:
+        ENV
     log:
         f"{R}/logs/report.log",
     benchmark:
@@ -70,5 +83,5 @@ rule report:
         mem_mb=resource("report", "mem_mb", 1000),
         runtime=resource("report", "runtime", 10),
     shell:
-        "aqbench report --summary {input.summary} --figures-dir {P}/figures --out {output}"
+        "aqbench report --summary {input.summary} --figures-dir {params.figures_dir} --out {output}"
         " --settings {params.settings:q} 2> {log}"
