@@ -123,6 +123,17 @@ def cmd_search(args):
             f"{record['steps_up']} up) in {record['seconds']:.0f} s -> {args.out}")
 
 
+def cmd_export(args):
+    from aqbench.export import export_and_check
+    from aqbench.tasks import get_task
+
+    task = get_task(args.task)
+    for run in args.run:
+        r = export_and_check(task, args.checkpoint, run, args.data, args.settings)
+        _result(f"{run}: packed encoder {r['packed_mb']:.4f} MB (accounted {r['size_mb']:.4f} MB, x{r['packed_over_size']:.4f}), "
+                f"file {r['packed_file_mb']:.3f} MB; reloaded outputs within {r['check_max_abs_diff']:.2g} of the run's")
+
+
 def cmd_evaluate(args):
     from aqbench.evaluate import evaluate_run
     from aqbench.tasks import get_task
@@ -135,7 +146,7 @@ def cmd_evaluate(args):
 def cmd_aggregate(args):
     from aqbench.report.aggregate import aggregate
 
-    frame = aggregate(args.metrics, args.out)
+    frame = aggregate(args.metrics, args.out, packed=args.packed)
     _result(f"summary: {len(frame)} rows from {len(args.metrics)} runs -> {args.out}")
 
 
@@ -241,6 +252,12 @@ def parser():
     s.add_argument("--settings", type=_settings, required=True, help='{"quant": ..., "train": ..., "aq": ...} (JSON)')
     s.add_argument("--out", required=True, help="the search directory (assignment.json, trace.json, alpha.safetensors)")
 
+    s = stage("export", cmd_export, "write runs as bit-packed safetensors files, reload and check them", seed=True)
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--settings", type=_settings, required=True, help="the config's train section (JSON)")
+    s.add_argument("run", nargs="+", help="run directories")
+
     s = stage("evaluate", cmd_evaluate, "evaluate a run and write its metrics.json", seed=True)
     for a in ("--model", "--method", "--budget", "--checkpoint", "--run", "--data", "--out"):
         s.add_argument(a, required=True)
@@ -248,6 +265,7 @@ def parser():
 
     s = stage("aggregate", cmd_aggregate, "collect metrics.json files into summary.csv", task=False)
     s.add_argument("--out", required=True)
+    s.add_argument("--packed", nargs="*", default=[], help="packed.json files of exported runs (packed_mb column)")
     s.add_argument("metrics", nargs="+")
 
     for name, fn, help in (("tables", cmd_tables, "paper-style tables from summary.csv"),

@@ -18,6 +18,7 @@ MODEL_OF_METHOD = {"fp": "bert", "lq": "bert", "aciq": "bert", "ocs": "bert", "q
                    "distil": "distil", "aq_distil": "distil"}
 PTQ_METHODS = ("fp", "lq", "aciq", "ocs", "distil")  # no training: one job per task runs a method's whole sweep
 SEARCH_METHODS = ("aq", "aq_distil")  # a cached search per budget, then QAT
+EXPORTED_METHODS = ("lq", "aciq", "ocs", "qbert", "aq", "aq_distil")  # quantized: written as packed files
 
 
 def read_yaml(path):
@@ -193,6 +194,12 @@ def runs(config):
     return [(task, MODEL_OF_METHOD[method], method, budget, seed)
             for task in config["tasks"] for method in config["methods"]
             for budget in budgets(config, method) for seed in config["seeds"]]
+
+
+def packed_files(config):
+    """packed.json of every quantized run the config asks for (aqbench.export), in runs() order."""
+    return [f"{config['results']}/runs/{t}/{m}/{meth}/{b}/seed{s}/packed.json" for t, m, meth, b, s in runs(config)
+            if meth in EXPORTED_METHODS]
 
 
 def method_settings(config, method, task):

@@ -3,17 +3,18 @@
 For every quantized encoder Linear `L` the file holds
     L.bits      int8, one bit-width per group (0 = pruned)
     L.codes.<b> uint8, the integer codes of the groups at b bits, bit-packed (aqbench.quant.pack), in group order
-    L.scale     float32 per stored group (the rounding step); L.lo float32 per stored group on the asymmetric grid
-                (the symmetric grid's lo is -scale * steps / 2)
+    L.scale, L.lo  float32 per stored group on the asymmetric grid (the step and the group minimum);
+                L.absmax on the symmetric grid (its range is [-absmax, absmax]): the numbers the quantizer
+                computes its grid from, so decoding repeats its arithmetic exactly
     L.splits    int16, OCS's split list (a weight split of column j as j, an activation split as -(j + 1))
     L.act       float32 [lo, hi] of the input activation quantizer
 and for the embedding tables 8-bit codes per row with a per-row scale (and lo); every other tensor (biases,
 LayerNorm, pooler, task head) is stored as it is, in float32. The model config, tokenizer and assignment go in
 the file's metadata. Pruned groups store nothing.
 
-Scales are stored in float32 so that the reloaded weights are the fake-quantized ones to float rounding; the
-size accounting (aqbench.quant.size) counts them as fp16, as a deployment would: `packed_mb` is therefore
-larger than `size_mb` by 16 bits per group (asym: 32), and by the bit table (8 bits per group) and each
+The group parameters are stored in float32 so that the reloaded weights are bit for bit the fake-quantized
+ones; the size accounting (aqbench.quant.size) counts them as fp16, as a deployment would: `packed_mb` is
+therefore larger than `size_mb` by 16 bits per group (asym: 32), the bit table (8 bits per group) and each
 tensor's last partial byte; `packed_breakdown` names each part.
 """
 
@@ -33,13 +34,21 @@ FORMAT = "aqbench-packed/1"
 
 
 def _grid_params(w, bits, grid, lo=None, hi=None):
-    """Per group (lo, scale, steps) exactly as quantize_rows rounds: codes = round((w - lo) / scale)."""
+    """Per group (lo, hi, scale, steps) exactly as quantize_rows rounds: codes = round((w - lo) / scale)."""
     groups = len(bits)
     if lo is None or hi is None:
         lo, hi = group_minmax(w, groups)
     lo, hi = grid.ranges(lo, hi)
     steps = grid.steps(torch.as_tensor(bits, dtype=w.dtype).clamp(1, FULL_PRECISION - 1))
-    return lo, ((hi - lo) / steps).clamp_min(1e-12), steps
+    return lo, hi, ((hi - lo) / steps).clamp_min(1e-12), steps
+
+
+def _store_range(out, name, lo, hi, scale, kept, grid):
+    if grid.symmetric:
+        out[f"{name}.absmax"] = hi[kept].float().contiguous()
+    else:
+        out[f"{name}.lo"] = lo[kept].float().contiguous()
+        out[f"{name}.scale"] = scale[kept].float().contiguous()
 
 
 def _codes(w_hat, lo, scale, steps, rows):
@@ -59,8 +68,9 @@ def export_linear(name, module, grid):
     """The tensors of one QuantLinear."""
     w = module.weight.detach().float()
     bits = module.bits.tolist()
-    w_hat = module._quantize().detach()
-    lo, scale, steps = _grid_params(w, bits, grid, module.w_lo, module.w_hi)
+    with torch.no_grad():  # the evaluation path (fused kernel), which breaks rounding ties as evaluation does
+        w_hat = module._quantize()
+    lo, hi, scale, steps = _grid_params(w, bits, grid, module.w_lo, module.w_hi)
     rows = group_index(w.shape[0], len(bits))
     codes = _codes(w_hat, lo, scale, steps, rows)
     out = {f"{name}.bits": torch.tensor(bits, dtype=torch.int8)}
@@ -70,9 +80,7 @@ def export_linear(name, module, grid):
         out[f"{name}.codes.{b}"] = pack(codes[sel].reshape(-1), b)
     if any(b >= FULL_PRECISION for b in bits):
         raise AqbenchError(f"layer {name} has full-precision groups; export stores quantized layers only")
-    out[f"{name}.scale"] = scale[kept].float().contiguous()
-    if not grid.symmetric:
-        out[f"{name}.lo"] = lo[kept].float().contiguous()
+    _store_range(out, name, lo, hi, scale, kept, grid)
     if module.splits:
         out[f"{name}.splits"] = _encode_splits(module.splits)
     out[f"{name}.act"] = torch.stack([module.act.lo, module.act.hi]).float()
@@ -82,11 +90,12 @@ def export_linear(name, module, grid):
 def export_embedding(name, module, grid):
     w = module.weight.detach().float()
     bits = module.bits.tolist()
-    lo, scale, steps = _grid_params(w, bits, grid)
-    codes = _codes(module._quantize().detach(), lo, scale, steps, torch.arange(w.shape[0]))
-    out = {f"{name}.codes.{bits[0]}": pack(codes.reshape(-1), bits[0]), f"{name}.scale": scale.float()}
-    if not grid.symmetric:
-        out[f"{name}.lo"] = lo.float()
+    lo, hi, scale, steps = _grid_params(w, bits, grid)
+    with torch.no_grad():  # the evaluation path, as above
+        w_hat = module._quantize()
+    codes = _codes(w_hat, lo, scale, steps, torch.arange(w.shape[0]))
+    out = {f"{name}.codes.{bits[0]}": pack(codes.reshape(-1), bits[0])}
+    _store_range(out, name, lo, hi, scale, torch.ones(len(bits), dtype=torch.bool), grid)
     return out
 
 
@@ -141,7 +150,7 @@ def packed_breakdown(path, assignment=None):
                 layer = key.split(".codes.")[0]
                 part = "codes"
             if layer in encoder:
-                parts[{"codes": "codes", "scale": "scales", "lo": "scales", "bits": "bits", "splits": "splits",
+                parts[{"codes": "codes", "scale": "scales", "lo": "scales", "absmax": "scales", "bits": "bits", "splits": "splits",
                        "act": "act"}.get(part, "other")] += nbytes
             elif "embeddings" in key:
                 parts["embedding"] += nbytes
@@ -198,7 +207,7 @@ def load_packed(task, path):
         layer = key.rsplit(".", 1)[0]
         if ".codes." in key or layer in assignment.layers and not key.endswith(".bias"):
             continue
-        if key.rsplit(".", 1)[-1] in ("scale", "lo") and layer in embedding_modules(model):
+        if key.rsplit(".", 1)[-1] in ("scale", "lo", "absmax") and layer in embedding_modules(model):
             continue
         state[key] = value
     missing, unexpected = model.load_state_dict(state, strict=False)
@@ -216,11 +225,16 @@ def _decode(tensors, name, bits, shape, grid):
     rows = group_index(shape[0], len(bits))
     weight = torch.zeros(shape)
     kept = [g for g, b in enumerate(bits) if b > 0]
-    scale = torch.zeros(len(bits))
-    lo = torch.zeros(len(bits))
-    scale[kept] = tensors[f"{name}.scale"]
     steps = grid.steps(torch.tensor(bits, dtype=torch.float32).clamp(1, FULL_PRECISION - 1))
-    lo[kept] = tensors[f"{name}.lo"] if not grid.symmetric else -(scale * steps / 2)[kept]
+    lo, scale = torch.zeros(len(bits)), torch.ones(len(bits))
+    if grid.symmetric:  # the quantizer's own arithmetic: lo, hi = -absmax, absmax; scale = (hi - lo) / steps
+        absmax = torch.zeros(len(bits))
+        absmax[kept] = tensors[f"{name}.absmax"]
+        lo, hi = -absmax, absmax
+        scale = ((hi - lo) / steps).clamp_min(1e-12)
+    else:
+        lo[kept] = tensors[f"{name}.lo"]
+        scale[kept] = tensors[f"{name}.scale"]
     for b in sorted({b for b in bits if b > 0}):
         sel = torch.tensor([x == b for x in bits])[rows]
         n = int(sel.sum()) * shape[1]
@@ -236,3 +250,34 @@ def encoded_bytes(layer_bits, rows_per_group, columns):
         count = sum(r for r, x in zip(rows_per_group, layer_bits) if x == b) * columns
         total += packed_bytes(count, b)
     return total
+
+
+def export_and_check(task, checkpoint_dir, run_dir, data_dir, settings, n_check=64):
+    """The export stage for one run: write run_dir/packed.safetensors, reload it, compare its outputs with the
+    fake-quantized run's on n_check evaluation features, and write run_dir/packed.json (sizes, the largest
+    difference). A reload that differs beyond float tolerance is an error, not a number."""
+    from aqbench.data import load_split
+    from aqbench.io import write_json
+    from aqbench.quant.size import encoder_size
+    from aqbench.runs import load_run
+    from aqbench.tasks.kinds import featurize
+    from aqbench.train import predict
+
+    run_dir = Path(run_dir)
+    record = export_run(task, checkpoint_dir, run_dir, run_dir / "packed.safetensors")
+    model, tokenizer, assignment, _ = load_run(task, checkpoint_dir, run_dir)
+    loaded, _ = load_packed(task, run_dir / "packed.safetensors")
+    split = next(iter(task.eval_splits))
+    features = featurize(task, load_split(data_dir, split)[:n_check], tokenizer, settings, with_labels=False)
+    a = predict(model, features, settings["eval_batch_size"], tokenizer.pad_token_id, "cpu", desc="check fake-quantized")
+    b = predict(loaded, features, settings["eval_batch_size"], tokenizer.pad_token_id, "cpu", desc="check reloaded")
+    diff = max(float(abs(x[k] - y[k]).max()) for x, y in zip(a, b) for k in x)
+    scale = max(float(abs(x[k]).max()) for x in a for k in x)
+    if diff > 1e-3 * max(1.0, scale):
+        raise AqbenchError(f"the packed model of {run_dir} differs from the run by {diff:.3g} (outputs up to {scale:.3g}): "
+                           "the export is wrong; please report it")
+    size = encoder_size(assignment)
+    record.update({"size_mb": size["size_mb"], "packed_over_size": record["packed_mb"] / size["size_mb"],
+                   "check_features": len(features), "check_max_abs_diff": diff})
+    write_json(run_dir / "packed.json", record)
+    return record

@@ -46,6 +46,18 @@ def test_summary_is_long_form_one_row_per_run_and_metric(metrics_files, tmp_path
     assert (tmp_path / "summary.csv").read_text().startswith("task,model,method,budget,seed,metric,value,")
 
 
+def test_packed_sizes_join_their_runs_and_show_in_the_table(metrics_files, tmp_path):
+    from aqbench.report.tables import task_table
+
+    packed = metrics_files[2].parent / "packed.json"  # sst2 lq w2 seed 0
+    packed.write_text(json.dumps({"packed_mb": 0.101, "packed_file_mb": 0.5}))
+    frame = aggregate(metrics_files, packed=[packed])
+    assert frame[frame.run_dir == str(packed.parent)].packed_mb.tolist() == [0.101]
+    assert frame[frame.run_dir != str(packed.parent)].packed_mb.isna().all()
+    table = task_table(over_seeds(frame), "sst2")
+    assert "packed (MB)" in table.columns
+
+
 def test_over_seeds_mean_std_and_count(metrics_files):
     cells = over_seeds(aggregate(metrics_files))
     w2 = cells[(cells.task == "sst2") & (cells.budget == "w2")].iloc[0]
@@ -62,7 +74,7 @@ def test_tables_figures_and_a_self_contained_report(metrics_files, tmp_path):
     summary = aggregate(metrics_files, tmp_path / "summary.csv")
     write_tables(summary, tmp_path / "tables")
     md = (tmp_path / "tables" / "results.md").read_text()
-    assert "| bert | lq | w2 | 2.00 | 8 | 8 | 0.100 | 2 | 75.00 ± 7.07 |" in md
+    assert "| bert | lq | w2 | 2.00 | 8 | 8 | 0.1000 | 2 | 75.00 ± 7.07 |" in md
     assert "accuracy_mm" in md and r"\begin{tabular}" in (tmp_path / "tables" / "results.tex").read_text()
     write_figures(summary, tmp_path / "figures")
     assert (tmp_path / "figures" / "sst2_metric_vs_size.svg").is_file()

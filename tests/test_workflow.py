@@ -77,6 +77,12 @@ def test_the_dag_produces_every_output_and_contract(run):
     aq_run = work / "results-ci" / "runs" / "sst2" / "distil" / "aq_distil" / "b2.5" / "seed0"
     searched, used = (json.loads((d / "assignment.json").read_text()) for d in (search, aq_run))
     assert searched["layers"] == used["layers"] and len(used["layers"]) == 6  # the student: 1 block of 2
+    # every quantized run is exported, reloads to the same outputs, and its packed size is in the summary
+    packed = json.loads((aq_run / "packed.json").read_text())
+    assert packed["check_max_abs_diff"] == 0.0 and packed["packed_mb"] >= packed["size_mb"]
+    quantized = summary[~summary.method.isin(["fp", "distil"])]
+    assert quantized.packed_mb.notna().all() and summary[summary.method == "fp"].packed_mb.isna().all()
+    assert "packed (MB)" in (work / "reports-ci" / "tables" / "results.md").read_text()
     student = json.loads((work / "results-ci" / "models" / "sst2" / "distil" / "seed0" / "aqbench.json").read_text())
     assert student["teacher_blocks"] == 2 and student["student_blocks"] == 1
     assert "Report: " in done.stdout + done.stderr
@@ -92,12 +98,13 @@ def test_a_second_run_does_nothing(run):
 
 
 def test_deleting_one_metrics_file_reruns_only_that_job(run):
-    """The job that made it: conll03's LQ sweep (one process per task, method and seed), then the summary."""
+    """The job that made it: conll03's LQ sweep (one process per task, method and seed), whose rewritten runs are
+    exported again, then the summary."""
     work, _ = run
     (work / "results-ci" / "runs" / "conll03" / "bert" / "lq" / "w8" / "seed0" / "metrics.json").unlink()
     plan = snakemake(work, "-n", "all")
-    assert job_counts(plan.stdout + plan.stderr) == {"ptq_lq": 1, "aggregate": 1, "tables": 1, "figures": 1,
-                                                      "report": 1, "all": 1, "total": 6}
+    assert job_counts(plan.stdout + plan.stderr) == {"ptq_lq": 1, "export_lq": 1, "aggregate": 1, "tables": 1,
+                                                      "figures": 1, "report": 1, "all": 1, "total": 7}
     assert snakemake(work, "all").returncode == 0
 
 

@@ -11,6 +11,7 @@ from aqbench.io import atomic_file
 RUN_KEYS = ["task", "model", "method", "budget", "seed"]
 COLUMNS = RUN_KEYS + ["metric", "value", "main", "size_mb", "avg_bits", "emb_bits", "act_bits", "pruned_frac",
                       "weight_mb", "overhead_mb", "avg_bits_total", "emb_mb", "compression", "grid", "run_dir"]
+PACKED_COLUMNS = ["packed_mb", "packed_file_mb"]  # from the run's packed.json, where it was exported
 METHOD_ORDER = ["fp", "distil", "qbert", "lq", "aciq", "ocs", "aq", "aq_distil"]
 TASK_ORDER = ["sst2", "mnli", "conll03", "squad"]
 
@@ -40,7 +41,7 @@ def rows(record, path):
                "run_dir": str(Path(path).parent)}
 
 
-def aggregate(paths, out=None):
+def aggregate(paths, out=None, packed=()):
     records = []
     for p in paths:
         try:
@@ -49,6 +50,9 @@ def aggregate(paths, out=None):
         except (OSError, json.JSONDecodeError) as e:
             raise AqbenchError(f"cannot read metrics record {p}: {e}. Fix: delete it and rerun its evaluate job") from e
     frame = sort(pd.DataFrame([r for rec, p in records for r in rows(rec, p)], columns=COLUMNS))
+    sizes = {str(Path(p).parent): json.loads(Path(p).read_text()) for p in packed}
+    for col in PACKED_COLUMNS:
+        frame[col] = [sizes.get(d, {}).get(col) for d in frame.run_dir]
     if out:
         with atomic_file(out) as tmp:
             frame.to_csv(tmp, index=False)
@@ -81,6 +85,7 @@ def over_seeds(frame):
     grouped = frame.groupby(keys, sort=False)
     out = grouped.agg(mean=("value", "mean"), std=("value", "std"), n=("value", "size"), main=("main", "first"),
                       size_mb=("size_mb", "mean"), avg_bits=("avg_bits", "mean"), emb_bits=("emb_bits", "first"),
-                      act_bits=("act_bits", "first"), pruned_frac=("pruned_frac", "mean")).reset_index()
+                      act_bits=("act_bits", "first"), pruned_frac=("pruned_frac", "mean"),
+                      **({"packed_mb": ("packed_mb", "mean")} if "packed_mb" in frame else {})).reset_index()
     out["std"] = out["std"].fillna(0.0)
     return sort(out)

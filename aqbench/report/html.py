@@ -9,7 +9,7 @@ import yaml
 
 from aqbench.io import atomic_write_text
 from aqbench.report.aggregate import load_summary, over_seeds
-from aqbench.report.tables import ptq_table, task_table
+from aqbench.report.tables import format_number, ptq_table, task_table
 from aqbench.versions import versions
 
 
@@ -19,8 +19,8 @@ def _inline_png(path):
 
 
 def _rows(table):
-    return [[f"{v:.3f}" if c == "size (MB)" else f"{v:.2f}" if isinstance(v, float) else v
-             for c, v in zip(table.columns, row)] for row in table.itertuples(index=False)]
+    return [[format_number(v, 4 if c in ("size (MB)", "packed (MB)") else 2) for c, v in zip(table.columns, row)]
+            for row in table.itertuples(index=False)]
 
 
 def highlights(cells, task):

@@ -13,8 +13,10 @@ def task_table(cells, task):
     t = cells[cells.task == task]
     index = ["model", "method", "budget"]
     first = t.groupby(index, sort=False).first().reset_index()
-    table = first[index + ["avg_bits", "emb_bits", "act_bits", "size_mb", "n"]].rename(
-        columns={"avg_bits": "w-bits", "emb_bits": "emb-bits", "act_bits": "act-bits", "size_mb": "size (MB)", "n": "seeds"})
+    packed = ["packed_mb"] if "packed_mb" in first and first["packed_mb"].notna().any() else []
+    table = first[index + ["avg_bits", "emb_bits", "act_bits", "size_mb", *packed, "n"]].rename(
+        columns={"avg_bits": "w-bits", "emb_bits": "emb-bits", "act_bits": "act-bits", "size_mb": "size (MB)",
+                 "packed_mb": "packed (MB)", "n": "seeds"})
     for metric in t.metric.unique():
         m = t[t.metric == metric].set_index(index)
         table[metric] = [_fmt(m.loc[tuple(r)]) for r in first[index].itertuples(index=False)]
@@ -43,7 +45,10 @@ def _fmt(cell):
     return f"{cell['mean']:.2f}" + (f" ± {cell['std']:.2f}" if cell["n"] > 1 else "")
 
 
-def _num(v, digits=2):
+def format_number(v, digits=2):
+    """A table cell: floats with `digits` decimals, a dash for a missing value."""
+    if isinstance(v, float) and v != v:
+        return "–"  # not applicable (e.g. no packed file for an FP run)
     return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
@@ -51,14 +56,14 @@ def markdown(table):
     cols = list(table.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in table.itertuples(index=False):
-        lines.append("| " + " | ".join(_num(v, 3 if c == "size (MB)" else 2) for c, v in zip(cols, row)) + " |")
+        lines.append("| " + " | ".join(format_number(v, 4 if c in ("size (MB)", "packed (MB)") else 2) for c, v in zip(cols, row)) + " |")
     return "\n".join(lines)
 
 
 def latex(table, caption):
     cols = list(table.columns)
     esc = lambda s: str(s).replace("_", r"\_").replace("±", r"$\pm$").replace("%", r"\%")
-    body = [" & ".join(esc(_num(v, 3 if c == "size (MB)" else 2)) for c, v in zip(cols, row)) + r" \\"
+    body = [" & ".join(esc(format_number(v, 4 if c in ("size (MB)", "packed (MB)") else 2)) for c, v in zip(cols, row)) + r" \\"
             for row in table.itertuples(index=False)]
     text_cols = sum(1 for c in cols if table[c].map(lambda v: isinstance(v, str) and not v[:1].isdigit()).all())
     return "\n".join([r"\begin{table}[t]", r"\centering", r"\begin{tabular}{" + "l" * text_cols + "r" * (len(cols) - text_cols) + "}",
@@ -72,7 +77,9 @@ def write_tables(summary, out_dir):
     cells = over_seeds(summary)
     tables = {task: task_table(cells, task) for task in cells.task.unique()}
     md = ["# Results", "", "Encoder size in MB (2^20 bytes) of the transformer blocks' weight matrices, group "
-          "parameters included; w-bits = mean bits per encoder weight. Metrics in percent, mean ± std over seeds.", ""]
+          "parameters included (fp16 each, as accounted); packed = the same matrices in the run's bit-packed file "
+          "(float32 group parameters and a bit table, docs/outputs.md). w-bits = mean bits per encoder weight. Metrics "
+          "in percent, mean ± std over seeds.", ""]
     tex = []
     for task, table in tables.items():
         md += [f"## {task}", "", markdown(table), ""]

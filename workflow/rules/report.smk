@@ -1,6 +1,7 @@
 rule aggregate:
     input:
-        metrics_files(),
+        metrics=metrics_files(),
+        packed=aqconfig.packed_files(config),
     output:
         SUMMARY,
     conda:
@@ -14,7 +15,7 @@ rule aggregate:
         mem_mb=resource("aggregate", "mem_mb", 1000),
         runtime=resource("aggregate", "runtime", 10),
     shell:
-        "aqbench aggregate --out {output} {input} 2> {log}"
+        "aqbench aggregate --out {output} --packed {input.packed} -- {input.metrics} 2> {log}"
 
 
 rule tables:
