@@ -26,21 +26,18 @@ from torch import nn
 
 from aqbench.errors import AqbenchError
 from aqbench.quant.modules import QuantEmbedding, QuantLinear, act_quantizers, embedding_modules, encoder_linears
-from aqbench.quant.pack import pack, packed_bytes, unpack
-from aqbench.quant.quantizer import FULL_PRECISION, get_grid, group_index, group_minmax
+from aqbench.quant.pack import pack, unpack
+from aqbench.quant.quantizer import FULL_PRECISION, get_grid, group_index, group_ranges, step_size
 from aqbench.quant.size import MB
 
 FORMAT = "aqbench-packed/1"
 
 
 def _grid_params(w, bits, grid, lo=None, hi=None):
-    """Per group (lo, hi, scale, steps) exactly as quantize_rows rounds: codes = round((w - lo) / scale)."""
-    groups = len(bits)
-    if lo is None or hi is None:
-        lo, hi = group_minmax(w, groups)
-    lo, hi = grid.ranges(lo, hi)
+    """Per group (lo, hi, scale, steps) with quantize_rows' own functions: codes = round((w - lo) / scale)."""
+    lo, hi = group_ranges(w, len(bits), grid, lo, hi)
     steps = grid.steps(torch.as_tensor(bits, dtype=w.dtype).clamp(1, FULL_PRECISION - 1))
-    return lo, hi, ((hi - lo) / steps).clamp_min(1e-12), steps
+    return lo, hi, step_size(lo, hi, steps), steps
 
 
 def _store_range(out, name, lo, hi, scale, kept, grid):
@@ -101,12 +98,18 @@ def export_embedding(name, module, grid):
 
 def export_run(task, checkpoint_dir, run_dir, out_path):
     """Write run_dir's quantized model as a packed safetensors file; returns the size record."""
+    from aqbench.runs import load_run
+
+    model, _, assignment, _ = load_run(task, checkpoint_dir, run_dir)
+    return export_model(task, model, assignment, out_path)
+
+
+def export_model(task, model, assignment, out_path):
+    """Write a quantized model (QuantLinear / QuantEmbedding modules, as load_run rebuilds it) as a packed file."""
     from safetensors.torch import save_file
 
     from aqbench.io import atomic_file
-    from aqbench.runs import load_run
 
-    model, tokenizer, assignment, _ = load_run(task, checkpoint_dir, run_dir)
     grid = get_grid(assignment.grid)
     tensors, done = {}, set()
     for name, module in model.named_modules():
@@ -200,15 +203,14 @@ def load_packed(task, path):
         module.act.hi.copy_(tensors[f"{name}.act"][1])
         parent, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent), child, module)
-    for name, module in embedding_modules(model).items():
+    embeddings = embedding_modules(model)
+    for name, module in embeddings.items():
         bits = [assignment.emb_bits] * module.weight.shape[0]
         state[f"{name}.weight"] = _decode(tensors, name, bits, module.weight.shape, grid)
     for key, value in tensors.items():
-        layer = key.rsplit(".", 1)[0]
-        if ".codes." in key or layer in assignment.layers and not key.endswith(".bias"):
-            continue
-        if key.rsplit(".", 1)[-1] in ("scale", "lo", "absmax") and layer in embedding_modules(model):
-            continue
+        layer, _, part = key.rpartition(".")
+        if ".codes." in key or (layer in assignment.layers and part != "bias") or layer in embeddings:
+            continue  # decoded above: codes, group parameters, bit tables, split lists, activation ranges
         state[key] = value
     missing, unexpected = model.load_state_dict(state, strict=False)
     # a quantized layer's weight and activation range were set above, not through the state dict
@@ -231,7 +233,7 @@ def _decode(tensors, name, bits, shape, grid):
         absmax = torch.zeros(len(bits))
         absmax[kept] = tensors[f"{name}.absmax"]
         lo, hi = -absmax, absmax
-        scale = ((hi - lo) / steps).clamp_min(1e-12)
+        scale = step_size(lo, hi, steps)
     else:
         lo[kept] = tensors[f"{name}.lo"]
         scale[kept] = tensors[f"{name}.scale"]
@@ -241,15 +243,6 @@ def _decode(tensors, name, bits, shape, grid):
         codes = unpack(tensors[f"{name}.codes.{b}"], b, n).float().reshape(-1, shape[1])
         weight[sel] = codes * scale[rows[sel], None] + lo[rows[sel], None]
     return weight
-
-
-def encoded_bytes(layer_bits, rows_per_group, columns):
-    """Bytes the codes of one layer take: each bit-width's groups packed together (a test's hand count)."""
-    total = 0
-    for b in sorted({b for b in layer_bits if b > 0}):
-        count = sum(r for r, x in zip(rows_per_group, layer_bits) if x == b) * columns
-        total += packed_bytes(count, b)
-    return total
 
 
 def export_and_check(task, checkpoint_dir, run_dir, data_dir, settings, n_check=64):
@@ -264,8 +257,8 @@ def export_and_check(task, checkpoint_dir, run_dir, data_dir, settings, n_check=
     from aqbench.train import predict
 
     run_dir = Path(run_dir)
-    record = export_run(task, checkpoint_dir, run_dir, run_dir / "packed.safetensors")
     model, tokenizer, assignment, _ = load_run(task, checkpoint_dir, run_dir)
+    record = export_model(task, model, assignment, run_dir / "packed.safetensors")
     loaded, _ = load_packed(task, run_dir / "packed.safetensors")
     split = next(iter(task.eval_splits))
     features = featurize(task, load_split(data_dir, split)[:n_check], tokenizer, settings, with_labels=False)

@@ -13,11 +13,11 @@ memory during the steps (VmHWM, reset after the model and batch were built) minu
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from timing import median_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 SHAPES = {
@@ -103,14 +103,8 @@ def measure(shape, kind, threads):
     model.train()
     base = rss_mb()
     reset_peak()
-    step()  # warm-up (optimizer state and gradients are allocated here: they count)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    peak = peak_mb()
-    return {"seconds": statistics.median(times), "peak_extra_mb": max(0.0, peak - base)}
+    seconds = median_seconds(step, steps)  # its warm-up allocates optimizer state and gradients: they count
+    return {"seconds": seconds, "peak_extra_mb": max(0.0, peak_mb() - base)}
 
 
 def demo_searches(results):

@@ -23,11 +23,10 @@ import argparse
 import math
 import os
 import random
-import statistics
-import time
 from pathlib import Path
 
 import torch
+from timing import median_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("AQBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -36,16 +35,6 @@ BATCH, EVAL_BATCH, EPOCHS, CALIBRATION = 32, 128, 3, 256  # config/paper.yaml
 # The datasets' published sizes (the copies here lack MNLI and SQuAD train)
 SIZES = {"sst2": {"train": 67_349, "eval": 872}, "mnli": {"train": 392_702, "eval": 9_815 + 9_832},
          "conll03": {"train": 14_041, "eval": 3_250}, "squad": {"train": 87_599, "eval": 10_570}}
-
-
-def median_seconds(fn, steps):
-    fn()  # warm-up
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def step_times(steps):

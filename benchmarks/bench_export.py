@@ -14,28 +14,19 @@ as ratios to the FP model measured in the same process.
 """
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import torch
+from timing import median_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = [("lq", "w8"), ("lq", "w4"), ("qbert", "w2"), ("aq", "b1.97")]
 
 
+@torch.no_grad()
 def timed(model, batches, repeats=5):
     """Median seconds of one pass over the batches (after a warm-up pass)."""
-    with torch.no_grad():
-        for b in batches:
-            model(**b)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for b in batches:
-                model(**b)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_seconds(lambda: [model(**b) for b in batches], repeats)
 
 
 def main():

@@ -9,10 +9,9 @@ Per output channel (one range per row) for every method, as the reference quanti
 """
 
 import argparse
-import statistics
-import time
 
 import torch
+from timing import median_seconds
 
 from aqbench.quant.clipping import weight_clip_ranges
 from aqbench.quant.ocs import expand, plan_weight_splits
@@ -48,15 +47,9 @@ def ocs(w, bits, groups, ratio=0.02):
     return quantize_rows(w2, [bits] * min(groups, w.shape[0]), GRIDS["sym"])
 
 
+@torch.no_grad()
 def timed(fn, weights, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        with torch.no_grad():
-            for w in weights:
-                fn(w)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_seconds(lambda: [fn(w) for w in weights], repeats, warmup=False)
 
 
 def main():

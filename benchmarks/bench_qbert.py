@@ -9,10 +9,10 @@ Random weights and random tokens (no hub, no data): the point is cost, not the e
 """
 
 import argparse
-import statistics
 import time
 
 import torch
+from timing import median_seconds
 
 from aqbench.hessian import block_weights, hvp, top_eigenvalue
 
@@ -33,16 +33,6 @@ def model_and_batch(arch, batch, length, seed=0):
             "attention_mask": torch.ones(batch, length, dtype=torch.long),
             "labels": torch.randint(0, 2, (batch,), generator=g)}
     return model, data
-
-
-def timed(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def train_step(model, batch):
@@ -105,13 +95,13 @@ def main():
     side = []
     for name, (arch, batch_size, length) in SHAPES.items():
         model, batch = model_and_batch(arch, batch_size, length)
-        step = timed(train_step(model, batch), 3)
+        step = median_seconds(train_step(model, batch), 3)
         model.eval()
         blocks = block_weights(model)
         params = blocks[0][1]
         only(model, params)
         v = [torch.randn_like(q) for q in params]
-        one = timed(lambda: hvp(model, [batch], params, v), 3)
+        one = median_seconds(lambda: hvp(model, [batch], params, v), 3)
         iters, start = [], time.perf_counter()
         for _, block_params in blocks:
             only(model, block_params)

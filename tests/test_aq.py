@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from aqbench.errors import AqbenchError
-from aqbench.quant.quantizer import get_grid, quantize_rows
+from aqbench.quant.quantizer import quantize_rows
 from aqbench.quant.size import MB, encoder_size
 from aqbench.quant.supernet import (SearchLinear, derive, expected_size_bits, search_layers, set_temperature,
                                     to_supernet)
@@ -201,7 +201,6 @@ def test_a_stronger_size_penalty_gives_a_smaller_expected_size():
 def test_search_of_a_tiny_bert_derives_assignments_within_the_budget(tmp_path):
     from aqbench import config as aqconfig
     from aqbench.data import prepare
-    from aqbench.models import build, load_checkpoint
     from aqbench.search import search
     from aqbench.tasks import get_task
     from aqbench.train import finetune

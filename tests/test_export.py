@@ -4,8 +4,16 @@ one, and the packed size of a hand-built assignment is the hand count. Seeded (t
 import pytest
 import torch
 
-from aqbench.export import encoded_bytes, export_run, load_packed, packed_size
+from aqbench.export import export_run, load_packed
 from aqbench.quant.pack import pack, packed_bytes, unpack
+
+
+def encoded_bytes(layer_bits, rows_per_group, columns):
+    """The hand count: each bit-width's groups of a layer packed together, a pruned group nothing."""
+    total = 0
+    for b in sorted({b for b in layer_bits if b > 0}):
+        total += (sum(r for r, x in zip(rows_per_group, layer_bits) if x == b) * columns * b + 7) // 8
+    return total
 
 
 @pytest.mark.parametrize("bits", range(1, 9))

@@ -57,9 +57,21 @@ def ste(x, x_hat):
     return x + (x_hat - x).detach()
 
 
+def step_size(lo, hi, steps):
+    """The grid's step over [lo, hi]: the one formula every rounding path (and the packed export) uses."""
+    return ((hi - lo) / steps).clamp_min(1e-12)
+
+
+def group_ranges(w, groups, grid, lo=None, hi=None):
+    """Per-group grid range [lo, hi]: each group's min and max (or the given, e.g. clipped, ones) on the grid."""
+    if lo is None or hi is None:
+        lo, hi = group_minmax(w, groups)
+    return grid.ranges(lo, hi)
+
+
 def fake_quant(x, lo, hi, steps):
     """Round x onto `steps` equal steps over [lo, hi] (broadcastable tensors), values clamped to the range."""
-    scale = ((hi - lo) / steps).clamp_min(1e-12)
+    scale = step_size(lo, hi, steps)
     return torch.minimum(torch.round((x - lo) / scale).clamp_min(0), steps) * scale + lo
 
 
@@ -99,9 +111,7 @@ def quantize_rows(w, bits, grid, lo=None, hi=None):
     groups = bits.numel()
     if bool((bits >= FULL_PRECISION).all()):
         return w
-    if lo is None or hi is None:
-        lo, hi = group_minmax(w, groups)
-    lo, hi = grid.ranges(lo, hi)
+    lo, hi = group_ranges(w, groups, grid, lo, hi)
     rows = w.shape[0]
     if rows % groups == 0:  # a view per group: no per-row copies of the group parameters
         flat = w.reshape(groups, -1)
@@ -125,7 +135,7 @@ def _fused_fake_quant(x, lo, hi, steps):
     """fake_quant without gradients, in PyTorch's fused per-channel kernel: the values round onto the integers
     0..steps after shifting by lo (zero point 0), then shift back. Rows may differ in steps (bits): each
     distinct step count is one kernel call on its rows."""
-    scale = ((hi - lo) / steps).clamp_min(1e-12).reshape(-1).float()
+    scale = step_size(lo, hi, steps).reshape(-1).float()
     zero = torch.zeros(x.shape[0], dtype=torch.int32, device=x.device)
     shifted = x - lo
     flat_steps = steps.reshape(-1)

@@ -22,7 +22,7 @@ from torch import nn
 from aqbench.errors import AqbenchError
 from aqbench.quant.assignment import Assignment, LayerBits
 from aqbench.quant.modules import ActQuantizer, QuantEmbedding, _replace, embedding_modules, encoder_linears
-from aqbench.quant.quantizer import get_grid, group_index, group_minmax, group_sizes, quantize_rows
+from aqbench.quant.quantizer import FULL_PRECISION, get_grid, group_index, group_minmax, group_sizes, quantize_rows
 from aqbench.quant.size import group_param_bits
 
 
@@ -104,7 +104,7 @@ def to_supernet(model, settings, candidates, names=None):
         out[name] = SearchLinear(linear, settings["groups"], candidates, settings["grid"], settings["act_bits"],
                                  settings["act_grid"])
         _replace(model, name, out[name])
-    if names is None and settings["emb_bits"] < 16:
+    if names is None and settings["emb_bits"] < FULL_PRECISION:
         for name, module in embedding_modules(model).items():
             _replace(model, name, QuantEmbedding(module, settings["emb_bits"], settings["grid"]))
     return out
@@ -178,8 +178,7 @@ def derive(model, budget_bits, settings, eps=0.0, meta=None):
                                "bit-width to the candidates, or raise the budget")
     elif size < (1 - eps) * budget_bits:
         up = repair(+1, lambda: size < (1 - eps) * budget_bits, lambda new: new <= budget_bits)
-    q = settings
-    assignment = Assignment(q["grid"], int(q["act_bits"]), int(q["emb_bits"]), {
+    assignment = Assignment(settings["grid"], int(settings["act_bits"]), int(settings["emb_bits"]), {
         n: LayerBits((m.out_features, m.in_features), [m.candidates[k] for k in choice[n]]) for n, m in layers.items()
-    }, q["act_grid"], dict(meta or {})).validate()
+    }, settings["act_grid"], dict(meta or {})).validate()
     return assignment, {"argmax_bits": argmax_bits, "size_bits": size, "steps_down": down, "steps_up": up}

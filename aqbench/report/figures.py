@@ -192,13 +192,13 @@ def aq_search_figure(traces, task, out_stem):
         loss_ax.plot(epochs, [t["train_loss"] for t in trace], "--", color=color, label=f"{label} train")
         loss_ax.plot(epochs, [t["heldout_ce"] if t["heldout_ce"] is not None else float("nan") for t in trace], "-o",
                      ms=4, color=color, label=f"{label} held-out CE")
-    eps = next(iter(traces.values()))["settings"]["epsilon"]
+    first = next(iter(traces.values()))
+    eps = first["settings"]["epsilon"]
     size_ax.axhspan(1 - eps, 1 + eps, color="grey", alpha=0.25, lw=0, label="budget band")
     size_ax.set_xlabel("epoch")
     size_ax.set_ylabel("size / budget")
-    size_ax.set_title(f"{task}: expected size (temperature "
-                      f"{next(iter(traces.values()))['trace'][0]['temperature']:g} to "
-                      f"{next(iter(traces.values()))['trace'][-1]['temperature']:.2g})", fontsize=9)
+    size_ax.set_title(f"{task}: expected size (temperature {first['trace'][0]['temperature']:g} to "
+                      f"{first['trace'][-1]['temperature']:.2g})", fontsize=9)
     loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("loss")
     loss_ax.set_title(f"{task}: losses", fontsize=9)
