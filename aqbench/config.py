@@ -96,16 +96,17 @@ def load(config, schema_path=None):
                 validate({**config, section: merged}, schema_path)
             except AqbenchError as e:
                 raise AqbenchError(f"{e} (in task_overrides.{task}.{section})") from None
+    study = (config["group_study"] or {}).get("budgets", [])
     if "qbert" in config["methods"]:
-        below = [b for b in (config["qbert"]["budgets"] or config["budgets"]) if b < min(config["qbert"]["bits"])]
+        below = [b for b in (config["qbert"]["budgets"] or config["budgets"]) + study if b < min(config["qbert"]["bits"])]
         if below:
             raise AqbenchError(f"config error: qbert cannot meet budgets {below} (bits per weight): its smallest bit-width "
-                               f"is {min(config['qbert']['bits'])} and Q-BERT does not prune. Fix: set qbert.budgets to the "
+                               f"is {min(config['qbert']['bits'])} and Q-BERT does not prune. Fix: set qbert.budgets (and group_study.budgets) to the "
                                f"budgets it can meet (and add {min(config['qbert']['bits'])} to qbert.uniform_bits for its "
                                "smallest model), or give qbert.bits a lower bit-width")
     if set(SEARCH_METHODS) & set(config["methods"]):
         smallest = min(config["aq"]["bits"])
-        below = [b for b in (config["aq"]["budgets"] or config["budgets"]) if b < smallest]
+        below = [b for b in (config["aq"]["budgets"] or config["budgets"]) + study if b < smallest]
         if below:
             raise AqbenchError(f"config error: aq cannot meet budgets {below} (bits per weight) with candidates "
                                f"{config['aq']['bits']}. Fix: add 0 (pruning) to aq.bits or set aq.budgets")
@@ -158,6 +159,13 @@ def stage_settings(config, section, task=None):
     return settings
 
 
+def report_settings(config):
+    """What the tables and the report read from a config (a partial one gets the defaults): whether to show the
+    published numbers, the usual groups per matrix and the group study."""
+    return {"published": (config.get("report") or {}).get("published", False),
+            "groups": (config.get("quant") or {}).get("groups", 128), "group_study": config.get("group_study")}
+
+
 def as_json(obj):
     """Settings as a compact, key-sorted JSON string: a rule parameter that reruns its job when it changes."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
@@ -173,12 +181,37 @@ def budgets(config, method):
     if method == "ocs":
         return [f"w{b}-r{r:g}" for b in config["ocs"]["bits"] for r in config["ocs"]["expand_ratios"]]
     if method == "qbert":
-        return [f"w{b}" for b in config["qbert"]["uniform_bits"]] + mixed_budgets(config, "qbert")
+        return _unique([f"w{b}" for b in config["qbert"]["uniform_bits"]] + mixed_budgets(config, "qbert")
+                       + group_study_budgets(config, "qbert"))
     if method == "distil":
         return ["fp32"]
     if method in SEARCH_METHODS:
-        return mixed_budgets(config, "aq")
+        return _unique(mixed_budgets(config, "aq") + group_study_budgets(config, method))
     raise AqbenchError(f"unknown method {method!r}")
+
+
+def _unique(labels):
+    return list(dict.fromkeys(labels))
+
+
+GROUP_STUDY_METHODS = ("qbert", "aq")  # AQ-BERT's Table 2 compares these two
+
+
+def group_study_budgets(config, method):
+    """The group study's runs of a method: b<bits>-g<groups>, or plain b<bits> at quant.groups (the usual run)."""
+    study = config.get("group_study")
+    if not study or method not in GROUP_STUDY_METHODS:
+        return []
+    return [f"b{b:g}" + ("" if g == config["quant"]["groups"] else f"-g{g}") for b in study["budgets"]
+            for g in study["groups"]]
+
+
+def label_groups(budget):
+    """The groups per matrix a budget label asks for (b2.47-g12 -> 12), None when it uses quant.groups."""
+    for part in budget.split("-")[1:]:
+        if part.startswith("g") and part[1:].isdigit():
+            return int(part[1:])
+    return None
 
 
 def mixed_budgets(config, method):

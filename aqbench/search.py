@@ -204,9 +204,10 @@ def search(task, checkpoint_dir, data_dir, avg_bits, settings, seed, out_dir, la
     settings: {"quant": ..., "train": ..., "aq": ...} (the config's sections)."""
     from safetensors.torch import save_file
 
-    from aqbench.methods.common import calibrate, calibration_features
+    from aqbench.methods.common import calibrate, calibration_features, settings_for_budget
 
     begin = time.time()
+    settings = settings_for_budget(settings, label or "")
     cfg, quant, train_cfg = settings["aq"], settings["quant"], settings["train"]
     torch.manual_seed(seed)
     model, tokenizer = load_checkpoint(task, checkpoint_dir)

@@ -2,6 +2,7 @@
 
 Every test is seeded (torch.manual_seed / generators), so CPU runs are reproducible."""
 
+import json
 import pytest
 import torch
 from torch import nn
@@ -223,6 +224,11 @@ def test_search_of_a_tiny_bert_derives_assignments_within_the_budget(tmp_path):
         assert (tmp_path / f"search{bits}" / "assignment.json").is_file()
         assert [t["epoch"] for t in record["trace"]] == [1, 2]
         assert record["trace"][0]["heldout_ce"] is None and record["trace"][1]["heldout_ce"] is not None
+    # a group-study label replaces quant.groups (4) for its run only
+    record = search(task, tmp_path / "model", tmp_path / "data", 2.47, aqconfig.search_settings(cfg, "sst2"), 0,
+                    tmp_path / "search-g2", label="b2.47-g2")
+    layers = json.loads((tmp_path / "search-g2" / "assignment.json").read_text())["layers"]
+    assert {len(layer["bits"]) for layer in layers.values()} == {2} and record["groups"] == 2 * len(layers)
 
 
 # --- the student -----------------------------------------------------------------------------------------------

@@ -68,3 +68,18 @@ def test_runs_cover_tasks_methods_budgets_seeds():
 
 def test_settings_json_is_stable():
     assert C.as_json({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
+
+
+def test_the_group_study_adds_labelled_runs_of_qbert_and_aq_only():
+    from aqbench.methods.common import avg_bits, settings_for_budget
+
+    cfg = C.load(with_(methods=["qbert", "aq", "aq_distil"], quant={**DEMO["quant"], "groups": 128},
+                       group_study={"groups": [1, 128, 768], "budgets": [2.47]}))
+    # the demo's qbert budgets [2.96, 2.47] and aq budgets [1.97]; b2.47 at 128 groups is the usual run, once
+    assert C.budgets(cfg, "qbert") == ["w8", "w4", "w2", "b2.96", "b2.47", "b2.47-g1", "b2.47-g768"]
+    assert C.budgets(cfg, "aq") == ["b1.97", "b2.47-g1", "b2.47", "b2.47-g768"]
+    assert C.budgets(cfg, "aq_distil") == ["b1.97"]  # Table 2 compares Q-BERT and AQ-BERT
+    assert avg_bits("b2.47-g768", "aq") == 2.47 and C.label_groups("b2.47-g768") == 768 and C.label_groups("b2.47") is None
+    assert settings_for_budget({"quant": {"groups": 128}}, "b2.47-g1") == {"quant": {"groups": 1}}
+    with pytest.raises(AqbenchError, match="qbert cannot meet budgets \\[1.5\\]"):
+        C.load(with_(methods=["qbert"], budgets=[2.96], group_study={"groups": [1], "budgets": [1.5]}))

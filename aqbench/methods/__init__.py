@@ -13,6 +13,7 @@ import torch
 
 from aqbench.errors import AqbenchError
 from aqbench.methods import aciq, aq, fp, lq, ocs, qbert
+from aqbench.methods.common import settings_for_budget
 from aqbench.models import load_checkpoint
 from aqbench.quant.modules import quantize_model
 from aqbench.runs import save_run
@@ -31,6 +32,7 @@ def get_method(name):
 def run_method(name, task, checkpoint_dir, data_dir, budget, seed, settings, out_dir, inputs=None):
     """Load the FP checkpoint, apply the method, write the run directory; returns the method record."""
     method = get_method(name)
+    settings = settings_for_budget(settings, budget)
     method.validate(budget, settings)
     start = time.time()
     model, tokenizer = load_checkpoint(task, checkpoint_dir)

@@ -2,6 +2,7 @@
 
 import torch
 
+from aqbench.config import label_groups
 from aqbench.data import load_split, subsample
 from aqbench.errors import AqbenchError
 from aqbench.quant.assignment import uniform
@@ -24,14 +25,23 @@ def weight_bits(budget, method):
 
 def avg_bits(budget, method):
     """b<avg bits> -> avg bits per encoder weight (a mixed-precision size budget)."""
+    head = budget.split("-")[0]  # b2.47-g12: the group study's suffix
     try:
-        value = float(budget[1:]) if budget.startswith("b") else None
+        value = float(head[1:]) if head.startswith("b") else None
     except ValueError:
         value = None
     if value is None or not 0 < value <= 32:
         raise AqbenchError(f"budget {budget!r} for {method}: use b<average bits per weight>, e.g. b2.96"
                            + (" (or w<bits> for a uniform run)" if method == "qbert" else ""))
     return value
+
+
+def settings_for_budget(settings, budget):
+    """The run's settings: a group-study label (b2.47-g12) replaces quant.groups with its own count."""
+    groups = label_groups(budget)
+    if groups is None or "quant" not in settings:
+        return settings
+    return {**settings, "quant": {**settings["quant"], "groups": groups}}
 
 
 def uniform_assignment(model, bits, settings, method, budget):
