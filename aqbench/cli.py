@@ -154,8 +154,8 @@ def cmd_tables(args):
     from aqbench.report.aggregate import load_summary
     from aqbench.report.tables import write_tables
 
-    tables = write_tables(load_summary(args.summary), args.out_dir)
-    _result(f"tables: {len(tables)} tasks -> {args.out_dir}/results.md")
+    tables = write_tables(load_summary(args.summary), args.out_dir, args.settings)
+    _result(f"tables: {', '.join(f'{name} ({len(t)})' for name, t in tables.items())} -> {args.out_dir}")
 
 
 def cmd_figures(args):
@@ -171,6 +171,18 @@ def cmd_report(args):
 
     path = build_report(args.summary, args.figures_dir, args.out, args.settings)
     _result(f"report: {Path(path).resolve()}")
+
+
+def cmd_check_report(args):
+    from aqbench.report.browser import check_report
+
+    problems, seen = check_report(args.report, args.task, args.screenshot)
+    if problems:
+        raise AqbenchError(f"{args.report}: " + "; ".join(problems))
+    v = seen["values"]
+    _result(f"{args.report}: no console errors, no network requests; tasks "
+            + ", ".join(f"{t} ({v['rows'][t]} rows, {v['figures'][t]} figures)" for t in v["tasks"])
+            + (f"; screenshot -> {args.screenshot}" if args.screenshot else ""))
 
 
 def cmd_make_model(args):
@@ -273,6 +285,9 @@ def parser():
         s = stage(name, fn, help, task=False)
         s.add_argument("--summary", required=True)
         s.add_argument("--out-dir", required=True)
+        if name == "tables":
+            s.add_argument("--settings", type=_settings, default={}, help="JSON {published, groups, group_study}: "
+                           "aqbench.config.report_settings of the run's configuration")
         if name == "figures":
             s.add_argument("--spectrum", nargs="*", default=[], help="Q-BERT spectrum.json files to draw")
             s.add_argument("--trace", nargs="*", default=[], help="AQ-BERT search trace.json files to draw")
@@ -282,6 +297,12 @@ def parser():
     s.add_argument("--figures-dir", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--settings", type=_settings, default={}, help="the run's configuration, shown in the report (JSON)")
+
+    s = stage("check-report", cmd_check_report, "open the HTML report in headless Chromium: no console errors, no "
+              "network requests, every task's table and figures present", task=False)
+    s.add_argument("report", help="reports/report.html")
+    s.add_argument("--task", nargs="*", help="tasks that must be there (default: every task section)")
+    s.add_argument("--screenshot", help="write a full-page PNG here")
 
     s = stage("make-model", cmd_make_model, "save a small BERT and a tokenizer learned on the config's training "
               "text to a directory (a stand-in for a pretrained model where none can be downloaded)", task=False,

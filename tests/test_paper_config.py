@@ -61,7 +61,7 @@ def test_snakemake_plans_the_paper_dag_with_the_paper_settings_only(tmp_path):
                                "total": 133}
     distil = next(line for line in out.splitlines() if "aqbench finetune --task sst2" in line and "distilbert" in line)
     assert "--teacher" not in distil  # the paper's DistilBERT is fine-tuned from the hub, not distilled here
-    squad = next(line for line in out.splitlines() if "aqbench finetune --task squad" in line)
+    squad = next(line for line in out.splitlines() if "aqbench finetune --task squad" in line and "/squad/bert/" in line)
     assert '"model":{"architecture":{},"path":"bert-base-uncased"' in squad  # nothing from config/config.yaml
     assert '"max_length":384' in squad and '"doc_stride":128' in squad and '"mixed_precision":"bf16"' in squad
 

@@ -87,4 +87,165 @@ def test_tables_figures_and_a_self_contained_report(metrics_files, tmp_path):
     assert "http://" not in text and "https://" not in text  # nothing fetched from the network
     assert "&lt;x&gt;" in text  # autoescaped
     assert "lq: smallest within 1 point of FP is w8 (0.300 MB, 90.00); at w2 (0.100 MB) it scores 75.00." in text
-    assert "lq: no budget within 1 point of FP; at w4 it scores 80.00." in text  # mnli
+    assert "lq: w4 (0.200 MB) scores 80.00." in text  # mnli: its one budget
+
+
+# --- on a hand-made summary.csv -----------------------------------------------------------------------------------
+
+SUMMARY_HEADER = "task,model,method,budget,seed,metric,value,main,size_mb,avg_bits,emb_bits,act_bits,pruned_frac,run_dir\n"
+
+
+def summary_csv(tmp_path, rows, name="summary.csv"):
+    """rows: (task, model, method, budget, seed, metric, value, size_mb); the first metric of a task is its main one."""
+    main = {}
+    lines = [SUMMARY_HEADER]
+    for task, model, method, budget, seed, metric, value, size in rows:
+        main.setdefault(task, metric)
+        bits = 32.0 if budget == "fp32" else float(budget.split("-")[0][1:])
+        lines.append(f"{task},{model},{method},{budget},{seed},{metric},{value},{metric == main[task]},{size},{bits},8,8,0.0,"
+                     f"{tmp_path}/results/runs/{task}/{model}/{method}/{budget}/seed{seed}\n")
+    path = tmp_path / name
+    path.write_text("".join(lines))
+    return path
+
+
+def seeds(task, method, budget, values, size, model="bert", metric="accuracy"):
+    return [(task, model, method, budget, s, metric, v, size) for s, v in enumerate(values)]
+
+
+def test_over_seeds_of_a_hand_made_summary(tmp_path):
+    from aqbench.report.aggregate import load_summary
+
+    path = summary_csv(tmp_path, seeds("sst2", "aq", "b2.47", [90.0, 91.0, 95.0], 25.0)
+                       + seeds("sst2", "qbert", "b2.47", [88.0], 25.0))
+    cells = over_seeds(load_summary(path)).set_index("method")
+    assert (cells.loc["aq", "mean"], cells.loc["aq", "n"]) == (92.0, 3)
+    assert cells.loc["aq", "std"] == pytest.approx(2.6457513)  # sample std of 90, 91, 95
+    assert (cells.loc["qbert", "n"], cells.loc["qbert", "std"]) == (1, 0.0)
+
+
+def test_pareto_front_keeps_the_runs_nothing_smaller_beats():
+    import pandas as pd
+
+    from aqbench.report.compare import pareto_front
+
+    points = pd.DataFrame({"size_mb": [10, 20, 20, 30, 5, 30], "mean": [80, 85, 84, 85, 70, 90]})
+    # 20/84 loses to 20/85; 30/85 to 20/85; equal size, better score wins; the smallest run is always on it
+    assert pareto_front(points).tolist() == [True, True, False, False, True, True]
+    twins = pd.DataFrame({"size_mb": [10, 10], "mean": [80, 80]})
+    assert pareto_front(twins).tolist() == [True, True]  # equal runs are both on the front
+
+
+def test_a_difference_within_the_seeds_spread_is_a_tie_and_beyond_it_a_win(tmp_path):
+    from aqbench.report.aggregate import load_summary
+    from aqbench.report.compare import verdict, winners
+
+    rows = (seeds("sst2", "aq", "b2.47", [90.0, 92.0, 94.0], 25.0)       # 92 ± 2
+            + seeds("sst2", "qbert", "b2.47", [90.0, 91.0, 92.0], 25.0)  # 91 ± 1: 1 point behind, within 2 -> tie
+            + seeds("sst2", "aq", "b1.97", [90.0, 90.5, 91.0], 20.0)     # 90.5 ± 0.5
+            + seeds("sst2", "qbert", "b1.97", [84.0, 85.0, 86.0], 20.0)  # 85 ± 1: 5.5 behind, beyond 1 -> aq wins
+            + seeds("sst2", "lq", "w2", [80.0], 20.0) + seeds("sst2", "aciq", "w2", [79.0], 20.0)  # one seed each
+            + seeds("sst2", "fp", "fp32", [93.0, 93.0, 93.0], 324.0))
+    found = {w["budget"]: w for w in winners(over_seeds(load_summary(summary_csv(tmp_path, rows))), "sst2")}
+    assert set(found) == {"b2.47", "b1.97", "w2"}  # fp is the reference, not a contender
+    assert found["b2.47"]["tie"] and found["b2.47"]["winners"] == ["aq", "qbert"]
+    assert "tie: aq, qbert" in verdict(found["b2.47"]) and "spread, 2.00" in verdict(found["b2.47"])
+    assert not found["b1.97"]["tie"] and found["b1.97"]["winners"] == ["aq"]
+    assert "aq 90.50 ± 0.50 ahead of qbert 85.00 ± 1.00 by 5.50, more than the seeds' spread (1.00)" == verdict(found["b1.97"])
+    assert found["w2"]["winners"] == ["lq"] and "one seed, so the noise is not measured" in verdict(found["w2"])
+
+
+PAPER_ROWS = [("sst2", "bert", "fp", "fp32", 0, "accuracy", 93.1, 324.0),
+              ("sst2", "bert", "aq", "b2.47", 0, "accuracy", 92.0, 25.0),
+              ("squad", "bert", "fp", "fp32", 0, "f1", 88.0, 324.0), ("squad", "bert", "fp", "fp32", 0, "exact_match", 80.0, 324.0),
+              ("sst2", "distil", "distil", "fp32", 0, "accuracy", 91.0, 162.0),
+              ("sst2", "distil", "aq_distil", "b1.97", 0, "accuracy", 89.0, 10.0)]
+
+
+@pytest.mark.parametrize("configfile,shown", [("paper.yaml", True), ("config.yaml", False), ("ci.yaml", False)])
+def test_the_published_numbers_appear_only_for_the_paper_configuration(tmp_path, configfile, shown):
+    from aqbench.config import load_file, report_settings
+    from aqbench.report.aggregate import load_summary
+
+    from conftest import REPO
+
+    settings = report_settings(load_file(REPO / "config" / configfile))
+    write_tables(load_summary(summary_csv(tmp_path, PAPER_ROWS)), tmp_path / "tables", settings)
+    results, distil = ((tmp_path / "tables" / f"{n}.md").read_text() for n in ("results", "distil"))
+    assert ("accuracy (published)" in results) is shown
+    assert ("sst2 accuracy (published)" in distil) is shown
+    if shown:  # AQ-BERT Table 1's 25 MB row beside ours; a dash where the paper has no number
+        assert "| bert | aq | b2.47 | 2.47 | 8 | 8 | 25.0000 | 1 | 92.00 | 92.50 |" in results
+        assert "| distil | aq_distil | b1.97 | 1.97 | 10.0000 | 89.00 | 89.70 |" in distil
+        assert "f1 (published)" in results and "| 88.00 | 88.69 |" in results
+
+
+def test_published_numbers_are_not_shown_for_a_model_that_is_not_bert_base(tmp_path):
+    from aqbench.report.aggregate import load_summary
+
+    small = [r[:7] + (0.75 if r[2] == "fp" else r[7],) for r in PAPER_ROWS]  # the demo's FP encoder is 0.75 MB
+    write_tables(load_summary(summary_csv(tmp_path, small)), tmp_path / "tables", {"published": True})
+    assert "(published)" not in (tmp_path / "tables" / "results.md").read_text()
+
+
+def test_the_published_table_is_the_design_cards(tmp_path):
+    """Every number of ../shared/DESIGN.md's anchor table is in PUBLISHED under the run that reproduces it."""
+    import re
+
+    from aqbench.report.published import published
+    from conftest import REPO
+
+    card = REPO.parent / "shared" / "DESIGN.md"
+    if not card.is_file():
+        pytest.skip("no design card here")
+    rows = re.findall(r"^\| (BERT-base FP|Q-BERT|AQ-BERT) \((\d+(?:\.\d+)?)\) \| (.*) \|$", card.read_text(), re.M)
+    assert len(rows) == 7
+    runs = {("BERT-base FP", "324.5"): ("fp", "fp32"), ("Q-BERT", "30"): ("qbert", "b2.96"), ("AQ-BERT", "30"): ("aq", "b2.96"),
+            ("Q-BERT", "25"): ("qbert", "b2.47"), ("AQ-BERT", "25"): ("aq", "b2.47"), ("Q-BERT", "20"): ("qbert", "w2"),
+            ("AQ-BERT", "20"): ("aq", "b1.97")}
+    cells = [("sst2", "accuracy"), ("mnli", "accuracy_m"), ("mnli", "accuracy_mm"), ("squad", "exact_match"),
+             ("squad", "f1"), ("conll03", "f1")]
+    for name, size, values in rows:
+        method, budget = runs[(name, size)]
+        for (task, metric), value in zip(cells, values.split(" | ")):
+            assert published("bert", method, budget, task, metric) == float(value), (name, size, task, metric)
+
+
+def test_distil_and_group_tables_from_a_hand_made_summary(tmp_path):
+    from aqbench.report.aggregate import load_summary
+
+    rows = (PAPER_ROWS + seeds("sst2", "qbert", "b2.47-g1", [80.0], 24.0) + seeds("sst2", "qbert", "b2.47", [88.0], 25.0)
+            + seeds("sst2", "aq", "b2.47-g768", [93.0], 26.0) + seeds("sst2", "qbert", "b2.96", [91.0], 30.0))
+    study = {"groups": [1, 128, 768], "budgets": [2.47]}
+    tables = write_tables(load_summary(summary_csv(tmp_path, rows)), tmp_path / "tables",
+                          {"groups": 128, "group_study": study})
+    groups = tables["groups"][0][1]
+    assert groups[["method", "groups", "sst2 accuracy"]].values.tolist() == [
+        ["aq", 128, "92.00"], ["aq", 768, "93.00"], ["qbert", 1, "80.00"], ["qbert", 128, "88.00"]]  # not b2.96
+    distil = tables["distil"][0][1]
+    assert distil[["model", "method", "budget"]].values.tolist() == [["bert", "fp", "fp32"], ["distil", "distil", "fp32"],
+                                                                      ["distil", "aq_distil", "b1.97"]]
+    assert list(distil.columns[-3:]) == ["sst2 accuracy", "squad f1", "squad exact_match"] or "squad f1" in distil
+    without = write_tables(load_summary(summary_csv(tmp_path, rows)), tmp_path / "t2", {"groups": 128})
+    assert without["groups"] == [] and "No group study" in (tmp_path / "t2" / "groups.md").read_text()
+
+
+def test_the_report_links_each_row_to_its_log_and_assignment_and_sorts(tmp_path):
+    from aqbench.report.html import build_report
+
+    rows = seeds("sst2", "aq", "b2.47", [90.0, 92.0], 25.0) + seeds("sst2", "fp", "fp32", [93.0, 93.0], 324.0)
+    path = summary_csv(tmp_path, rows)
+    for seed in (0, 1):  # the files the workflow writes for these runs
+        run = tmp_path / "results" / "runs" / "sst2" / "bert" / "aq" / "b2.47" / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "assignment.json").write_text("{}")
+        for log in (f"aq/sst2/bert/aq/b2.47/seed{seed}.log", f"aq_search/sst2/bert/b2.47/seed{seed}.log",
+                    f"ptq/sst2/bert/fp/seed{seed}.log"):
+            (tmp_path / "results" / "logs" / log).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "results" / "logs" / log).write_text("log")
+    html = build_report(path, tmp_path / "figures", tmp_path / "reports" / "report.html", {}).read_text()
+    for href in ("../results/logs/aq/sst2/bert/aq/b2.47/seed1.log", "../results/logs/aq_search/sst2/bert/b2.47/seed0.log",
+                 "../results/runs/sst2/bert/aq/b2.47/seed0/assignment.json", "../results/logs/ptq/sst2/bert/fp/seed1.log"):
+        assert f'href="{href}"' in html
+    assert 'table class="sortable"' in html and "addEventListener" in html
+    assert '<section id="winners">' in html and "Pareto front, smallest first: aq b2.47 (25 MB, 91.00); fp fp32" in html

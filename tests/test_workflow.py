@@ -46,7 +46,8 @@ def test_the_dag_produces_every_output_and_contract(run):
     assert set(summary.task) == {"sst2", "mnli", "conll03", "squad"}
     assert set(zip(summary.method, summary.budget)) == {("fp", "fp32"), ("lq", "w8"), ("lq", "w2"), ("aciq", "w2"),
                                                          ("ocs", "w2-r0.05"), ("qbert", "w2"), ("qbert", "b2.5"),
-                                                         ("aq", "b2.5"), ("distil", "fp32"), ("aq_distil", "b2.5")}
+                                                         ("aq", "b2.5"), ("distil", "fp32"), ("aq_distil", "b2.5"),
+                                                         ("qbert", "b2.5-g2"), ("aq", "b2.5-g2")}
     assert set(zip(summary.method, summary.model)) >= {("aq", "bert"), ("distil", "distil"), ("aq_distil", "distil")}
     required = {"task", "model", "method", "budget", "seed", "metric", "value", "size_mb", "avg_bits", "emb_bits",
                 "act_bits", "pruned_frac"}
@@ -88,6 +89,57 @@ def test_the_dag_produces_every_output_and_contract(run):
     assert "Report: " in done.stdout + done.stderr
     for log in (work / "results-ci" / "logs").rglob("*.log"):
         assert "Traceback" not in log.read_text(), log
+
+
+def test_the_group_study_runs_each_group_count_and_fills_its_table(run):
+    work, _ = run
+    for method in ("qbert", "aq"):
+        run_dir = work / "results-ci" / "runs" / "sst2" / "bert" / method / "b2.5-g2" / "seed0"
+        layers = json.loads((run_dir / "assignment.json").read_text())["layers"]
+        assert {len(layer["bits"]) for layer in layers.values()} == {2}  # 2 groups per matrix, not quant.groups' 8
+        assert json.loads((run_dir / "packed.json").read_text())["check_max_abs_diff"] == 0.0
+    groups = pd.read_csv(work / "reports-ci" / "tables" / "groups.csv")
+    assert sorted(zip(groups.method, groups.groups)) == [("aq", 2), ("aq", 8), ("qbert", 2), ("qbert", 8)]
+
+
+def test_the_report_opens_in_chromium_clean_with_every_task_and_working_links(run):
+    """No console errors, no network requests, every task's table rows and figures present; every link to a log,
+    an assignment or a metrics file points at a file that exists."""
+    import re
+
+    from aqbench.report.browser import check_report, find_chromium
+
+    work, _ = run
+    report = work / "reports-ci" / "report.html"
+    hrefs = re.findall(r'href="([^"#][^"]*)"', report.read_text())
+    assert sum(h.endswith(".log") for h in hrefs) >= 4 * 10 and any(h.endswith("assignment.json") for h in hrefs)
+    assert [h for h in hrefs if not (report.parent / h).is_file()] == []
+    if find_chromium() is None:
+        pytest.skip("no Chromium (CI installs Debian's chromium package)")
+    problems, seen = check_report(report, tasks=["sst2", "mnli", "conll03", "squad"])
+    assert problems == [], problems
+    assert all(n >= 2 for n in seen["values"]["figures"].values())  # metric vs size and PTQ vs bits at least
+
+
+def test_snakemake_report_packages_tables_figures_and_the_page(run):
+    import zipfile
+
+    work, _ = run
+    done = snakemake(work, "--report", str(work / "report.zip"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = zipfile.ZipFile(work / "report.zip").namelist()
+    for name in ("report.html", "sst2_metric_vs_size.png", "winners.csv", "groups.csv"):
+        assert any(n.endswith(name) for n in names), name
+
+
+def test_seeds_fan_out_in_the_dag(tmp_path):
+    cfg = (REPO / "config" / "ci.yaml").read_text().replace("results: results-ci", f"results: {tmp_path}/r")
+    (tmp_path / "seeds.yaml").write_text(cfg.replace("seeds: [0]", "seeds: [0, 1, 2]"))
+    plan = subprocess.run([*SNAKEMAKE, "-d", str(tmp_path), "-n", "--configfile", str(tmp_path / "seeds.yaml"), "--", "all"],
+                          capture_output=True, text=True, timeout=300)
+    counts = job_counts(plan.stdout + plan.stderr)
+    assert (counts["finetune"], counts["hessian"], counts["aq_search"]) == (3 * 8, 3 * 4, 3 * 12)
+    assert counts["aggregate"] == counts["report"] == 1  # one summary over every seed
 
 
 def test_a_second_run_does_nothing(run):

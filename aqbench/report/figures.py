@@ -12,6 +12,7 @@ import seaborn as sns  # noqa: E402
 
 from aqbench.io import atomic_file  # noqa: E402
 from aqbench.report.aggregate import METHOD_ORDER, PTQ_METHODS, budget_bits, over_seeds, series  # noqa: E402
+from aqbench.report.compare import main_cells, pareto_front  # noqa: E402
 
 MARKERS = dict(zip(METHOD_ORDER, "*oDsv^Ph"))
 
@@ -45,10 +46,15 @@ def _fp_line(ax, t):
 
 
 def metric_vs_size(cells, task, out_stem):
-    """metric (mean, error bars = std over seeds) vs encoder size on a log axis; FP as a dashed line."""
-    t = _with_series(cells[(cells.task == task) & cells["main"]])
+    """metric (mean, error bars = std over seeds) vs encoder size on a log axis; FP as a dashed line; the Pareto
+    front (no run smaller and better) as a grey staircase through ringed points."""
+    t = _with_series(main_cells(cells, task))
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
     _fp_line(ax, t)
+    front = t[pareto_front(t)].sort_values("size_mb")
+    ax.step(front.size_mb, front["mean"], where="post", color="0.45", lw=2.5, alpha=0.35, zorder=0,
+            label="Pareto front")
+    ax.scatter(front.size_mb, front["mean"], s=150, facecolors="none", edgecolors="0.3", lw=1.0, zorder=3)
     for name, g in t.groupby("series", sort=False):
         g = g.sort_values("size_mb")
         method = g.method.iloc[0]

@@ -1,16 +1,23 @@
-"""reports/report.html: one self-contained page (figures inlined, no network requests), rendered by jinja2."""
+"""reports/report.html: one self-contained page (figures inlined, no network requests), rendered by jinja2 with
+autoescaping: the winners at each budget, every table (sortable) with links to each run's log and assignment,
+every figure, the configuration and the software versions."""
 
 import base64
+import os
 import time
 from pathlib import Path
 
 import jinja2
 import yaml
 
+from aqbench.config import report_settings
 from aqbench.io import atomic_write_text
 from aqbench.report.aggregate import load_summary, over_seeds
-from aqbench.report.tables import format_number, ptq_table, task_table
+from aqbench.report.compare import main_cells, pareto_front, verdict, winners
+from aqbench.report.tables import all_tables, cell_text
 from aqbench.versions import versions
+
+PTQ_LOGGED = ("fp", "lq", "aciq", "ocs", "distil")  # one ptq job per task, model, method and seed (rules/ptq.smk)
 
 
 def _inline_png(path):
@@ -18,14 +25,49 @@ def _inline_png(path):
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode() if path.is_file() else None
 
 
-def _rows(table):
-    return [[format_number(v, 4 if c in ("size (MB)", "packed (MB)") else 2) for c, v in zip(table.columns, row)]
-            for row in table.itertuples(index=False)]
+def run_files(run_dir, method, budget):
+    """[(label, path)] of what documents a run, where it exists: the log of the job that made it (the paths
+    workflow/rules/*.smk give), the search's log for AQ, the assignment, the metrics and the packed-file record."""
+    run_dir = Path(run_dir)
+    files = [("bits", run_dir / "assignment.json"), ("metrics", run_dir / "metrics.json"),
+             ("packed", run_dir / "packed.json")]
+    if len(run_dir.parts) >= 6 and run_dir.parts[-6] == "runs":  # <results>/runs/<task>/<model>/<method>/<budget>/seed<s>
+        logs, (task, model, _, _, seed) = run_dir.parents[5] / "logs", run_dir.parts[-5:]
+        if method in PTQ_LOGGED:
+            job_log = logs / "ptq" / task / model / method / f"{seed}.log"
+        elif method == "qbert":
+            job_log = logs / "qbert" / task / model / budget / f"{seed}.log"
+        else:
+            job_log = logs / "aq" / task / model / method / budget / f"{seed}.log"
+        files = [("log", job_log), ("search log", logs / "aq_search" / task / model / budget / f"{seed}.log"), *files]
+    return [(label, path) for label, path in files
+            if path.is_file() and not (label == "bits" and method in ("fp", "distil"))]
+
+
+def _links(summary, task, table, out_dir):
+    """Per table row: [{seed, files: [{label, href}]}], hrefs relative to the report."""
+    runs = summary[summary.task == task].drop_duplicates("run_dir")
+    out = []
+    for r in table[["model", "method", "budget"]].itertuples(index=False):
+        mine = runs[(runs.model == r.model) & (runs.method == r.method) & (runs.budget == r.budget)]
+        out.append([{"seed": int(run.seed), "files": [{"label": label, "href": os.path.relpath(Path(path).resolve(), out_dir)}
+                                                       for label, path in run_files(run.run_dir, r.method, r.budget)]}
+                    for run in mine.itertuples()])
+    return out
+
+
+def _table(table, links=None):
+    """A table for the template: columns, rows of cell texts, which columns hold published numbers, row links."""
+    cols = list(table.columns)
+    rows = [[cell_text(c, v) for c, v in zip(cols, row)] for row in table.itertuples(index=False)]
+    text = [not any(v[:1].isdigit() for v in column) for column in zip(*rows)] if rows else [False] * len(cols)
+    return {"columns": cols, "rows": rows, "published": [c.endswith("(published)") for c in cols], "text": text,
+            "links": links}
 
 
 def highlights(cells, task):
     """Plain sentences on one task: the FP score and, per method, its best compressed run within 1 point of FP."""
-    t = cells[(cells.task == task) & cells["main"]]
+    t = main_cells(cells, task)
     fp = t[t.method == "fp"]
     if fp.empty:
         return []
@@ -34,7 +76,9 @@ def highlights(cells, task):
     for method, m in t[t.method != "fp"].groupby("method", sort=False):
         ok = m[m["mean"] >= ref - 1.0].sort_values("size_mb")
         smallest = m.sort_values("size_mb").iloc[0]
-        if not ok.empty:
+        if len(m) == 1:
+            lines.append(f"{method}: {smallest.budget} ({smallest.size_mb:.3f} MB) scores {smallest['mean']:.2f}.")
+        elif not ok.empty:
             best = ok.iloc[0]
             lines.append(f"{method}: smallest within 1 point of FP is {best.budget} ({best.size_mb:.3f} MB, "
                          f"{best['mean']:.2f}); at {smallest.budget} ({smallest.size_mb:.3f} MB) it scores {smallest['mean']:.2f}.")
@@ -43,29 +87,51 @@ def highlights(cells, task):
     return lines
 
 
+def front_text(cells, task):
+    t = main_cells(cells, task)
+    front = t[pareto_front(t)].sort_values("size_mb")
+    return [f"{r.method} {r.budget} ({r.size_mb:.4g} MB, {r['mean']:.2f})" for _, r in front.iterrows()]
+
+
 def build_report(summary_path, figures_dir, out_path, settings):
+    """Render the report from summary.csv, the figures' PNGs and the run's configuration (settings)."""
+    settings = settings or {}
     summary = load_summary(summary_path)
     cells = over_seeds(summary)
+    tables, shown = all_tables(summary, report_settings(settings))
+    out_dir = Path(out_path).resolve().parent
+    figure = lambda task, kind: _inline_png(Path(figures_dir) / f"{task}_{kind}.png")
+    ptq = {heading: table for heading, table, _ in tables["ptq"]}
     sections = []
-    for task in cells.task.unique():
-        table, ptq = task_table(cells, task), ptq_table(cells, task)
+    for heading, table, _ in tables["results"]:
+        task = heading
         sections.append({
             "task": task,
-            "columns": list(table.columns),
-            "rows": _rows(table),
-            "figure": _inline_png(Path(figures_dir) / f"{task}_metric_vs_size.png"),
-            "ptq": None if ptq is None else {"columns": list(ptq.columns), "rows": _rows(ptq),
-                                             "figure": _inline_png(Path(figures_dir) / f"{task}_ptq_vs_bits.png")},
+            "table": _table(table, _links(summary, task, table, out_dir)),
+            "figure": figure(task, "metric_vs_size"),
+            "ptq": None if task not in ptq else {**_table(ptq[task]), "figure": figure(task, "ptq_vs_bits")},
+            "front": front_text(cells, task),
             "highlights": highlights(cells, task),
-            "qbert": [f for f in (_inline_png(Path(figures_dir) / f"{task}_hessian.png"),
-                                  _inline_png(Path(figures_dir) / f"{task}_qbert_bits.png")) if f],
-            "aq": [f for f in (_inline_png(Path(figures_dir) / f"{task}_aq_search.png"),
-                               _inline_png(Path(figures_dir) / f"{task}_aq_bits.png")) if f],
+            "winners": [{"budget": w["budget"], "model": w["model"], "tie": w["tie"], "text": verdict(w)}
+                        for w in winners(cells, task)],
+            "metric": cells[(cells.task == task) & cells["main"]].metric.iloc[0],
+            "qbert": [f for f in (figure(task, "hessian"), figure(task, "qbert_bits")) if f],
+            "aq": [f for f in (figure(task, "aq_search"), figure(task, "aq_bits")) if f],
         })
+    extra = [{"id": name, "title": title, "note": note, "table": _table(tables[name][0][1])}
+             for name, title, note in (
+                 ("distil", "DistilBERT (as AQ-BERT Table 3)", "The student's budgets are bits per weight of the "
+                  "student: the same label is half the MB."),
+                 ("groups", "Groups per matrix (as AQ-BERT Table 2)", "Each group of output neurons has its own scale "
+                  "and offset, counted in the size."))
+             if tables[name]]
     env = jinja2.Environment(loader=jinja2.PackageLoader("aqbench.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     html = env.get_template("report.html.j2").render(
-        sections=sections, config=yaml.safe_dump(settings, sort_keys=False) if settings else "",
-        versions=versions(), generated=time.strftime("%Y-%m-%d %H:%M:%S"), runs=summary[["task", "model", "method", "budget", "seed"]].drop_duplicates().shape[0])
+        sections=sections, extra=extra, published=shown,
+        config=yaml.safe_dump(settings, sort_keys=False) if settings else "", versions=versions(),
+        generated=time.strftime("%Y-%m-%d %H:%M:%S"),
+        runs=summary[["task", "model", "method", "budget", "seed"]].drop_duplicates().shape[0],
+        seeds=sorted(summary.seed.unique().tolist()))
     atomic_write_text(out_path, html)
     return out_path

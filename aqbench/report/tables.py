@@ -1,15 +1,38 @@
-"""Paper-style tables (Markdown, LaTeX, CSV): per task, every method at every budget with its bits, size, metrics."""
+"""Paper-style tables (Markdown, LaTeX, CSV) in reports/tables/:
+
+    results   per task, every method at every budget: bits, sizes, metrics (AQ-BERT Table 1 / Q-BERT Table 1)
+    ptq       per task, the PTQ methods by weight bits
+    distil    FP BERT, FP DistilBERT and AQ on DistilBERT at each budget, across tasks (AQ-BERT Table 3)
+    groups    Q-BERT and AQ at each number of groups per matrix, across tasks (AQ-BERT Table 2), when configured
+    winners   per task and budget, who wins, with ties where the difference is within the seeds' spread
+"""
 
 from pathlib import Path
 
 import pandas as pd
 
+from aqbench.config import GROUP_STUDY_METHODS, label_groups
 from aqbench.io import atomic_file, atomic_write_text
-from aqbench.report.aggregate import PTQ_METHODS, budget_bits, over_seeds, series
+from aqbench.report import published as pub
+from aqbench.report.aggregate import PTQ_METHODS, TASK_ORDER, budget_bits, over_seeds, series
+from aqbench.report.compare import main_cells, pareto_front, verdict, winners
+
+SIZE_COLUMNS = ("size (MB)", "packed (MB)")
+HEADLINE = ("accuracy", "accuracy_m", "accuracy_mm", "exact_match", "f1")  # the papers' columns (not CoNLL's P/R)
+NAMES = ["results", "ptq", "distil", "groups", "winners"]  # every file the tables stage writes, as .md/.tex/.csv
 
 
-def task_table(cells, task):
-    """One task's table: a row per (model, method, budget), a column per metric (mean, +- std over seeds)."""
+def _fmt(cell):
+    return f"{cell['mean']:.2f}" + (f" ± {cell['std']:.2f}" if cell["n"] > 1 else "")
+
+
+def _published_values(rows, task, metric):
+    return [pub.published(r.model, r.method, r.budget, task, metric) for r in rows.itertuples()]
+
+
+def task_table(cells, task, published=False):
+    """One task's table: a row per (model, method, budget), a column per metric (mean ± std over seeds), whether
+    the run is on the Pareto front of the main metric against size, and the published number where asked."""
     t = cells[cells.task == task]
     index = ["model", "method", "budget"]
     first = t.groupby(index, sort=False).first().reset_index()
@@ -20,6 +43,11 @@ def task_table(cells, task):
     for metric in t.metric.unique():
         m = t[t.metric == metric].set_index(index)
         table[metric] = [_fmt(m.loc[tuple(r)]) for r in first[index].itertuples(index=False)]
+        if published:
+            table[pub.column(metric)] = _published_values(first, task, metric)
+    main = main_cells(cells, task)
+    on_front = set(map(tuple, main[pareto_front(main)][index].itertuples(index=False)))
+    table["front"] = ["yes" if tuple(r) in on_front else "" for r in first[index].itertuples(index=False)]
     return table
 
 
@@ -41,73 +69,141 @@ def ptq_table(cells, task):
     return table[["method"] + (["fp32"] if "fp32" in table else []) + bit_cols]
 
 
-def _fmt(cell):
-    return f"{cell['mean']:.2f}" + (f" ± {cell['std']:.2f}" if cell["n"] > 1 else "")
+def across_tasks(cells, keep, published=False, main_only=False):
+    """Rows (model, method, budget) chosen by keep(cells) -> mask, a column per task and metric, in task order."""
+    chosen = cells[keep(cells)]
+    if chosen.empty:
+        return None
+    index = ["model", "method", "budget"]
+    first = chosen.groupby(index, sort=False).first().reset_index()
+    table = first[index + ["avg_bits", "size_mb"]].rename(columns={"avg_bits": "w-bits", "size_mb": "size (MB)"})
+    tasks = sorted(chosen.task.unique(), key=lambda t: TASK_ORDER.index(t) if t in TASK_ORDER else len(TASK_ORDER))
+    for task in tasks:
+        t = chosen[(chosen.task == task) & (chosen["main"] if main_only else chosen.metric.isin(HEADLINE))]
+        for metric in t.metric.unique():
+            m = t[t.metric == metric].set_index(index)
+            table[f"{task} {metric}"] = [_fmt(m.loc[tuple(r)]) if tuple(r) in m.index else ""
+                                         for r in first[index].itertuples(index=False)]
+            if published:
+                table[pub.column(f"{task} {metric}")] = _published_values(first, task, metric)
+    return table
+
+
+def distil_table(cells, published=False):
+    """AQ-BERT Table 3: FP BERT, the FP student, and AQ on the student at each budget."""
+    if not cells.method.isin(["distil", "aq_distil"]).any():
+        return None
+    return across_tasks(cells, lambda c: c.method.isin(["fp", "distil", "aq_distil"]), published)
+
+
+def groups_table(cells, groups, study):
+    """AQ-BERT Table 2: Q-BERT and AQ at each study budget with each groups-per-matrix count (main metrics)."""
+    if not study:
+        return None
+    labels = {f"b{b:g}" for b in study["budgets"]}
+    keep = lambda c: c.method.isin(GROUP_STUDY_METHODS) & c.budget.map(lambda b: b.split("-")[0] in labels)
+    table = across_tasks(cells, keep, main_only=True)
+    if table is None:
+        return None
+    table.insert(3, "groups", [label_groups(b) or groups for b in table.budget])
+    table["budget"] = table.budget.map(lambda b: b.split("-")[0])
+    return table.sort_values(["budget", "method", "groups"], kind="stable").reset_index(drop=True)
+
+
+def winners_table(cells):
+    rows = [{"task": task, "model": w["model"], "budget": w["budget"], "metric": w["metric"], "seeds": w["seeds"],
+             "result": verdict(w)} for task in cells.task.unique() for w in winners(cells, task)]
+    return pd.DataFrame(rows, columns=["task", "model", "budget", "metric", "seeds", "result"])
 
 
 def format_number(v, digits=2):
     """A table cell: floats with `digits` decimals, a dash for a missing value."""
-    if isinstance(v, float) and v != v:
-        return "–"  # not applicable (e.g. no packed file for an FP run)
+    if v is None or (isinstance(v, float) and v != v):
+        return "–"  # not applicable (e.g. no packed file for an FP run, no published number)
     return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def cell_text(column, value):
+    return format_number(value, 4 if column in SIZE_COLUMNS else 2)
 
 
 def markdown(table):
     cols = list(table.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in table.itertuples(index=False):
-        lines.append("| " + " | ".join(format_number(v, 4 if c in ("size (MB)", "packed (MB)") else 2) for c, v in zip(cols, row)) + " |")
+        lines.append("| " + " | ".join(cell_text(c, v) for c, v in zip(cols, row)) + " |")
     return "\n".join(lines)
 
 
 def latex(table, caption):
     cols = list(table.columns)
-    esc = lambda s: str(s).replace("_", r"\_").replace("±", r"$\pm$").replace("%", r"\%")
-    body = [" & ".join(esc(format_number(v, 4 if c in ("size (MB)", "packed (MB)") else 2)) for c, v in zip(cols, row)) + r" \\"
-            for row in table.itertuples(index=False)]
+    esc = lambda s: str(s).replace("_", r"\_").replace("±", r"$\pm$").replace("%", r"\%").replace("–", "--")
+    body = [" & ".join(esc(cell_text(c, v)) for c, v in zip(cols, row)) + r" \\" for row in table.itertuples(index=False)]
     text_cols = sum(1 for c in cols if table[c].map(lambda v: isinstance(v, str) and not v[:1].isdigit()).all())
     return "\n".join([r"\begin{table}[t]", r"\centering", r"\begin{tabular}{" + "l" * text_cols + "r" * (len(cols) - text_cols) + "}",
                       r"\toprule", " & ".join(esc(c) for c in cols) + r" \\", r"\midrule", *body, r"\bottomrule",
                       r"\end{tabular}", rf"\caption{{{esc(caption)}}}", r"\end{table}"])
 
 
-def write_tables(summary, out_dir):
-    """reports/tables/results.{md,tex,csv}: one section per task. Returns {task: table}."""
-    out_dir = Path(out_dir)
+def _write(out_dir, name, title, intro, sections, empty):
+    """name.{md,tex,csv}: sections = [(heading, table, caption)]; `empty` is said when there is none."""
+    md, tex, frames = [f"# {title}", "", intro, ""], [], []
+    for heading, table, caption in sections:
+        md += ([f"## {heading}", ""] if heading else []) + [markdown(table), ""]
+        tex += [latex(table, caption), ""]
+        frames.append(table.assign(section=heading) if heading else table)
+    if not sections:
+        md.append(empty)
+    atomic_write_text(Path(out_dir) / f"{name}.md", "\n".join(md))
+    atomic_write_text(Path(out_dir) / f"{name}.tex", "\n".join(tex))
+    with atomic_file(Path(out_dir) / f"{name}.csv") as tmp:
+        (pd.concat(frames) if frames else pd.DataFrame()).to_csv(tmp, index=False)
+
+
+PUBLISHED_NOTE = (f" Columns marked (published) are the papers' numbers ({pub.SOURCE}), not measured here; a dash: the "
+                  "paper has no such row.")
+
+
+def all_tables(summary, settings):
+    """{name: [(heading, table, caption)]} of every table, from the summary and report_settings(config)."""
     cells = over_seeds(summary)
-    tables = {task: task_table(cells, task) for task in cells.task.unique()}
-    md = ["# Results", "", "Encoder size in MB (2^20 bytes) of the transformer blocks' weight matrices, group "
-          "parameters included (fp16 each, as accounted); packed = the same matrices in the run's bit-packed file "
-          "(float32 group parameters and a bit table, docs/outputs.md). w-bits = mean bits per encoder weight. Metrics "
-          "in percent, mean ± std over seeds.", ""]
-    tex = []
-    for task, table in tables.items():
-        md += [f"## {task}", "", markdown(table), ""]
-        tex += [latex(table, f"{task}: every method at every budget"), ""]
-    atomic_write_text(out_dir / "results.md", "\n".join(md))
-    atomic_write_text(out_dir / "results.tex", "\n".join(tex))
-    with atomic_file(out_dir / "results.csv") as tmp:
-        pd.concat([t.assign(task=task) for task, t in tables.items()]).to_csv(tmp, index=False)
-    write_ptq_tables(cells, out_dir)
+    shown = pub.applies(cells, settings.get("published", False))
+    per_task = [(t, task_table(cells, t, shown), f"{t}: every method at every budget") for t in cells.task.unique()]
+    ptq = [(t, table, f"{t}: post-training quantization") for t in cells.task.unique()
+           if (table := ptq_table(cells, t)) is not None]
+    distil = distil_table(cells, shown)
+    groups = groups_table(cells, settings.get("groups", 128), settings.get("group_study"))
+    winners = winners_table(cells)
+    return {
+        "results": per_task, "ptq": ptq,
+        "distil": [] if distil is None else [("", distil, "FP BERT, FP DistilBERT and AQ-BERT on DistilBERT")],
+        "groups": [] if groups is None else [("", groups, "Q-BERT and AQ-BERT by groups per matrix")],
+        "winners": [] if winners.empty else [("", winners, "Who wins at each budget")],
+    }, shown
+
+
+def write_tables(summary, out_dir, settings=None):
+    """Every table as .md, .tex and .csv in out_dir. Returns {name: [(heading, table, caption)]}."""
+    settings = settings or {}
+    tables, shown = all_tables(summary, settings)
+    note = PUBLISHED_NOTE if shown else ""
+    _write(out_dir, "results", "Results", "Encoder size in MB (2^20 bytes) of the transformer blocks' weight matrices, "
+           "group parameters included (fp16 each, as accounted); packed = the same matrices in the run's bit-packed "
+           "file (float32 group parameters and a bit table, docs/outputs.md). w-bits = mean bits per encoder weight. "
+           "Metrics in percent, mean ± std over seeds. front = on the Pareto front of the main metric against size."
+           + note, tables["results"], "No runs.")
+    _write(out_dir, "ptq", "Post-training quantization", "Main metric of each task (percent) by method and weight "
+           "bits; 8-bit activations and embedding. OCS per expand ratio r."
+           + (" Published: OCS keeps 98% of BERT-base's GLUE score at 3 bits." if shown else ""),
+           tables["ptq"], "No PTQ runs in this configuration.")
+    _write(out_dir, "distil", "DistilBERT", "FP BERT, the FP distilled student and AQ-BERT on the student, each task's "
+           "metrics (percent, mean ± std over seeds); the student's budgets are bits per weight of the student, so "
+           "the same label is half the MB." + note, tables["distil"], "No distil or aq_distil runs in this configuration.")
+    _write(out_dir, "groups", "Groups per matrix", "Q-BERT and AQ-BERT at each study budget with each number of groups "
+           "of output neurons per matrix (each group has its own scale and offset, counted in the size); main "
+           "metric of each task.", tables["groups"], "No group study in this configuration (group_study in the config).")
+    _write(out_dir, "winners", "Winners", "Per task, model and budget (the bits label, OCS's expand ratios together) "
+           "that two or more series ran: the best mean of the main metric. A difference smaller than the seeds' spread "
+           "(the larger standard deviation of the two) is a tie; with one seed the noise is not measured.",
+           tables["winners"], "No budget was run by two or more series.")
     return tables
-
-
-def write_ptq_tables(cells, out_dir):
-    """reports/tables/ptq.{md,tex,csv}: the PTQ study per task (main metric by method and weight bits)."""
-    md = ["# Post-training quantization", "", "Main metric of each task (percent) by method and weight bits; 8-bit "
-          "activations and embedding. OCS per expand ratio r.", ""]
-    tex, frames = [], []
-    for task in cells.task.unique():
-        table = ptq_table(cells, task)
-        if table is None:
-            continue
-        metric = cells[(cells.task == task) & cells["main"]].metric.iloc[0]
-        md += [f"## {task} ({metric})", "", markdown(table), ""]
-        tex += [latex(table, f"{task}: post-training quantization, {metric}"), ""]
-        frames.append(table.assign(task=task, metric=metric))
-    if not frames:
-        md.append("No PTQ runs in this configuration.")
-    atomic_write_text(Path(out_dir) / "ptq.md", "\n".join(md))
-    atomic_write_text(Path(out_dir) / "ptq.tex", "\n".join(tex))
-    with atomic_file(Path(out_dir) / "ptq.csv") as tmp:
-        (pd.concat(frames) if frames else pd.DataFrame(columns=["method", "task", "metric"])).to_csv(tmp, index=False)

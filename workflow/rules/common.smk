@@ -5,6 +5,7 @@ from pathlib import Path
 
 from aqbench import config as aqconfig
 from aqbench.errors import AqbenchError
+from aqbench.report.tables import NAMES as TABLE_NAMES
 
 # `aqbench` is installed next to the Python running Snakemake (.venv/bin): jobs find it without activating .venv.
 # (Setting a prefix replaces Snakemake's default one, the bash strict mode, so it is repeated here.)
@@ -33,6 +34,7 @@ FIGURES += ["aq_bits", "aq_search"] if _AQ else []
 TRACES = [f"{R}/search/{t}/{aqconfig.MODEL_OF_METHOD[m]}/{b}/seed{config['seeds'][0]}/trace.json"
           for t in config["tasks"] for m in _AQ for b in aqconfig.budgets(config, m)]
 REPORT = f"{P}/report.html"
+TABLES = TABLE_NAMES  # every table the tables rule writes
 JOB = "{task}/{model}/{method}/{budget}/seed{seed}"  # the job name used in log and benchmark paths
 # The software of every rule (snakemake --use-conda); by default jobs run in the Python that runs Snakemake.
 ENV = "../../environment.yml"

@@ -18,11 +18,17 @@ rule aggregate:
         "aqbench aggregate --out {output} --packed {input.packed} -- {input.metrics} 2> {log}"
 
 
+# The tables' CSVs, the figures' PNGs and the HTML page are also Snakemake report items (captions in
+# workflow/report/), so `snakemake --report report.zip` packages them with the run's provenance.
 rule tables:
     input:
         SUMMARY,
     output:
-        expand(f"{P}/tables/{{name}}.{{ext}}", name=["results", "ptq"], ext=["md", "tex", "csv"]),
+        [
+            report(f"{P}/tables/{name}.csv", caption=f"../report/tables/{name}.rst", category="Tables")
+            for name in TABLES
+        ],
+        expand(f"{P}/tables/{{name}}.{{ext}}", name=TABLES, ext=["md", "tex"]),
     conda:
         ENV
     log:
@@ -35,8 +41,9 @@ rule tables:
         runtime=resource("tables", "runtime", 10),
     params:
         out_dir=lambda w, output: os.path.dirname(output[0]),
+        settings=aqconfig.as_json(aqconfig.report_settings(config)),
     shell:
-        "aqbench tables --summary {input} --out-dir {params.out_dir} 2> {log}"
+        "aqbench tables --summary {input} --out-dir {params.out_dir} --settings {params.settings:q} 2> {log}"
 
 
 rule figures:
@@ -45,7 +52,12 @@ rule figures:
         spectra=SPECTRA,
         traces=TRACES,
     output:
-        expand(f"{P}/figures/{{task}}_{{kind}}.{{ext}}", task=config["tasks"], ext=["png", "svg"], kind=FIGURES),
+        [
+            report(f"{P}/figures/{t}_{kind}.png", caption=f"../report/figures/{kind}.rst", category="Figures", subcategory=t)
+            for t in config["tasks"]
+            for kind in FIGURES
+        ],
+        expand(f"{P}/figures/{{task}}_{{kind}}.svg", task=config["tasks"], kind=FIGURES),
     params:
         out_dir=lambda w, output: os.path.dirname(output[0]),
     conda:
@@ -69,7 +81,7 @@ rule report:
         tables=rules.tables.output,
         figures=rules.figures.output,
     output:
-        REPORT,
+        report(REPORT, caption="../report/html.rst", category="Report"),
     params:
         settings=lambda w: aqconfig.as_json(config),
         figures_dir=lambda w, input: os.path.dirname(input.figures[0]),
