@@ -57,11 +57,37 @@ def _message(error):
     return f"{where}: {error.message}"
 
 
+def _resolve(schema, root):
+    if "$ref" in schema:
+        return {**root["$defs"][schema["$ref"].split("/")[-1]], **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
+def _numbers_from_text(instance, schema, root):
+    """Numbers given as text become numbers where the schema wants one: Snakemake's `--config seeds=[0,1,2]`
+    reads list items with YAML's BaseLoader, as strings."""
+    schema = _resolve(schema, root)
+    if isinstance(instance, dict):
+        other = schema.get("additionalProperties") if isinstance(schema.get("additionalProperties"), dict) else {}
+        return {k: _numbers_from_text(v, schema.get("properties", {}).get(k, other), root) for k, v in instance.items()}
+    if isinstance(instance, list):
+        return [_numbers_from_text(v, schema.get("items", {}), root) for v in instance]
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if isinstance(instance, str) and ({"integer", "number"} & set(types) or "enum" in schema):
+        for parse in (int, float):
+            try:
+                value = parse(instance)
+            except ValueError:
+                continue
+            if "enum" not in schema or value in schema["enum"]:
+                return value
+    return instance
+
+
 def _fill_defaults(instance, schema, root):
     """Fill omitted keys from the schema's defaults, recursively (objects only)."""
-    if "$ref" in schema:
-        ref = schema["$ref"].split("/")[-1]
-        schema = {**root["$defs"][ref], **{k: v for k, v in schema.items() if k != "$ref"}}
+    schema = _resolve(schema, root)
     if not isinstance(instance, dict):
         return
     for key, sub in schema.get("properties", {}).items():
@@ -85,9 +111,9 @@ def validate(config, schema_path=None):
 
 def load(config, schema_path=None):
     """Validated config with defaults filled in; the input is not modified."""
-    config = copy.deepcopy(dict(config))
-    validate(config, schema_path)
     schema = _schema(schema_path)
+    config = _numbers_from_text(copy.deepcopy(dict(config)), schema, schema)
+    validate(config, schema_path)
     _fill_defaults(config, schema, schema)
     for task, override in config["task_overrides"].items():  # overrides must be valid values of their sections
         for section, values in override.items():

@@ -83,3 +83,11 @@ def test_the_group_study_adds_labelled_runs_of_qbert_and_aq_only():
     assert settings_for_budget({"quant": {"groups": 128}}, "b2.47-g1") == {"quant": {"groups": 1}}
     with pytest.raises(AqbenchError, match="qbert cannot meet budgets \\[1.5\\]"):
         C.load(with_(methods=["qbert"], budgets=[2.96], group_study={"groups": [1], "budgets": [1.5]}))
+
+
+def test_numbers_given_as_text_by_snakemake_config_become_numbers():
+    """`snakemake --config seeds=[0,1,2] budgets=[2.5]` hands the list items over as strings."""
+    cfg = C.load(with_(seeds=["0", "1", "2"], budgets=["2.5"], lq={"bits": ["8", "2"]}, tasks=["sst2"]))
+    assert (cfg["seeds"], cfg["budgets"], cfg["lq"]["bits"]) == ([0, 1, 2], [2.5], [8, 2])
+    with pytest.raises(AqbenchError, match="seeds\\[1\\]"):
+        C.load(with_(seeds=["0", "one"]))
