@@ -174,6 +174,11 @@ def test_the_published_numbers_appear_only_for_the_paper_configuration(tmp_path,
     results, distil = ((tmp_path / "tables" / f"{n}.md").read_text() for n in ("results", "distil"))
     assert ("accuracy (published)" in results) is shown
     assert ("sst2 accuracy (published)" in distil) is shown
+    from aqbench.report.html import build_report
+
+    html = build_report(summary_csv(tmp_path, PAPER_ROWS), tmp_path, tmp_path / "report.html",
+                        load_file(REPO / "config" / configfile)).read_text()
+    assert ('<th class="published">accuracy (published)</th>' in html) is shown
     if shown:  # AQ-BERT Table 1's 25 MB row beside ours; a dash where the paper has no number
         assert "| bert | aq | b2.47 | 2.47 | 8 | 8 | 25.0000 | 1 | 92.00 | 92.50 |" in results
         assert "| distil | aq_distil | b1.97 | 1.97 | 10.0000 | 89.00 | 89.70 |" in distil
