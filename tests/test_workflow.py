@@ -160,6 +160,14 @@ def test_deleting_one_metrics_file_reruns_only_that_job(run):
     assert snakemake(work, "all").returncode == 0
 
 
+def test_a_change_of_scheduler_resources_rebuilds_nothing(run):
+    work, _ = run
+    changed = (work / "config" / "config.yaml").read_text() + "\nresources: {default: {mem_mb: 1234, runtime: 7}}\n"
+    (work / "resources.yaml").write_text(changed)
+    plan = snakemake(work, "-n", "--configfile", str(work / "resources.yaml"), "--", "all")
+    assert plan.returncode == 0 and "Nothing to be done" in plan.stdout + plan.stderr, plan.stdout[-2000:]
+
+
 def test_a_bad_config_stops_before_any_job_with_one_message(run):
     work, _ = run
     bad = snakemake(work, "-n", "all", "--config", "tasks=[sst2,sts2]")

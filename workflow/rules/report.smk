@@ -83,7 +83,8 @@ rule report:
     output:
         report(REPORT, caption="../report/html.rst", category="Report"),
     params:
-        settings=lambda w: aqconfig.as_json(config),
+        # the configuration the page shows; scheduler resources cannot change a result, so they do not rebuild it
+        settings=lambda w: aqconfig.as_json({k: v for k, v in config.items() if k != "resources"}),
         figures_dir=lambda w, input: os.path.dirname(input.figures[0]),
     conda:
         ENV
