@@ -10,15 +10,12 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from aqbench.config import report_settings
+from aqbench.config import PTQ_METHODS, SEARCH_METHODS, report_settings
 from aqbench.io import atomic_write_text
 from aqbench.report.aggregate import load_summary, over_seeds
-from aqbench.report.compare import main_cells, pareto_front, verdict, winners
+from aqbench.report.compare import main_cells, pareto_front
 from aqbench.report.tables import all_tables, cell_text
 from aqbench.versions import versions
-
-PTQ_LOGGED = ("fp", "lq", "aciq", "ocs", "distil")  # one ptq job per task, model, method and seed (rules/ptq.smk)
-
 
 def _inline_png(path):
     path = Path(path)
@@ -33,15 +30,14 @@ def run_files(run_dir, method, budget):
              ("packed", run_dir / "packed.json")]
     if len(run_dir.parts) >= 6 and run_dir.parts[-6] == "runs":  # <results>/runs/<task>/<model>/<method>/<budget>/seed<s>
         logs, (task, model, _, _, seed) = run_dir.parents[5] / "logs", run_dir.parts[-5:]
-        if method in PTQ_LOGGED:
-            job_log = logs / "ptq" / task / model / method / f"{seed}.log"
+        if method in PTQ_METHODS:  # one ptq job per task, model, method and seed
+            files.insert(0, ("log", logs / "ptq" / task / model / method / f"{seed}.log"))
         elif method == "qbert":
-            job_log = logs / "qbert" / task / model / budget / f"{seed}.log"
-        else:
-            job_log = logs / "aq" / task / model / method / budget / f"{seed}.log"
-        files = [("log", job_log), ("search log", logs / "aq_search" / task / model / budget / f"{seed}.log"), *files]
-    return [(label, path) for label, path in files
-            if path.is_file() and not (label == "bits" and method in ("fp", "distil"))]
+            files.insert(0, ("log", logs / "qbert" / task / model / budget / f"{seed}.log"))
+        elif method in SEARCH_METHODS:
+            files[:0] = [("log", logs / "aq" / task / model / method / budget / f"{seed}.log"),
+                         ("search log", logs / "aq_search" / task / model / budget / f"{seed}.log")]
+    return [(label, path) for label, path in files if path.is_file()]
 
 
 def _links(summary, task, table, out_dir):
@@ -98,7 +94,8 @@ def build_report(summary_path, figures_dir, out_path, settings):
     settings = settings or {}
     summary = load_summary(summary_path)
     cells = over_seeds(summary)
-    tables, shown = all_tables(summary, report_settings(settings))
+    tables, shown = all_tables(cells, report_settings(settings))
+    winners = tables["winners"][0][1] if tables["winners"] else None
     out_dir = Path(out_path).resolve().parent
     figure = lambda task, kind: _inline_png(Path(figures_dir) / f"{task}_{kind}.png")
     ptq = {heading: table for heading, table, _ in tables["ptq"]}
@@ -112,8 +109,7 @@ def build_report(summary_path, figures_dir, out_path, settings):
             "ptq": None if task not in ptq else {**_table(ptq[task]), "figure": figure(task, "ptq_vs_bits")},
             "front": front_text(cells, task),
             "highlights": highlights(cells, task),
-            "winners": [{"budget": w["budget"], "model": w["model"], "tie": w["tie"], "text": verdict(w)}
-                        for w in winners(cells, task)],
+            "winners": [] if winners is None else winners[winners.task == task].to_dict("records"),
             "metric": cells[(cells.task == task) & cells["main"]].metric.iloc[0],
             "qbert": [f for f in (figure(task, "hessian"), figure(task, "qbert_bits")) if f],
             "aq": [f for f in (figure(task, "aq_search"), figure(task, "aq_bits")) if f],

@@ -15,7 +15,7 @@ from aqbench.config import GROUP_STUDY_METHODS, label_groups
 from aqbench.io import atomic_file, atomic_write_text
 from aqbench.report import published as pub
 from aqbench.report.aggregate import PTQ_METHODS, TASK_ORDER, budget_bits, over_seeds, series
-from aqbench.report.compare import main_cells, pareto_front, verdict, winners
+from aqbench.report.compare import budget_key, main_cells, pareto_front, verdict, winners
 
 SIZE_COLUMNS = ("size (MB)", "packed (MB)")
 HEADLINE = ("accuracy", "accuracy_m", "accuracy_mm", "exact_match", "f1")  # the papers' columns (not CoNLL's P/R)
@@ -101,19 +101,19 @@ def groups_table(cells, groups, study):
     if not study:
         return None
     labels = {f"b{b:g}" for b in study["budgets"]}
-    keep = lambda c: c.method.isin(GROUP_STUDY_METHODS) & c.budget.map(lambda b: b.split("-")[0] in labels)
+    keep = lambda c: c.method.isin(GROUP_STUDY_METHODS) & c.budget.map(budget_key).isin(labels)
     table = across_tasks(cells, keep, main_only=True)
     if table is None:
         return None
     table.insert(3, "groups", [label_groups(b) or groups for b in table.budget])
-    table["budget"] = table.budget.map(lambda b: b.split("-")[0])
+    table["budget"] = table.budget.map(budget_key)
     return table.sort_values(["budget", "method", "groups"], kind="stable").reset_index(drop=True)
 
 
 def winners_table(cells):
     rows = [{"task": task, "model": w["model"], "budget": w["budget"], "metric": w["metric"], "seeds": w["seeds"],
-             "result": verdict(w)} for task in cells.task.unique() for w in winners(cells, task)]
-    return pd.DataFrame(rows, columns=["task", "model", "budget", "metric", "seeds", "result"])
+             "tie": w["tie"], "result": verdict(w)} for task in cells.task.unique() for w in winners(cells, task)]
+    return pd.DataFrame(rows, columns=["task", "model", "budget", "metric", "seeds", "tie", "result"])
 
 
 def format_number(v, digits=2):
@@ -164,9 +164,9 @@ PUBLISHED_NOTE = (f" Columns marked (published) are the papers' numbers ({pub.SO
                   "paper has no such row.")
 
 
-def all_tables(summary, settings):
-    """{name: [(heading, table, caption)]} of every table, from the summary and report_settings(config)."""
-    cells = over_seeds(summary)
+def all_tables(cells, settings):
+    """({name: [(heading, table, caption)]}, whether published numbers are shown): every table, from the cells of
+    over_seeds and report_settings(config)."""
     shown = pub.applies(cells, settings.get("published", False))
     per_task = [(t, task_table(cells, t, shown), f"{t}: every method at every budget") for t in cells.task.unique()]
     ptq = [(t, table, f"{t}: post-training quantization") for t in cells.task.unique()
@@ -185,7 +185,7 @@ def all_tables(summary, settings):
 def write_tables(summary, out_dir, settings=None):
     """Every table as .md, .tex and .csv in out_dir. Returns {name: [(heading, table, caption)]}."""
     settings = settings or {}
-    tables, shown = all_tables(summary, settings)
+    tables, shown = all_tables(over_seeds(summary), settings)
     note = PUBLISHED_NOTE if shown else ""
     _write(out_dir, "results", "Results", "Encoder size in MB (2^20 bytes) of the transformer blocks' weight matrices, "
            "group parameters included (fp16 each, as accounted); packed = the same matrices in the run's bit-packed "

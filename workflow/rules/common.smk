@@ -34,7 +34,6 @@ FIGURES += ["aq_bits", "aq_search"] if _AQ else []
 TRACES = [f"{R}/search/{t}/{aqconfig.MODEL_OF_METHOD[m]}/{b}/seed{config['seeds'][0]}/trace.json"
           for t in config["tasks"] for m in _AQ for b in aqconfig.budgets(config, m)]
 REPORT = f"{P}/report.html"
-TABLES = TABLE_NAMES  # every table the tables rule writes
 JOB = "{task}/{model}/{method}/{budget}/seed{seed}"  # the job name used in log and benchmark paths
 # The software of every rule (snakemake --use-conda); by default jobs run in the Python that runs Snakemake.
 ENV = "../../environment.yml"

@@ -26,9 +26,9 @@ rule tables:
     output:
         [
             report(f"{P}/tables/{name}.csv", caption=f"../report/tables/{name}.rst", category="Tables")
-            for name in TABLES
+            for name in TABLE_NAMES
         ],
-        expand(f"{P}/tables/{{name}}.{{ext}}", name=TABLES, ext=["md", "tex"]),
+        expand(f"{P}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["md", "tex"]),
     conda:
         ENV
     log:
