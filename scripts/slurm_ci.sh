@@ -54,11 +54,20 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 
 stop() {  # by PID, then the working files (kept when a step failed, for its logs)
-  local rc=$?
-  for pid in "$S/slurmd.pid" "$S/slurmctld.pid" /run/munge/munged.pid; do
-    if [ -f "$pid" ]; then kill "$(cat "$pid")" 2>/dev/null || true; fi
+  local rc=$? pids=() pidfile
+  set +e  # cleanup must not turn a green run red
+  for pidfile in "$S/slurmd.pid" "$S/slurmctld.pid" /run/munge/munged.pid; do
+    if [ -f "$pidfile" ]; then pids+=("$(cat "$pidfile")"); fi
   done
-  if [ "$rc" = 0 ]; then rm -rf "$WORK"; else echo "slurm-ci: failed; logs kept in $WORK" >&2; fi
+  [ "${#pids[@]}" -gt 0 ] && kill "${pids[@]}" 2>/dev/null
+  # slurmctld writes its state on SIGTERM: removing the directory before it exits fails with "Directory not empty"
+  for _ in $(seq 30); do kill -0 "${pids[@]}" 2>/dev/null || break; sleep 1; done
+  if [ "$rc" = 0 ]; then
+    rm -rf "$WORK" || echo "slurm-ci: warning: could not remove $WORK" >&2
+  else
+    echo "slurm-ci: failed; logs kept in $WORK" >&2
+  fi
+  exit "$rc"
 }
 trap stop EXIT
 # daemons left by an earlier run of this script (the configuration is ours, checked above) go first
