@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from aqbench.report.aggregate import aggregate, budget_bits, over_seeds
+from aqbench.report.aggregate import aggregate, budget_bits, load_summary, over_seeds
 from aqbench.report.figures import write_figures
-from aqbench.report.html import build_report
+from aqbench.report.html import build_report, run_files
 from aqbench.report.tables import write_tables
 
 
@@ -114,7 +114,6 @@ def seeds(task, method, budget, values, size, model="bert", metric="accuracy"):
 
 
 def test_over_seeds_of_a_hand_made_summary(tmp_path):
-    from aqbench.report.aggregate import load_summary
 
     path = summary_csv(tmp_path, seeds("sst2", "aq", "b2.47", [90.0, 91.0, 95.0], 25.0)
                        + seeds("sst2", "qbert", "b2.47", [88.0], 25.0))
@@ -137,7 +136,6 @@ def test_pareto_front_keeps_the_runs_nothing_smaller_beats():
 
 
 def test_a_difference_within_the_seeds_spread_is_a_tie_and_beyond_it_a_win(tmp_path):
-    from aqbench.report.aggregate import load_summary
     from aqbench.report.compare import verdict, winners
 
     rows = (seeds("sst2", "aq", "b2.47", [90.0, 92.0, 94.0], 25.0)       # 92 ± 2
@@ -165,7 +163,6 @@ PAPER_ROWS = [("sst2", "bert", "fp", "fp32", 0, "accuracy", 93.1, 324.0),
 @pytest.mark.parametrize("configfile,shown", [("paper.yaml", True), ("config.yaml", False), ("ci.yaml", False)])
 def test_the_published_numbers_appear_only_for_the_paper_configuration(tmp_path, configfile, shown):
     from aqbench.config import load_file, report_settings
-    from aqbench.report.aggregate import load_summary
 
     from conftest import REPO
 
@@ -174,7 +171,6 @@ def test_the_published_numbers_appear_only_for_the_paper_configuration(tmp_path,
     results, distil = ((tmp_path / "tables" / f"{n}.md").read_text() for n in ("results", "distil"))
     assert ("accuracy (published)" in results) is shown
     assert ("sst2 accuracy (published)" in distil) is shown
-    from aqbench.report.html import build_report
 
     html = build_report(summary_csv(tmp_path, PAPER_ROWS), tmp_path, tmp_path / "report.html",
                         load_file(REPO / "config" / configfile)).read_text()
@@ -186,7 +182,6 @@ def test_the_published_numbers_appear_only_for_the_paper_configuration(tmp_path,
 
 
 def test_published_numbers_are_not_shown_for_a_model_that_is_not_bert_base(tmp_path):
-    from aqbench.report.aggregate import load_summary
 
     small = [r[:7] + (0.75 if r[2] == "fp" else r[7],) for r in PAPER_ROWS]  # the demo's FP encoder is 0.75 MB
     write_tables(load_summary(summary_csv(tmp_path, small)), tmp_path / "tables", {"published": True})
@@ -217,7 +212,6 @@ def test_the_published_table_is_the_design_cards(tmp_path):
 
 
 def test_distil_and_group_tables_from_a_hand_made_summary(tmp_path):
-    from aqbench.report.aggregate import load_summary
 
     rows = (PAPER_ROWS + seeds("sst2", "qbert", "b2.47-g1", [80.0], 24.0) + seeds("sst2", "qbert", "b2.47", [88.0], 25.0)
             + seeds("sst2", "aq", "b2.47-g768", [93.0], 26.0) + seeds("sst2", "qbert", "b2.96", [91.0], 30.0))
@@ -237,8 +231,6 @@ def test_distil_and_group_tables_from_a_hand_made_summary(tmp_path):
 
 
 def test_the_report_links_each_row_to_its_log_and_assignment_and_sorts(tmp_path):
-    from aqbench.report.html import build_report
-
     rows = seeds("sst2", "aq", "b2.47", [90.0, 92.0], 25.0) + seeds("sst2", "fp", "fp32", [93.0, 93.0], 324.0)
     path = summary_csv(tmp_path, rows)
     for seed in (0, 1):  # the files the workflow writes for these runs
@@ -249,13 +241,37 @@ def test_the_report_links_each_row_to_its_log_and_assignment_and_sorts(tmp_path)
                     f"ptq/sst2/bert/fp/seed{seed}.log"):
             (tmp_path / "results" / "logs" / log).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / "results" / "logs" / log).write_text("log")
-    from aqbench.report.html import run_files
-
     qbert = tmp_path / "results" / "runs" / "sst2" / "bert" / "qbert" / "b2.47" / "seed0"  # beside aq's b2.47 search
     assert [label for label, _ in run_files(qbert, "qbert", "b2.47")] == []  # no qbert log; not aq's search log
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "sst2_aq_bits.png").write_bytes(b"png")  # the allocation figure: one seed's runs
     html = build_report(path, tmp_path / "figures", tmp_path / "reports" / "report.html", {}).read_text()
     for href in ("../results/logs/aq/sst2/bert/aq/b2.47/seed1.log", "../results/logs/aq_search/sst2/bert/b2.47/seed0.log",
                  "../results/runs/sst2/bert/aq/b2.47/seed0/assignment.json", "../results/logs/ptq/sst2/bert/fp/seed1.log"):
         assert f'href="{href}"' in html
     assert 'table class="sortable"' in html and "addEventListener" in html
+    assert "Drawn from seed 0's runs only (of 2 seeds)." in html
     assert '<section id="winners">' in html and "Pareto front, smallest first: aq b2.47 (25 MB, 91.00); fp fp32" in html
+
+
+@pytest.mark.parametrize("order", [(1, 0), (0, 1)])
+def test_one_run_figures_draw_the_lowest_seed_whatever_the_order_given(tmp_path, monkeypatch, order):
+    import aqbench.report.figures as figures
+
+    drawn = {}
+    monkeypatch.setattr(figures, "aq_search_figure", lambda records, task, stem: drawn.setdefault("search", records) and [])
+    monkeypatch.setattr(figures, "hessian_figure", lambda spectrum, stem: drawn.setdefault("hessian", spectrum) and [])
+    traces, spectra = [], []
+    for seed in order:
+        trace = tmp_path / f"search/sst2/bert/b2/seed{seed}/trace.json"
+        spectrum = tmp_path / f"hessian/sst2/bert/seed{seed}/spectrum.json"
+        for path, record in ((trace, {"task": "sst2", "budget": "b2", "seed": seed}),
+                             (spectrum, {"task": "sst2", "seed": seed})):
+            path.parent.mkdir(parents=True)
+            path.write_text(json.dumps(record))
+        traces.append(trace)
+        spectra.append(spectrum)
+    summary = load_summary(summary_csv(tmp_path, seeds("sst2", "fp", "fp32", [90.0, 91.0], 1.0)))
+    write_figures(summary, tmp_path / "figures", spectra=spectra, traces=traces)
+    assert drawn["search"] == {"aq b2": {"task": "sst2", "budget": "b2", "seed": 0}}
+    assert drawn["hessian"]["seed"] == 0

@@ -227,9 +227,11 @@ def _save(fig, out_stem):
 
 
 def write_figures(summary, out_dir, spectra=(), tasks=None, traces=()):
-    """Every figure of the report. spectra: Q-BERT spectrum.json files (one per task is drawn: the first);
-    traces: AQ-BERT search trace.json files."""
+    """Every figure of the report. spectra: Q-BERT spectrum.json files; traces: AQ-BERT search trace.json files.
+    The allocation, search and Hessian figures draw one run each: the lowest seed's."""
     import json
+
+    by_seed = lambda path: int(Path(path).parent.name.removeprefix("seed"))  # .../seed<s>/<file>.json
 
     cells = over_seeds(summary)
     out = {}
@@ -249,14 +251,14 @@ def write_figures(summary, out_dir, spectra=(), tasks=None, traces=()):
                            for r in aq.sort_values(["method", "avg_bits"], ascending=[True, False]).itertuples()}
             out[task] += aq_allocation_figure(assignments, task, Path(out_dir) / f"{task}_aq_bits")
     by_task = {}
-    for path in traces:
+    for path in sorted(traces, key=by_seed):
         record = json.loads(Path(path).read_text())
         model = Path(path).parts[-4]  # search/<task>/<model>/<budget>/seed<s>/trace.json
-        by_task.setdefault(record["task"], {})[f"{'aq' if model == 'bert' else 'aq_distil'} {record['budget']}"] = record
+        by_task.setdefault(record["task"], {}).setdefault(f"{'aq' if model == 'bert' else 'aq_distil'} {record['budget']}", record)
     for task, records in by_task.items():
         out.setdefault(task, []).extend(aq_search_figure(records, task, Path(out_dir) / f"{task}_aq_search"))
     drawn = set()
-    for path in spectra:  # one spectrum per task: the first given (the first seed's)
+    for path in sorted(spectra, key=by_seed):
         spectrum = json.loads(Path(path).read_text())
         if spectrum["task"] not in drawn:
             drawn.add(spectrum["task"])

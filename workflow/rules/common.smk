@@ -26,12 +26,13 @@ RUN = f"{R}/runs/{{task}}/{{model}}/{{method}}/{{budget}}/seed{{seed}}"
 SUMMARY = f"{R}/summary.csv"
 FIGURES = ["metric_vs_size"] + (["ptq_vs_bits"] if {"lq", "aciq", "ocs"} & set(config["methods"]) else [])
 FIGURES += ["hessian", "qbert_bits"] if "qbert" in config["methods"] else []
-# the first seed's spectrum of every task, drawn in the report (the hessian rule makes them)
-SPECTRA = [f"{R}/hessian/{t}/bert/seed{config['seeds'][0]}/spectrum.json" for t in config["tasks"]] if "qbert" in config["methods"] else []
+# the lowest seed's spectrum of every task, drawn in the report (the hessian rule makes them); the allocation
+# figures draw the lowest seed's runs too
+SPECTRA = [f"{R}/hessian/{t}/bert/seed{min(config['seeds'])}/spectrum.json" for t in config["tasks"]] if "qbert" in config["methods"] else []
 _AQ = [m for m in ("aq", "aq_distil") if m in config["methods"]]
 FIGURES += ["aq_bits", "aq_search"] if _AQ else []
-# the first seed's search trace of every task, model and budget, drawn in the report (the aq_search rule makes them)
-TRACES = [f"{R}/search/{t}/{aqconfig.MODEL_OF_METHOD[m]}/{b}/seed{config['seeds'][0]}/trace.json"
+# the lowest seed's search trace of every task, model and budget, drawn in the report (the aq_search rule makes them)
+TRACES = [f"{R}/search/{t}/{aqconfig.MODEL_OF_METHOD[m]}/{b}/seed{min(config['seeds'])}/trace.json"
           for t in config["tasks"] for m in _AQ for b in aqconfig.budgets(config, m)]
 REPORT = f"{P}/report.html"
 JOB = "{task}/{model}/{method}/{budget}/seed{seed}"  # the job name used in log and benchmark paths
