@@ -261,17 +261,17 @@ def test_one_run_figures_draw_the_lowest_seed_whatever_the_order_given(tmp_path,
     drawn = {}
     monkeypatch.setattr(figures, "aq_search_figure", lambda records, task, stem: drawn.setdefault("search", records) and [])
     monkeypatch.setattr(figures, "hessian_figure", lambda spectrum, stem: drawn.setdefault("hessian", spectrum) and [])
-    traces, spectra = [], []
+    records = {}  # path -> record, given in the parametrized order (distil before bert when the seeds go down)
     for seed in order:
-        trace = tmp_path / f"search/sst2/bert/b2/seed{seed}/trace.json"
-        spectrum = tmp_path / f"hessian/sst2/bert/seed{seed}/spectrum.json"
-        for path, record in ((trace, {"task": "sst2", "budget": "b2", "seed": seed}),
-                             (spectrum, {"task": "sst2", "seed": seed})):
-            path.parent.mkdir(parents=True)
-            path.write_text(json.dumps(record))
-        traces.append(trace)
-        spectra.append(spectrum)
+        for model in (("distil", "bert") if order[0] else ("bert", "distil")):
+            records[f"search/sst2/{model}/b2/seed{seed}/trace.json"] = {"task": "sst2", "budget": "b2", "seed": seed}
+        records[f"hessian/sst2/bert/seed{seed}/spectrum.json"] = {"task": "sst2", "seed": seed}
+    for path, record in records.items():
+        (tmp_path / path).parent.mkdir(parents=True)
+        (tmp_path / path).write_text(json.dumps(record))
     summary = load_summary(summary_csv(tmp_path, seeds("sst2", "fp", "fp32", [90.0, 91.0], 1.0)))
-    write_figures(summary, tmp_path / "figures", spectra=spectra, traces=traces)
-    assert drawn["search"] == {"aq b2": {"task": "sst2", "budget": "b2", "seed": 0}}
+    write_figures(summary, tmp_path / "figures", spectra=[tmp_path / p for p in records if "hessian" in p],
+                  traces=[tmp_path / p for p in records if "search" in p])
+    seed0 = {"task": "sst2", "budget": "b2", "seed": 0}
+    assert list(drawn["search"].items()) == [("aq b2", seed0), ("aq_distil b2", seed0)]  # the same colour order
     assert drawn["hessian"]["seed"] == 0

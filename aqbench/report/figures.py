@@ -231,7 +231,8 @@ def write_figures(summary, out_dir, spectra=(), tasks=None, traces=()):
     The allocation, search and Hessian figures draw one run each: the lowest seed's."""
     import json
 
-    by_seed = lambda path: int(Path(path).parent.name.removeprefix("seed"))  # .../seed<s>/<file>.json
+    # .../seed<s>/<file>.json; then by path, so a series keeps its colour whatever the order given
+    by_seed = lambda path: (int(Path(path).parent.name.removeprefix("seed")), str(path))
 
     cells = over_seeds(summary)
     out = {}
