@@ -232,6 +232,12 @@ def group_study_budgets(config, method):
             for g in study["groups"]]
 
 
+def bits_label(budget):
+    """A budget label's bits part, without a method's suffix: w2-r0.05 -> w2, b2.47-g12 -> b2.47, fp32 -> fp32.
+    Runs at the same bits label are compared with each other."""
+    return budget.split("-")[0]
+
+
 def label_groups(budget):
     """The groups per matrix a budget label asks for (b2.47-g12 -> 12), None when it uses quant.groups."""
     for part in budget.split("-")[1:]:

@@ -5,7 +5,7 @@ import struct
 import pytest
 
 from aqbench.errors import AqbenchError
-from aqbench.report.browser import find_chromium, inspect_page
+from aqbench.report.browser import check_report, find_chromium, inspect_page
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason="no Chromium (CI installs Debian's chromium package)")
 
@@ -70,3 +70,13 @@ def test_screenshot_is_a_full_page_png(tmp_path):
     width, height = struct.unpack(">II", data[16:24])
     assert width == 800
     assert height >= 3000
+
+
+def test_check_report_wants_each_task_table_of_every_run_not_any_table(tmp_path):
+    rows = "<tbody><tr><td>1</td></tr></tbody>"
+    path = page(tmp_path, f"<section id='task-sst2'><table class='sortable' id='table-sst2'>{rows}</table>"
+                          f"<img src='{PIXEL}'></section><section id='task-mnli'><table class='sortable' "
+                          f"id='ptq-mnli'>{rows}</table><img src='{PIXEL}'></section>")
+    problems, seen = check_report(path)
+    assert problems == ["no table rows for task mnli"]  # only its PTQ table has rows
+    assert seen["values"]["rows"] == {"sst2": 1, "mnli": 0} and seen["values"]["figures"] == {"sst2": 1, "mnli": 1}

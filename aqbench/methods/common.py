@@ -2,7 +2,7 @@
 
 import torch
 
-from aqbench.config import label_groups
+from aqbench.config import bits_label, label_groups
 from aqbench.data import load_split, subsample
 from aqbench.errors import AqbenchError
 from aqbench.quant.assignment import uniform
@@ -15,7 +15,7 @@ WEIGHT_BITS = range(2, 9)
 
 def weight_bits(budget, method):
     """w<b>[-suffix] -> b, refusing bit-widths the grids cannot represent."""
-    head = budget.split("-")[0]
+    head = bits_label(budget)
     bits = int(head[1:]) if head.startswith("w") and head[1:].isdigit() else None
     if bits not in WEIGHT_BITS:
         raise AqbenchError(f"budget {budget!r} cannot be met by {method}: it quantizes weights to w2 ... w8. Fix "
@@ -25,7 +25,7 @@ def weight_bits(budget, method):
 
 def avg_bits(budget, method):
     """b<avg bits> -> avg bits per encoder weight (a mixed-precision size budget)."""
-    head = budget.split("-")[0]  # b2.47-g12: the group study's suffix
+    head = bits_label(budget)  # b2.47-g12: the group study's suffix
     try:
         value = float(head[1:]) if head.startswith("b") else None
     except ValueError:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from aqbench.config import bits_label
 from aqbench.errors import AqbenchError
 from aqbench.io import atomic_file
 
@@ -21,7 +22,7 @@ PTQ_METHODS = ("lq", "aciq", "ocs")
 
 def budget_bits(budget):
     """A budget label's bits, for sorting: fp32 -> 32, w4 -> 4, w4-r0.02 -> 4, b2.96 -> 2.96."""
-    digits = budget.split("-")[0].lstrip("fpwb")
+    digits = bits_label(budget).lstrip("fpwb")
     try:
         return float(digits)
     except ValueError:

@@ -222,11 +222,12 @@ def inspect_page(html_path, checks=None, screenshot=None, width=1280, timeout=60
     return {"console_errors": seen["console_errors"], "requests": seen["requests"], "values": values}
 
 
-# Per task section of reports/report.html: its table's rows and its figures, loaded (naturalWidth > 0)
+# Per task section of reports/report.html: the rows of its table of every run (id table-<task>; the PTQ table
+# beside it does not count) and its figures, loaded (naturalWidth > 0)
 _REPORT_CHECKS = {
     "tasks": "Array.from(document.querySelectorAll('section[id^=task-]')).map(s => s.id.slice(5))",
     "rows": "Object.fromEntries(Array.from(document.querySelectorAll('section[id^=task-]')).map(s => "
-            "[s.id.slice(5), s.querySelectorAll('table.sortable tbody tr').length]))",
+            "[s.id.slice(5), s.querySelectorAll('table[id=\"table-' + s.id.slice(5) + '\"] tbody tr').length]))",
     "figures": "Object.fromEntries(Array.from(document.querySelectorAll('section[id^=task-]')).map(s => "
                "[s.id.slice(5), Array.from(s.querySelectorAll('img')).filter(i => i.complete && i.naturalWidth > 0).length]))",
     "broken_images": "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length",

@@ -6,7 +6,7 @@ Works on the cells of `over_seeds` (mean, std and n per task, model, method, bud
 
 import pandas as pd
 
-from aqbench.config import label_groups
+from aqbench.config import bits_label, label_groups
 from aqbench.report.aggregate import budget_bits, series
 
 
@@ -38,11 +38,6 @@ def is_tie(a, b):
     return a["mean"] == b["mean"] or abs(a["mean"] - b["mean"]) < spread(a, b)
 
 
-def budget_key(budget):
-    """Runs compared with each other: the same bits label (w2, b2.47), whatever the method's own suffix (OCS's r)."""
-    return budget.split("-")[0]
-
-
 def winners(cells, task):
     """Per model and budget that two or more series ran: the best mean and every series tied with it.
     Returns a list of {model, budget, metric, contenders: [{series, mean, std, n, size_mb}], winners: [series],
@@ -50,7 +45,7 @@ def winners(cells, task):
     t = main_cells(cells, task)
     t = t[~t.method.isin(["fp", "distil"])]  # full-precision rows are the reference, not contenders
     out = []
-    t = t.assign(_key=t.budget.map(budget_key))
+    t = t.assign(_key=t.budget.map(bits_label))
     keys = sorted(t.groupby(["model", "_key"], sort=False).groups, key=lambda k: -budget_bits(k[1]))
     for model, key in keys:
         g = t[(t.model == model) & (t._key == key)]

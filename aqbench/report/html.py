@@ -13,8 +13,9 @@ import yaml
 from aqbench.config import PTQ_METHODS, SEARCH_METHODS, report_settings
 from aqbench.io import atomic_write_text
 from aqbench.report.aggregate import load_summary, over_seeds
+from aqbench.report import published as pub
 from aqbench.report.compare import main_cells, pareto_front
-from aqbench.report.tables import all_tables, cell_text
+from aqbench.report.tables import ABOUT, all_tables, cell_text
 from aqbench.versions import versions
 
 def _inline_png(path):
@@ -57,7 +58,7 @@ def _table(table, links=None):
     cols = list(table.columns)
     rows = [[cell_text(c, v) for c, v in zip(cols, row)] for row in table.itertuples(index=False)]
     text = [not any(v[:1].isdigit() for v in column) for column in zip(*rows)] if rows else [False] * len(cols)
-    return {"columns": cols, "rows": rows, "published": [c.endswith("(published)") for c in cols], "text": text,
+    return {"columns": cols, "rows": rows, "published": [c.endswith(pub.SUFFIX) for c in cols], "text": text,
             "links": links}
 
 
@@ -114,13 +115,8 @@ def build_report(summary_path, figures_dir, out_path, settings):
             "qbert": [f for f in (figure(task, "hessian"), figure(task, "qbert_bits")) if f],
             "aq": [f for f in (figure(task, "aq_search"), figure(task, "aq_bits")) if f],
         })
-    extra = [{"id": name, "title": title, "note": note, "table": _table(tables[name][0][1])}
-             for name, title, note in (
-                 ("distil", "DistilBERT (as AQ-BERT Table 3)", "The student's budgets are bits per weight of the "
-                  "student: the same label is half the MB."),
-                 ("groups", "Groups per matrix (as AQ-BERT Table 2)", "Each group of output neurons has its own scale "
-                  "and offset, counted in the size."))
-             if tables[name]]
+    extra = [{"id": name, "title": ABOUT[name][0], "note": ABOUT[name][1], "table": _table(tables[name][0][1])}
+             for name in ("distil", "groups") if tables[name]]
     env = jinja2.Environment(loader=jinja2.PackageLoader("aqbench.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     html = env.get_template("report.html.j2").render(

@@ -57,6 +57,10 @@ def applies(cells, enabled):
     return True
 
 
+SUFFIX = " (published)"
+
+
 def column(metric):
-    return f"{metric} (published)"
+    """The name of the column that holds a metric's published numbers."""
+    return metric + SUFFIX
 

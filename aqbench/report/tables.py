@@ -11,15 +11,40 @@ from pathlib import Path
 
 import pandas as pd
 
-from aqbench.config import GROUP_STUDY_METHODS, label_groups
+from aqbench.config import GROUP_STUDY_METHODS, bits_label, label_groups
 from aqbench.io import atomic_file, atomic_write_text
 from aqbench.report import published as pub
 from aqbench.report.aggregate import PTQ_METHODS, TASK_ORDER, budget_bits, over_seeds, series
-from aqbench.report.compare import budget_key, main_cells, pareto_front, verdict, winners
+from aqbench.report.compare import main_cells, pareto_front, verdict, winners
 
 SIZE_COLUMNS = ("size (MB)", "packed (MB)")
 HEADLINE = ("accuracy", "accuracy_m", "accuracy_mm", "exact_match", "f1")  # the papers' columns (not CoNLL's P/R)
-NAMES = ["results", "ptq", "distil", "groups", "winners"]  # every file the tables stage writes, as .md/.tex/.csv
+# name -> (title, what the table shows): the files' headings and intros, and the HTML page's sections
+ABOUT = {
+    "results": ("Results", "Encoder size in MB (2^20 bytes) of the transformer blocks' weight matrices, group "
+                "parameters included (fp16 each, as accounted); packed = the same matrices in the run's bit-packed "
+                "file (float32 group parameters and a bit table, docs/outputs.md). w-bits = mean bits per encoder "
+                "weight. Metrics in percent, mean ± std over seeds. front = on the Pareto front of the main metric "
+                "against size."),
+    "ptq": ("Post-training quantization", "Main metric of each task (percent) by method and weight bits; 8-bit "
+            "activations and embedding. OCS per expand ratio r."),
+    "distil": ("DistilBERT (as AQ-BERT Table 3)", "FP BERT, the FP distilled student and AQ-BERT on the student, each "
+               "task's metrics (percent, mean ± std over seeds); the student's budgets are bits per weight of the "
+               "student, so the same label is half the MB."),
+    "groups": ("Groups per matrix (as AQ-BERT Table 2)", "Q-BERT and AQ-BERT at each study budget with each number "
+               "of groups of output neurons per matrix (each group has its own scale and offset, counted in the "
+               "size); main metric of each task."),
+    "winners": ("Winners", "Per task, model and budget (the bits label, OCS's expand ratios together) that two or "
+                "more series ran: the best mean of the main metric. A difference smaller than the seeds' spread (the "
+                "larger standard deviation of the two) is a tie; with one seed the noise is not measured."),
+}
+EMPTY = {
+    "results": "No runs.", "ptq": "No PTQ runs in this configuration.",
+    "distil": "No distil or aq_distil runs in this configuration.",
+    "groups": "No group study in this configuration (group_study in the config).",
+    "winners": "No budget was run by two or more series.",
+}
+NAMES = list(ABOUT)  # every file the tables stage writes, as .md/.tex/.csv
 
 
 def _fmt(cell):
@@ -101,12 +126,12 @@ def groups_table(cells, groups, study):
     if not study:
         return None
     labels = {f"b{b:g}" for b in study["budgets"]}
-    keep = lambda c: c.method.isin(GROUP_STUDY_METHODS) & c.budget.map(budget_key).isin(labels)
+    keep = lambda c: c.method.isin(GROUP_STUDY_METHODS) & c.budget.map(bits_label).isin(labels)
     table = across_tasks(cells, keep, main_only=True)
     if table is None:
         return None
     table.insert(3, "groups", [label_groups(b) or groups for b in table.budget])
-    table["budget"] = table.budget.map(budget_key)
+    table["budget"] = table.budget.map(bits_label)
     return table.sort_values(["budget", "method", "groups"], kind="stable").reset_index(drop=True)
 
 
@@ -145,15 +170,16 @@ def latex(table, caption):
                       r"\end{tabular}", rf"\caption{{{esc(caption)}}}", r"\end{table}"])
 
 
-def _write(out_dir, name, title, intro, sections, empty):
-    """name.{md,tex,csv}: sections = [(heading, table, caption)]; `empty` is said when there is none."""
-    md, tex, frames = [f"# {title}", "", intro, ""], [], []
+def _write(out_dir, name, sections, note=""):
+    """name.{md,tex,csv}: sections = [(heading, table, caption)], under the table's title and intro (and `note`)."""
+    title, intro = ABOUT[name]
+    md, tex, frames = [f"# {title}", "", intro + note, ""], [], []
     for heading, table, caption in sections:
         md += ([f"## {heading}", ""] if heading else []) + [markdown(table), ""]
         tex += [latex(table, caption), ""]
         frames.append(table.assign(section=heading) if heading else table)
     if not sections:
-        md.append(empty)
+        md.append(EMPTY[name])
     atomic_write_text(Path(out_dir) / f"{name}.md", "\n".join(md))
     atomic_write_text(Path(out_dir) / f"{name}.tex", "\n".join(tex))
     with atomic_file(Path(out_dir) / f"{name}.csv") as tmp:
@@ -186,24 +212,8 @@ def write_tables(summary, out_dir, settings=None):
     """Every table as .md, .tex and .csv in out_dir. Returns {name: [(heading, table, caption)]}."""
     settings = settings or {}
     tables, shown = all_tables(over_seeds(summary), settings)
-    note = PUBLISHED_NOTE if shown else ""
-    _write(out_dir, "results", "Results", "Encoder size in MB (2^20 bytes) of the transformer blocks' weight matrices, "
-           "group parameters included (fp16 each, as accounted); packed = the same matrices in the run's bit-packed "
-           "file (float32 group parameters and a bit table, docs/outputs.md). w-bits = mean bits per encoder weight. "
-           "Metrics in percent, mean ± std over seeds. front = on the Pareto front of the main metric against size."
-           + note, tables["results"], "No runs.")
-    _write(out_dir, "ptq", "Post-training quantization", "Main metric of each task (percent) by method and weight "
-           "bits; 8-bit activations and embedding. OCS per expand ratio r."
-           + (" Published: OCS keeps 98% of BERT-base's GLUE score at 3 bits." if shown else ""),
-           tables["ptq"], "No PTQ runs in this configuration.")
-    _write(out_dir, "distil", "DistilBERT", "FP BERT, the FP distilled student and AQ-BERT on the student, each task's "
-           "metrics (percent, mean ± std over seeds); the student's budgets are bits per weight of the student, so "
-           "the same label is half the MB." + note, tables["distil"], "No distil or aq_distil runs in this configuration.")
-    _write(out_dir, "groups", "Groups per matrix", "Q-BERT and AQ-BERT at each study budget with each number of groups "
-           "of output neurons per matrix (each group has its own scale and offset, counted in the size); main "
-           "metric of each task.", tables["groups"], "No group study in this configuration (group_study in the config).")
-    _write(out_dir, "winners", "Winners", "Per task, model and budget (the bits label, OCS's expand ratios together) "
-           "that two or more series ran: the best mean of the main metric. A difference smaller than the seeds' spread "
-           "(the larger standard deviation of the two) is a tie; with one seed the noise is not measured.",
-           tables["winners"], "No budget was run by two or more series.")
+    notes = {"results": PUBLISHED_NOTE, "distil": PUBLISHED_NOTE, "ptq": " Published: OCS keeps 98% of BERT-base's "
+             "GLUE score at 3 bits."} if shown else {}
+    for name in NAMES:
+        _write(out_dir, name, tables[name], notes.get(name, ""))
     return tables

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from aqbench import config as aqconfig
 from aqbench.errors import AqbenchError
+from aqbench.report.aggregate import PTQ_METHODS as PTQ_QUANTIZERS  # lq, aciq, ocs: the PTQ figure's methods
 from aqbench.report.tables import NAMES as TABLE_NAMES
 
 # `aqbench` is installed next to the Python running Snakemake (.venv/bin): jobs find it without activating .venv.
@@ -24,15 +25,16 @@ DATA = f"{R}/data/{{task}}"
 CHECKPOINT = f"{R}/models/{{task}}/{{model}}/seed{{seed}}"
 RUN = f"{R}/runs/{{task}}/{{model}}/{{method}}/{{budget}}/seed{{seed}}"
 SUMMARY = f"{R}/summary.csv"
-FIGURES = ["metric_vs_size"] + (["ptq_vs_bits"] if {"lq", "aciq", "ocs"} & set(config["methods"]) else [])
+FIGURES = ["metric_vs_size"] + (["ptq_vs_bits"] if set(PTQ_QUANTIZERS) & set(config["methods"]) else [])
 FIGURES += ["hessian", "qbert_bits"] if "qbert" in config["methods"] else []
-# the lowest seed's spectrum of every task, drawn in the report (the hessian rule makes them); the allocation
-# figures draw the lowest seed's runs too
-SPECTRA = [f"{R}/hessian/{t}/bert/seed{min(config['seeds'])}/spectrum.json" for t in config["tasks"]] if "qbert" in config["methods"] else []
-_AQ = [m for m in ("aq", "aq_distil") if m in config["methods"]]
+# the figures of one run (spectra, search traces, allocations) draw the lowest seed's
+FIRST_SEED = min(config["seeds"])
+# the spectrum of every task, drawn in the report (the hessian rule makes them)
+SPECTRA = [f"{R}/hessian/{t}/bert/seed{FIRST_SEED}/spectrum.json" for t in config["tasks"]] if "qbert" in config["methods"] else []
+_AQ = [m for m in aqconfig.SEARCH_METHODS if m in config["methods"]]
 FIGURES += ["aq_bits", "aq_search"] if _AQ else []
-# the lowest seed's search trace of every task, model and budget, drawn in the report (the aq_search rule makes them)
-TRACES = [f"{R}/search/{t}/{aqconfig.MODEL_OF_METHOD[m]}/{b}/seed{min(config['seeds'])}/trace.json"
+# the search trace of every task, model and budget, drawn in the report (the aq_search rule makes them)
+TRACES = [f"{R}/search/{t}/{aqconfig.MODEL_OF_METHOD[m]}/{b}/seed{FIRST_SEED}/trace.json"
           for t in config["tasks"] for m in _AQ for b in aqconfig.budgets(config, m)]
 REPORT = f"{P}/report.html"
 JOB = "{task}/{model}/{method}/{budget}/seed{seed}"  # the job name used in log and benchmark paths
