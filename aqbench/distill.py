@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from aqbench.train import LABEL_KEYS, MODEL_KEYS
-
-LOGIT_KEYS = ("logits", "start_logits", "end_logits")
+from aqbench.train import OUTPUT_KEYS as LOGIT_KEYS
 
 
 def _kl(student, teacher, temperature, mask=None):

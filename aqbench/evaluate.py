@@ -17,18 +17,28 @@ log = logging.getLogger(__name__)
 
 def evaluate_model(task, model, tokenizer, data_dir, settings):
     """{metric: value in percent} over the task's eval splits (MNLI: accuracy_m, accuracy_mm) and split sizes."""
-    kind = get_kind(task.kind)
     metrics, counts = {}, {}
-    for split, suffix in task.eval_splits.items():
-        examples = load_split(data_dir, split)
-        features = featurize(task, examples, tokenizer, settings, with_labels=False)
+    for split, suffix, examples, features in eval_features(task, tokenizer, data_dir, settings):
         outputs = predict(model, features, settings["eval_batch_size"], tokenizer.pad_token_id, settings["device"],
                           desc=f"eval {task.name} {split}", mixed_precision=settings.get("mixed_precision"))
-        predictions = kind.decode(task, features, outputs, examples, **task.extra)
-        for name, value in kind.score(task, predictions, examples).items():
-            metrics[f"{name}_{suffix}" if suffix else name] = float(value)
+        metrics.update(split_metrics(task, suffix, features, outputs, examples))
         counts[split] = len(examples)
     return metrics, counts
+
+
+def eval_features(task, tokenizer, data_dir, settings, limit=None):
+    """(split, metric suffix, examples, features) of each eval split; limit: its first examples only."""
+    for split, suffix in task.eval_splits.items():
+        examples = load_split(data_dir, split)[:limit]
+        yield split, suffix, examples, featurize(task, examples, tokenizer, settings, with_labels=False)
+
+
+def split_metrics(task, suffix, features, outputs, examples):
+    """The task's metrics of one split's outputs, named as in the metrics record (accuracy_m for MNLI-m)."""
+    kind = get_kind(task.kind)
+    predictions = kind.decode(task, features, outputs, examples, **task.extra)
+    return {f"{name}_{suffix}" if suffix else name: float(value)
+            for name, value in kind.score(task, predictions, examples).items()}
 
 
 def evaluate_run(task, data_dir, checkpoint_dir, run_dir, settings, labels, out_path):

@@ -57,7 +57,7 @@ def _encode_splits(splits):
     return torch.tensor([j if kind == "w" else -(j + 1) for kind, j in splits], dtype=torch.int16)
 
 
-def _decode_splits(t):
+def decode_splits(t):
     return [("w", int(v)) if v >= 0 else ("a", int(-v - 1)) for v in t.tolist()]
 
 
@@ -172,29 +172,38 @@ def packed_size(path, assignment=None):
             **{f"packed_{k}_bytes": v for k, v in parts.items()}}
 
 
+def read_packed(path):
+    """(tensors, model config, assignment) of a packed file: everything any reader of it needs."""
+    from safetensors import SafetensorError, safe_open
+    from transformers import AutoConfig
+
+    from aqbench.quant.assignment import Assignment
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != FORMAT:
+                raise AqbenchError(f"{path} is not an aqbench packed model (format {meta.get('format')!r})")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as e:
+        raise AqbenchError(f"cannot read the packed model {path} ({e}). Fix: delete it and rerun its export job") from e
+    config = AutoConfig.for_model(**json.loads(meta["config"]))
+    return tensors, config, Assignment.from_json(json.loads(meta["assignment"]))
+
+
 def load_packed(task, path):
     """(model, assignment): the model rebuilt from a packed file alone, its quantized weights decoded once
     (dequantize-on-load); activations are quantized as in the run."""
-    from safetensors import safe_open
-    from transformers import AutoConfig
-
     from aqbench.models import auto_class
-    from aqbench.quant.assignment import Assignment
 
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
-        if meta.get("format") != FORMAT:
-            raise AqbenchError(f"{path} is not an aqbench packed model (format {meta.get('format')!r})")
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    config = AutoConfig.for_model(**json.loads(meta["config"]))
-    assignment = Assignment.from_json(json.loads(meta["assignment"]))
+    tensors, config, assignment = read_packed(path)
     grid = get_grid(assignment.grid)
     model = auto_class(task).from_config(config)
     state = {}
     linears = encoder_linears(model)
     for name, layer in assignment.layers.items():
         out_features, in_features = layer.shape
-        splits = _decode_splits(tensors[f"{name}.splits"]) if f"{name}.splits" in tensors else []
+        splits = decode_splits(tensors[f"{name}.splits"]) if f"{name}.splits" in tensors else []
         dummy = nn.Linear(in_features, out_features, bias=linears[name].bias is not None)
         module = QuantLinear(dummy, [FULL_PRECISION * 2] * layer.groups, assignment.grid, assignment.act_bits,
                              assignment.act_grid, splits=splits)
@@ -222,14 +231,17 @@ def load_packed(task, path):
     return model.eval(), assignment
 
 
-def _decode(tensors, name, bits, shape, grid):
-    """The dequantized weight of a layer (or embedding) from its codes, scales and offsets."""
+def decode_codes(tensors, name, bits, shape, grid):
+    """A stored layer (or embedding) as the quantizer defines it, per row: (codes, row_bits, lo, scale) with
+    weight = codes * scale + lo; a pruned row has bits 0, codes 0, scale 0 and lo 0. The group parameters are
+    the quantizer's own arithmetic on the stored numbers (sym: lo, hi = -absmax, absmax; scale = (hi - lo) /
+    steps), so every reader of a packed file (reload, ONNX export) decodes the same numbers."""
     rows = group_index(shape[0], len(bits))
-    weight = torch.zeros(shape)
     kept = [g for g, b in enumerate(bits) if b > 0]
-    steps = grid.steps(torch.tensor(bits, dtype=torch.float32).clamp(1, FULL_PRECISION - 1))
+    bits_t = torch.tensor(bits, dtype=torch.float32)
+    steps = grid.steps(bits_t.clamp(1, FULL_PRECISION - 1))
     lo, scale = torch.zeros(len(bits)), torch.ones(len(bits))
-    if grid.symmetric:  # the quantizer's own arithmetic: lo, hi = -absmax, absmax; scale = (hi - lo) / steps
+    if grid.symmetric:
         absmax = torch.zeros(len(bits))
         absmax[kept] = tensors[f"{name}.absmax"]
         lo, hi = -absmax, absmax
@@ -237,12 +249,23 @@ def _decode(tensors, name, bits, shape, grid):
     else:
         lo[kept] = tensors[f"{name}.lo"]
         scale[kept] = tensors[f"{name}.scale"]
+    pruned = bits_t == 0
+    lo, scale = lo.masked_fill(pruned, 0.0), scale.masked_fill(pruned, 0.0)
+    codes = torch.zeros(shape, dtype=torch.int64)
     for b in sorted({b for b in bits if b > 0}):
         sel = torch.tensor([x == b for x in bits])[rows]
-        n = int(sel.sum()) * shape[1]
-        codes = unpack(tensors[f"{name}.codes.{b}"], b, n).float().reshape(-1, shape[1])
-        weight[sel] = codes * scale[rows[sel], None] + lo[rows[sel], None]
-    return weight
+        key = f"{name}.codes.{b}"
+        if key not in tensors:
+            raise AqbenchError(f"the packed file has no {b}-bit codes for {name}: it is damaged or not an aqbench export")
+        codes[sel] = unpack(tensors[key], b, int(sel.sum()) * shape[1]).reshape(-1, shape[1])
+    return codes, bits_t[rows].long(), lo[rows], scale[rows]
+
+
+def _decode(tensors, name, bits, shape, grid):
+    """The dequantized weight of a layer (or embedding) from its codes, scales and offsets."""
+    codes, row_bits, lo, scale = decode_codes(tensors, name, bits, shape, grid)
+    weight = codes.float() * scale[:, None] + lo[:, None]
+    return torch.where((row_bits > 0)[:, None], weight, torch.zeros(()))
 
 
 def export_and_check(task, checkpoint_dir, run_dir, data_dir, settings, n_check=64):

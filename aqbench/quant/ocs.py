@@ -44,13 +44,12 @@ def _plan(magnitude, n, kind):
     return splits
 
 
-def expand(w, splits):
-    """Replay splits on W (out x in): (W' (out x in + n), index (in + n), scale (in + n)), W' x[index]*scale = W x.
-
-    The replay runs on per-column lists (source feature, weight factor, input scale); W' is one gather."""
-    index = list(range(w.shape[1]))
-    factor = [1.0] * w.shape[1]  # W'[:, k] = W[:, index[k]] * factor[k]
-    scale = [1.0] * w.shape[1]  # x'[k] = x[index[k]] * scale[k]
+def replay(in_features, splits):
+    """The split list as per-column lists over the expanded input: (index, factor, scale) with
+    W'[:, k] = W[:, index[k]] * factor[k] and x'[k] = x[index[k]] * scale[k]."""
+    index = list(range(in_features))
+    factor = [1.0] * in_features
+    scale = [1.0] * in_features
     for kind, j in splits:
         if kind == "w":
             factor[j] /= 2
@@ -61,6 +60,14 @@ def expand(w, splits):
         index.append(index[j])
         factor.append(factor[j])
         scale.append(scale[j])
+    return index, factor, scale
+
+
+def expand(w, splits):
+    """Replay splits on W (out x in): (W' (out x in + n), index (in + n), scale (in + n)), W' x[index]*scale = W x.
+
+    The replay runs on per-column lists (source feature, weight factor, input scale); W' is one gather."""
+    index, factor, scale = replay(w.shape[1], splits)
     index = torch.tensor(index)
     weight = w.detach()[:, index] * torch.tensor(factor, dtype=w.dtype, device=w.device)
     return weight.contiguous(), index, torch.tensor(scale, dtype=w.dtype)

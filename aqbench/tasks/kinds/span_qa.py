@@ -52,12 +52,18 @@ def _answer_tokens(example, offsets):
 def decode(task, features, outputs, examples, n_best=20, max_answer_length=30, **_):
     """Best span (max start + end logit) with start <= end, both inside the context, at most max_answer_length
     tokens long, over all windows of an example; '' when no window has a valid span."""
+    return [span[-1] for span in best_spans(features, outputs, examples, n_best, max_answer_length)]
+
+
+def best_spans(features, outputs, examples, n_best=20, max_answer_length=30):
+    """Per example, decode's choice as (score, feature, start token, end token, text); (-inf, None, None, None,
+    '') when no window has a valid span."""
     by_example = collections.defaultdict(list)
     for f, ex_i in enumerate(features.example_index):
         by_example[ex_i].append(f)
-    predictions = []
+    spans = []
     for ex_i, ex in enumerate(examples):
-        best_score, best_text = -np.inf, ""
+        best = (-np.inf, None, None, None, "")
         for f in by_example[ex_i]:
             start_logits, end_logits = outputs[f]["start_logits"], outputs[f]["end_logits"]
             offsets = features.extra[f]["offsets"]
@@ -70,10 +76,10 @@ def decode(task, features, outputs, examples, n_best=20, max_answer_length=30, *
                     if e >= len(offsets) or offsets[e] is None or e < s or e - s + 1 > max_answer_length:
                         continue
                     score = start_logits[s] + end_logits[e]
-                    if score > best_score:
-                        best_score, best_text = score, ex["context"][offsets[s][0] : offsets[e][1]]
-        predictions.append(best_text)
-    return predictions
+                    if score > best[0]:
+                        best = (score, f, int(s), int(e), ex["context"][offsets[s][0] : offsets[e][1]])
+        spans.append(best)
+    return spans
 
 
 def score(task, predictions, examples):
