@@ -124,14 +124,54 @@ def cmd_search(args):
 
 
 def cmd_export(args):
+    from aqbench.deploy.export import is_quantized
     from aqbench.export import export_and_check
+    from aqbench.quant.assignment import Assignment
     from aqbench.tasks import get_task
 
     task = get_task(args.task)
     for run in args.run:
-        r = export_and_check(task, args.checkpoint, run, args.data, args.settings)
-        _result(f"{run}: packed encoder {r['packed_mb']:.4f} MB (accounted {r['size_mb']:.4f} MB, x{r['packed_over_size']:.4f}), "
-                f"file {r['packed_file_mb']:.3f} MB; reloaded outputs within {r['check_max_abs_diff']:.2g} of the run's")
+        if is_quantized(Assignment.load(Path(run) / "assignment.json")):
+            r = export_and_check(task, args.checkpoint, run, args.data, args.settings)
+            _result(f"{run}: packed encoder {r['packed_mb']:.4f} MB (accounted {r['size_mb']:.4f} MB, "
+                    f"x{r['packed_over_size']:.4f}), file {r['packed_file_mb']:.3f} MB; reloaded outputs within "
+                    f"{r['check_max_abs_diff']:.2g} of the run's")
+        if args.onnx:  # in the same process: a job's start (importing torch and transformers) costs more than a run
+            _export_onnx(task, run, args)
+
+
+def cmd_export_onnx(args):
+    from aqbench.tasks import get_task
+
+    task = get_task(args.task)
+    for run in args.run:
+        _export_onnx(task, run, args)
+
+
+def _export_onnx(task, run, args):
+    from aqbench.deploy.export import export_onnx
+
+    r = export_onnx(task, args.checkpoint, run, args.data, args.settings, threads=args.threads or 1,
+                    limit=args.limit, forms=getattr(args, "form", None))
+    main = task.main_metric
+    others = "; ".join(f"{name} {f['metrics'][main]:.2f} ({f['gap'][main]:+.2f}, {f['onnx_mb']:.4f} MB)"
+                       for name, f in r["forms"].items() if name != r["form"])
+    _result(f"{run}: model.onnx ({r['form']}) encoder {r['onnx_mb']:.4f} MB as ONNX Runtime holds it; {main} "
+            f"{r['metrics_onnx'][main]:.2f} (PyTorch {r['metrics_torch'][main]:.2f}), outputs within "
+            f"{r['max_abs_diff']:.2g}, {r['changed']} predictions changed ({r['near_ties']} near ties)"
+            + (f"; other forms: {others}" if others else ""))
+
+
+def cmd_latency(args):
+    from aqbench.deploy.latency import latency_of_runs
+    from aqbench.io import write_json
+    from aqbench.tasks import get_task
+
+    record = latency_of_runs(get_task(args.task), args.checkpoint, args.run, args.baseline, args.settings,
+                             threads=args.threads or 0, log=_result)
+    write_json(args.out, record)
+    _result(f"{args.task}: latency of {len(record['runs'])} runs at length {record['length']}, batches "
+            f"{record['batch_sizes']}, 1 and {record['threads']} threads ({record['cpu']}) -> {args.out}")
 
 
 def cmd_evaluate(args):
@@ -146,7 +186,7 @@ def cmd_evaluate(args):
 def cmd_aggregate(args):
     from aqbench.report.aggregate import aggregate
 
-    frame = aggregate(args.metrics, args.out, packed=args.packed)
+    frame = aggregate(args.metrics, args.out, packed=args.packed, onnx=args.onnx, latency=args.latency)
     _result(f"summary: {len(frame)} rows from {len(args.metrics)} runs -> {args.out}")
 
 
@@ -264,11 +304,34 @@ def parser():
     s.add_argument("--settings", type=_settings, required=True, help='{"quant": ..., "train": ..., "aq": ...} (JSON)')
     s.add_argument("--out", required=True, help="the search directory (assignment.json, trace.json, alpha.safetensors)")
 
-    s = stage("export", cmd_export, "write runs as bit-packed safetensors files, reload and check them", seed=True)
+    s = stage("export", cmd_export, "write quantized runs as bit-packed safetensors files, reload and check them "
+              "(and, with --onnx, every run as ONNX models, as export-onnx does)", seed=True)
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--data", required=True)
     s.add_argument("--settings", type=_settings, required=True, help="the config's train section (JSON)")
+    s.add_argument("--onnx", action="store_true", help="then export-onnx each run in the same process")
+    s.add_argument("--limit", type=int, default=None, help="with --onnx: the first N examples of each eval split only")
     s.add_argument("run", nargs="+", help="run directories")
+
+    s = stage("export-onnx", cmd_export_onnx, "write runs as ONNX models (model.onnx) on ONNX Runtime's low-bit "
+              "kernels, evaluate every form against the PyTorch run and check the exact one", seed=True)
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--settings", type=_settings, required=True, help="the config's train section (JSON)")
+    s.add_argument("--form", nargs="+", choices=["exact", "fast", "fast4", "w8a8"], default=None,
+                   help="forms to build and evaluate, the first written as model.onnx (default: every form that "
+                   "differs for the run, exact first; docs/deploy.md)")
+    s.add_argument("--limit", type=int, default=None, help="evaluate on the first N examples of each eval split only")
+    s.add_argument("run", nargs="+", help="run directories (a quantized run needs its packed.safetensors)")
+
+    s = stage("latency", cmd_latency, "time every ONNX form of runs against the task's FP32 ONNX model and PyTorch "
+              "FP, in one process (ms per batch, median and p90)")
+    s.add_argument("--checkpoint", required=True, help="the task's fine-tuned FP checkpoint (the PyTorch baseline)")
+    s.add_argument("--baseline", required=True, help="the task's fp run directory (its model.onnx is the FP32 baseline)")
+    s.add_argument("--settings", type=_settings, required=True, help='the config\'s onnx.latency section (JSON: '
+                   '{"batch_sizes": [1, 32], "length": 128, "seconds": 1.0})')
+    s.add_argument("--out", required=True, help="latency record (JSON)")
+    s.add_argument("run", nargs="+", help="run directories with their model.onnx")
 
     s = stage("evaluate", cmd_evaluate, "evaluate a run and write its metrics.json", seed=True)
     for a in ("--model", "--method", "--budget", "--checkpoint", "--run", "--data", "--out"):
@@ -278,6 +341,8 @@ def parser():
     s = stage("aggregate", cmd_aggregate, "collect metrics.json files into summary.csv", task=False)
     s.add_argument("--out", required=True)
     s.add_argument("--packed", nargs="*", default=[], help="packed.json files of exported runs (packed_mb column)")
+    s.add_argument("--onnx", nargs="*", default=[], help="onnx.json files of ONNX exports (onnx_* columns)")
+    s.add_argument("--latency", nargs="*", default=[], help="latency records of tasks (latency_*, speedup_* columns)")
     s.add_argument("metrics", nargs="+")
 
     for name, fn, help in (("tables", cmd_tables, "paper-style tables from summary.csv"),

@@ -261,10 +261,33 @@ def runs(config):
             for budget in budgets(config, method) for seed in config["seeds"]]
 
 
+def run_path(config, task, model, method, budget, seed):
+    """The directory of one run (aqbench.runs)."""
+    return f"{config['results']}/runs/{task}/{model}/{method}/{budget}/seed{seed}"
+
+
 def packed_files(config):
     """packed.json of every quantized run the config asks for (aqbench.export), in runs() order."""
-    return [f"{config['results']}/runs/{t}/{m}/{meth}/{b}/seed{s}/packed.json" for t, m, meth, b, s in runs(config)
-            if meth in EXPORTED_METHODS]
+    return [f"{run_path(config, *run)}/packed.json" for run in runs(config) if run[2] in EXPORTED_METHODS]
+
+
+def onnx_files(config):
+    """onnx.json of every run, FP included (aqbench.deploy.export), when onnx.export is on."""
+    if not config["onnx"]["export"]:
+        return []
+    return [f"{run_path(config, *run)}/onnx.json" for run in runs(config)]
+
+
+def latency_enabled(config):
+    """The latency job needs the ONNX models and the task's fp run (its FP32 ONNX model is the baseline)."""
+    return config["onnx"]["export"] and config["onnx"]["latency"]["enabled"] and "fp" in config["methods"]
+
+
+def latency_files(config):
+    """One latency record per task and seed (aqbench.deploy.latency)."""
+    if not latency_enabled(config):
+        return []
+    return [f"{config['results']}/latency/{t}/seed{s}.json" for t in config["tasks"] for s in config["seeds"]]
 
 
 def method_settings(config, method, task):

@@ -57,8 +57,8 @@ def test_snakemake_plans_the_paper_dag_with_the_paper_settings_only(tmp_path):
     assert job_counts(out) == {"prepare_data": 4, "finetune": 8, "ptq_fp": 4, "ptq_lq": 4, "ptq_aciq": 4, "ptq_ocs": 4,
                                "ptq_distil": 4, "hessian": 4, "qbert": 20, "aq_search": 24, "aq": 24, "export_lq": 4,
                                "export_aciq": 4, "export_ocs": 4, "export_qbert": 4, "export_aq": 4,
-                               "export_aq_distil": 4, "aggregate": 1, "tables": 1, "figures": 1, "report": 1, "all": 1,
-                               "total": 133}
+                               "export_aq_distil": 4, "export_fp": 4, "export_distil": 4, "latency": 4, "aggregate": 1,
+                               "tables": 1, "figures": 1, "report": 1, "all": 1, "total": 145}
     distil = next(line for line in out.splitlines() if "aqbench finetune --task sst2" in line and "distilbert" in line)
     assert "--teacher" not in distil  # the paper's DistilBERT is fine-tuned from the hub, not distilled here
     squad = next(line for line in out.splitlines() if "aqbench finetune --task squad" in line and "/squad/bert/" in line)

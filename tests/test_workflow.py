@@ -84,6 +84,15 @@ def test_the_dag_produces_every_output_and_contract(run):
     quantized = summary[~summary.method.isin(["fp", "distil"])]
     assert quantized.packed_mb.notna().all() and summary[summary.method == "fp"].packed_mb.isna().all()
     assert "packed (MB)" in (work / "reports-ci" / "tables" / "results.md").read_text()
+    # every run, FP included, runs on ONNX Runtime: its exact form was checked against PyTorch on the whole eval split
+    onnx = json.loads((aq_run / "onnx.json").read_text())
+    assert onnx["unexplained"] == 0 and onnx["eval_examples"] == {"validation": 60} and (aq_run / "model.onnx").is_file()
+    assert (summary.onnx_value - summary.value).abs().max() <= 0.1 and summary.onnx_mb.notna().all()
+    for cell in ("b1_t1", "b8_t1", "b1_tall", "b8_tall"):  # ci.yaml's batch sizes, 1 and 2 threads
+        assert summary[f"latency_{cell}_ms"].notna().all() and (summary[f"speedup_{cell}"] > 0).all()
+    assert summary[summary.method == "fp"].torch_b1_t1_ms.notna().all()
+    assert "accuracy onnx" in (work / "reports-ci" / "tables" / "deploy.md").read_text()
+    assert (work / "reports-ci" / "figures" / "sst2_metric_vs_latency.svg").is_file()
     student = json.loads((work / "results-ci" / "models" / "sst2" / "distil" / "seed0" / "aqbench.json").read_text())
     assert student["teacher_blocks"] == 2 and student["student_blocks"] == 1
     assert "Report: " in done.stdout + done.stderr
@@ -151,12 +160,12 @@ def test_a_second_run_does_nothing(run):
 
 def test_deleting_one_metrics_file_reruns_only_that_job(run):
     """The job that made it: conll03's LQ sweep (one process per task, method and seed), whose rewritten runs are
-    exported again, then the summary."""
+    exported again and timed again with the task's other runs, then the summary."""
     work, _ = run
     (work / "results-ci" / "runs" / "conll03" / "bert" / "lq" / "w8" / "seed0" / "metrics.json").unlink()
     plan = snakemake(work, "-n", "all")
-    assert job_counts(plan.stdout + plan.stderr) == {"ptq_lq": 1, "export_lq": 1, "aggregate": 1, "tables": 1,
-                                                      "figures": 1, "report": 1, "all": 1, "total": 7}
+    assert job_counts(plan.stdout + plan.stderr) == {"ptq_lq": 1, "export_lq": 1, "latency": 1, "aggregate": 1,
+                                                      "tables": 1, "figures": 1, "report": 1, "all": 1, "total": 8}
     assert snakemake(work, "all").returncode == 0
 
 

@@ -1,6 +1,7 @@
 """summary.csv: one row per (run, metric), long form, as DESIGN.md's results contract says."""
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,10 @@ RUN_KEYS = ["task", "model", "method", "budget", "seed"]
 COLUMNS = RUN_KEYS + ["metric", "value", "main", "size_mb", "avg_bits", "emb_bits", "act_bits", "pruned_frac",
                       "weight_mb", "overhead_mb", "avg_bits_total", "emb_mb", "compression", "grid", "run_dir"]
 PACKED_COLUMNS = ["packed_mb", "packed_file_mb"]  # from the run's packed.json, where it was exported
+# summary column <- the run's onnx.json (aqbench.deploy.export): the exact form's sizes and its check
+ONNX_COLUMNS = {"onnx_mb": "onnx_mb", "onnx_file_mb": "onnx_file_mb", "onnx_max_abs_diff": "max_abs_diff",
+                "onnx_changed": "changed", "onnx_near_ties": "near_ties"}
+DEPLOY_PREFIXES = ("onnx_", "latency_", "speedup_", "torch_")  # the columns of onnx.json and the latency records
 METHOD_ORDER = ["fp", "distil", "qbert", "lq", "aciq", "ocs", "aq", "aq_distil"]
 TASK_ORDER = ["sst2", "mnli", "conll03", "squad"]
 
@@ -42,18 +47,67 @@ def rows(record, path):
                "run_dir": str(Path(path).parent)}
 
 
-def aggregate(paths, out=None, packed=()):
-    records = []
-    for p in paths:
-        try:
-            with open(p) as f:
-                records.append((json.load(f), p))
-        except (OSError, json.JSONDecodeError) as e:
-            raise AqbenchError(f"cannot read metrics record {p}: {e}. Fix: delete it and rerun its evaluate job") from e
+def _read(path, what, job):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise AqbenchError(f"cannot read {what} {path}: {e}. Fix: delete it and rerun its {job} job") from e
+
+
+def _key(run_dir):
+    return os.path.normpath(str(run_dir))
+
+
+def onnx_columns(record, metric):
+    """A run's ONNX Runtime columns for one metric row: the exact form's value and checks, every other form's value."""
+    out = {column: record.get(key) for column, key in ONNX_COLUMNS.items()}
+    out["onnx_value"] = record["metrics_onnx"].get(metric)
+    for name, form in record["forms"].items():
+        if name != record["form"]:
+            out[f"onnx_{name}_value"] = form["metrics"].get(metric)
+            out[f"onnx_{name}_mb"] = form["onnx_mb"]
+    return out
+
+
+def latency_columns(task_record, run_dir):
+    """A run's latency columns per setting (b<batch>_t<1|all>): its fastest form's median and p90 ms, that form,
+    its speed-up over the task's FP32 ONNX model, and the exact form's median; the fp row also PyTorch FP's."""
+    run = task_record["runs"].get(run_dir)
+    if run is None:
+        return {}
+    out = {"latency_cpu": task_record["cpu"], "latency_threads": task_record["threads"],
+           "latency_length": task_record["length"], "latency_load": task_record["load_average_start"][0]}
+    exact = next(iter(run["forms"]))
+    for cell, best in run["best"].items():
+        timed = run["forms"][best][cell]
+        out.update({f"latency_{cell}_ms": timed["median_ms"], f"latency_{cell}_p90_ms": timed["p90_ms"],
+                    f"latency_{cell}_form": best, f"speedup_{cell}": timed["speedup"],
+                    f"latency_{cell}_exact_ms": run["forms"][exact][cell]["median_ms"]})
+        out.update({f"latency_{cell}_{name}_speedup": form[cell]["speedup"] for name, form in run["forms"].items()})
+        if _key(task_record["baseline"]) == run_dir:
+            both = [task_record[k][cell]["median_ms"] for k in ("torch_fp_start", "torch_fp_end")]
+            out[f"torch_{cell}_ms"] = sum(both) / len(both)
+    return out
+
+
+def aggregate(paths, out=None, packed=(), onnx=(), latency=()):
+    records = [(_read(p, "metrics record", "evaluate"), p) for p in paths]
     frame = sort(pd.DataFrame([r for rec, p in records for r in rows(rec, p)], columns=COLUMNS))
-    sizes = {str(Path(p).parent): json.loads(Path(p).read_text()) for p in packed}
+    sizes = {str(Path(p).parent): _read(p, "packed record", "export") for p in packed}
     for col in PACKED_COLUMNS:
         frame[col] = [sizes.get(d, {}).get(col) for d in frame.run_dir]
+    exported = {_key(Path(p).parent): _read(p, "ONNX record", "onnx") for p in onnx}
+    timings = [_read(p, "latency record", "latency") for p in latency]
+    timings = {_key(run): t for t in timings for run in t["runs"]}
+    extra = []
+    for row in frame.itertuples():
+        key = _key(row.run_dir)
+        cols = onnx_columns(exported[key], row.metric) if key in exported else {}
+        cols.update(latency_columns(timings[key], key) if key in timings else {})
+        extra.append(cols)
+    if any(extra):
+        frame = pd.concat([frame, pd.DataFrame(extra, index=frame.index)], axis=1)
     if out:
         with atomic_file(out) as tmp:
             frame.to_csv(tmp, index=False)
@@ -84,9 +138,12 @@ def over_seeds(frame):
     """Mean, standard deviation and number of seeds of every (task, model, method, budget, metric) cell."""
     keys = ["task", "model", "method", "budget", "metric"]
     grouped = frame.groupby(keys, sort=False)
+    # the ONNX and latency columns: numbers averaged over seeds, the fastest form's name of the first seed
+    deploy = {c: (c, "mean" if pd.api.types.is_numeric_dtype(frame[c]) else "first")
+              for c in frame.columns if c.startswith(DEPLOY_PREFIXES)}
     out = grouped.agg(mean=("value", "mean"), std=("value", "std"), n=("value", "size"), main=("main", "first"),
                       size_mb=("size_mb", "mean"), avg_bits=("avg_bits", "mean"), emb_bits=("emb_bits", "first"),
                       act_bits=("act_bits", "first"), pruned_frac=("pruned_frac", "mean"),
-                      **({"packed_mb": ("packed_mb", "mean")} if "packed_mb" in frame else {})).reset_index()
+                      **({"packed_mb": ("packed_mb", "mean")} if "packed_mb" in frame else {}), **deploy).reset_index()
     out["std"] = out["std"].fillna(0.0)
     return sort(out)

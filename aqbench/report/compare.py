@@ -16,10 +16,10 @@ def main_cells(cells, task):
     return t[[label_groups(b) is None for b in t.budget]]
 
 
-def pareto_front(points):
+def pareto_front(points, cost="size_mb"):
     """True for each point no other point beats: none is at most as large and at least as good, and better in one.
-    points: a frame with size_mb and mean. Equal points are both on the front."""
-    size, score = points["size_mb"].to_numpy(), points["mean"].to_numpy()
+    points: a frame with the cost column (size_mb, or a latency) and mean. Equal points are both on the front."""
+    size, score = points[cost].to_numpy(), points["mean"].to_numpy()
     front = []
     for s, m in zip(size, score):
         dominated = ((size <= s) & (score >= m) & ((size < s) | (score > m))).any()

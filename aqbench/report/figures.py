@@ -1,4 +1,5 @@
-"""Figures: per task, the headline metric against the encoder size, every method a series (PNG + SVG)."""
+"""Figures: per task, the headline metric against the encoder size and against the latency on ONNX Runtime,
+every method a series (PNG + SVG); the PTQ study, Q-BERT's spectra and allocations, AQ-BERT's searches."""
 
 import re
 from pathlib import Path
@@ -48,25 +49,47 @@ def _fp_line(ax, t):
 def metric_vs_size(cells, task, out_stem):
     """metric (mean, error bars = std over seeds) vs encoder size on a log axis; FP as a dashed line; the Pareto
     front (no run smaller and better) as a grey staircase through ringed points."""
-    t = _with_series(main_cells(cells, task))
+    return _metric_vs(main_cells(cells, task), task, out_stem, "size_mb", "encoder size (MB, log scale)")
+
+
+def latency_column(cells):
+    """The latency the report plots and tabulates first: batch 1, one thread (the smallest batch measured)."""
+    cols = sorted((c for c in cells.columns if c.startswith("latency_") and c.endswith("_t1_ms")
+                   and not c.endswith(("_p90_ms", "_exact_ms"))), key=lambda c: int(c.split("_")[1][1:]))
+    return cols[0] if cols else None
+
+
+def metric_vs_latency(cells, task, out_stem):
+    """metric vs the fastest ONNX Runtime form's median latency (batch 1, one thread), with its Pareto front."""
+    col = latency_column(cells)
+    t = main_cells(cells, task)
+    t = t[t[col].notna()] if col else t.iloc[0:0]
+    if t.empty:
+        return []
+    cell = col.removeprefix("latency_").removesuffix("_ms")
+    return _metric_vs(t, task, out_stem, col, f"latency on ONNX Runtime (ms per batch, {cell}, log scale)")
+
+
+def _metric_vs(t, task, out_stem, cost, xlabel):
+    t = _with_series(t)
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
     _fp_line(ax, t)
-    front = t[pareto_front(t)].sort_values("size_mb")
-    ax.step(front.size_mb, front["mean"], where="post", color="0.45", lw=2.5, alpha=0.35, zorder=0,
+    front = t[pareto_front(t, cost)].sort_values(cost)
+    ax.step(front[cost], front["mean"], where="post", color="0.45", lw=2.5, alpha=0.35, zorder=0,
             label="Pareto front")
-    ax.scatter(front.size_mb, front["mean"], s=150, facecolors="none", edgecolors="0.3", lw=1.0, zorder=3)
+    ax.scatter(front[cost], front["mean"], s=150, facecolors="none", edgecolors="0.3", lw=1.0, zorder=3)
     for name, g in t.groupby("series", sort=False):
-        g = g.sort_values("size_mb")
+        g = g.sort_values(cost)
         method = g.method.iloc[0]
-        ax.errorbar(g.size_mb, g["mean"], yerr=g["std"], lw=1.2, ms=6, capsize=3,
-                    label=None if method == "fp" else name, **_style(method, name))
+        ax.errorbar(g[cost], g["mean"], yerr=g["std"], lw=1.2, ms=6, capsize=3,
+                    label=None if method == "fp" and cost == "size_mb" else name, **_style(method, name))
         if method == "lq" or (method != "fp" and t.method.nunique() <= 2):
             for _, r in g.iterrows():
-                ax.annotate(r.budget, (r.size_mb, r["mean"]), textcoords="offset points", xytext=(4, -10), fontsize=7)
+                ax.annotate(r.budget, (r[cost], r["mean"]), textcoords="offset points", xytext=(4, -10), fontsize=7)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("encoder size (MB, log scale)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{t.metric.iloc[0]} (%)")
     ax.set_title(task)
     ax.grid(alpha=0.3, which="both")
@@ -238,6 +261,7 @@ def write_figures(summary, out_dir, spectra=(), tasks=None, traces=()):
     out = {}
     for task in tasks or cells.task.unique():
         out[task] = metric_vs_size(cells, task, Path(out_dir) / f"{task}_metric_vs_size")
+        out[task] += metric_vs_latency(cells, task, Path(out_dir) / f"{task}_metric_vs_latency")
         out[task] += ptq_vs_bits(cells, task, Path(out_dir) / f"{task}_ptq_vs_bits")
         runs = summary[(summary.task == task) & (summary.method == "qbert")].drop_duplicates("run_dir")
         runs = runs[runs.seed == runs.seed.min()] if not runs.empty else runs

@@ -28,7 +28,7 @@ def run_files(run_dir, method, budget):
     workflow/rules/*.smk give), the search's log for AQ, the assignment, the metrics and the packed-file record."""
     run_dir = Path(run_dir)
     files = [("bits", run_dir / "assignment.json"), ("metrics", run_dir / "metrics.json"),
-             ("packed", run_dir / "packed.json")]
+             ("packed", run_dir / "packed.json"), ("onnx", run_dir / "onnx.json")]
     if len(run_dir.parts) >= 6 and run_dir.parts[-6] == "runs":  # <results>/runs/<task>/<model>/<method>/<budget>/seed<s>
         logs, (task, model, _, _, seed) = run_dir.parents[5] / "logs", run_dir.parts[-5:]
         if method in PTQ_METHODS:  # one ptq job per task, model, method and seed
@@ -84,6 +84,39 @@ def highlights(cells, task):
     return lines
 
 
+def deploy_notes(cells, task):
+    """Sentences on a task's ONNX Runtime results: where it was measured, whether every exact form agreed with
+    PyTorch, and each run whose own widths are slower than FP32 somewhere, with the run re-stored at 4 bits (fast4)
+    offered as its deployable form, both sizes given."""
+    from aqbench.report.tables import latency_cells
+
+    t = main_cells(cells, task)
+    if "onnx_value" not in t or t.onnx_value.isna().all():
+        return []
+    lines = []
+    if "latency_cpu" in t and t.latency_cpu.notna().any():
+        r = t[t.latency_cpu.notna()].iloc[0]
+        lines.append(f"Latency measured on {r.latency_cpu}, sequence length {int(r.latency_length)}, 1 and "
+                     f"{int(r.latency_threads)} threads, each run beside the FP32 ONNX model in the same window "
+                     f"(load average {r.latency_load:.2f} at the start of the job).")
+    gap = (t.onnx_value - t["mean"]).abs().max()
+    changed = int(t.onnx_changed.fillna(0).sum()) if "onnx_changed" in t else 0
+    ties = int(t.onnx_near_ties.fillna(0).sum()) if "onnx_near_ties" in t else 0
+    lines.append(f"Every exact ONNX form was checked against its PyTorch run on the whole eval split: the largest "
+                 f"metric difference is {gap:.2f} points; {changed} predictions changed in all, {ties} of them near "
+                 "ties (the check fails a run on any other change or on more than 0.1 points).")
+    for r in t.itertuples():
+        for cell in latency_cells(t):
+            own = [getattr(r, f"latency_{cell}_{f}_speedup", float("nan")) for f in ("exact", "fast")]
+            own = [v for v in own if v == v]
+            restored = getattr(r, f"latency_{cell}_fast4_speedup", float("nan"))
+            if own and max(own) < 1 and restored == restored:
+                lines.append(f"{r.method} {r.budget}: at {cell} its own widths run slower than FP32 (x{max(own):.2f}); "
+                             f"re-stored at 4 bits (fast4, {r.onnx_fast4_mb:.4g} MB against {r.onnx_mb:.4g} MB exact, "
+                             f"{r.size_mb:.4g} MB as accounted) it runs at x{restored:.2f}.")
+    return lines
+
+
 def front_text(cells, task):
     t = main_cells(cells, task)
     front = t[pareto_front(t)].sort_values("size_mb")
@@ -100,6 +133,7 @@ def build_report(summary_path, figures_dir, out_path, settings):
     out_dir = Path(out_path).resolve().parent
     figure = lambda task, kind: _inline_png(Path(figures_dir) / f"{task}_{kind}.png")
     ptq = {heading: table for heading, table, _ in tables["ptq"]}
+    deploy = {heading: table for heading, table, _ in tables["deploy"]}
     sections = []
     for heading, table, _ in tables["results"]:
         task = heading
@@ -108,6 +142,8 @@ def build_report(summary_path, figures_dir, out_path, settings):
             "table": _table(table, _links(summary, task, table, out_dir)),
             "figure": figure(task, "metric_vs_size"),
             "ptq": None if task not in ptq else {**_table(ptq[task]), "figure": figure(task, "ptq_vs_bits")},
+            "deploy": None if task not in deploy else {**_table(deploy[task]), "figure": figure(task, "metric_vs_latency"),
+                                                       "notes": deploy_notes(cells, task)},
             "front": front_text(cells, task),
             "highlights": highlights(cells, task),
             "winners": [] if winners is None else winners[winners.task == task].to_dict("records"),
@@ -120,7 +156,7 @@ def build_report(summary_path, figures_dir, out_path, settings):
     env = jinja2.Environment(loader=jinja2.PackageLoader("aqbench.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     html = env.get_template("report.html.j2").render(
-        sections=sections, extra=extra, published=shown,
+        sections=sections, extra=extra, published=shown, deploy_about=ABOUT["deploy"][1],
         config=yaml.safe_dump(settings, sort_keys=False) if settings else "", versions=versions(),
         generated=time.strftime("%Y-%m-%d %H:%M:%S"),
         runs=summary[["task", "model", "method", "budget", "seed"]].drop_duplicates().shape[0],

@@ -1,6 +1,7 @@
 """Paper-style tables (Markdown, LaTeX, CSV) in reports/tables/:
 
     results   per task, every method at every budget: bits, sizes, metrics (AQ-BERT Table 1 / Q-BERT Table 1)
+    deploy    per task, every run on ONNX Runtime: sizes as held, metrics beside PyTorch's, latency per setting
     ptq       per task, the PTQ methods by weight bits
     distil    FP BERT, FP DistilBERT and AQ on DistilBERT at each budget, across tasks (AQ-BERT Table 3)
     groups    Q-BERT and AQ at each number of groups per matrix, across tasks (AQ-BERT Table 2), when configured
@@ -17,15 +18,26 @@ from aqbench.report import published as pub
 from aqbench.report.aggregate import PTQ_METHODS, TASK_ORDER, budget_bits, over_seeds, series
 from aqbench.report.compare import main_cells, pareto_front, verdict, winners
 
-SIZE_COLUMNS = ("size (MB)", "packed (MB)")
+SIZE_COLUMNS = ("size (MB)", "packed (MB)", "onnx (MB)")
 HEADLINE = ("accuracy", "accuracy_m", "accuracy_mm", "exact_match", "f1")  # the papers' columns (not CoNLL's P/R)
 # name -> (title, what the table shows): the files' headings and intros, and the HTML page's sections
 ABOUT = {
     "results": ("Results", "Encoder size in MB (2^20 bytes) of the transformer blocks' weight matrices, group "
                 "parameters included (fp16 each, as accounted); packed = the same matrices in the run's bit-packed "
-                "file (float32 group parameters and a bit table, docs/outputs.md). w-bits = mean bits per encoder "
-                "weight. Metrics in percent, mean ± std over seeds. front = on the Pareto front of the main metric "
+                "file (float32 group parameters and a bit table, docs/outputs.md); onnx = as ONNX Runtime holds them "
+                "(the deploy table). w-bits = mean bits per encoder weight. Metrics in percent, mean ± std over seeds. "
+                "ms / xFP = the fastest ONNX Runtime form's median latency per batch at the smallest batch, one "
+                "thread, and its speed-up over the FP32 ONNX model. front = on the Pareto front of the main metric "
                 "against size."),
+    "deploy": ("Deployment on ONNX Runtime", "Every run exported as an ONNX model on ONNX Runtime's CPU kernels "
+               "(docs/deploy.md) and evaluated on the whole eval split. onnx (MB): the encoder's weight matrices as ORT "
+               "holds them in the exact form (codes at 2, 4 or 8 bits, a scale and zero point per block, per-row "
+               "offsets). pytorch / onnx: the main metric of the PyTorch run and of the exact form, which computes the "
+               "run's arithmetic; max |diff|: the largest output difference; changed (ties): predictions that differ "
+               "(those where the run's own margin was within rounding). fast / fast4 / w8a8: the other forms' metric "
+               "and size. Per latency setting (b<batch>_t<threads>, sequence length in docs): the fastest form's "
+               "median ms per batch, which form, its speed-up over the FP32 ONNX model measured in the same window "
+               "(xFP), and the exact form's ms."),
     "ptq": ("Post-training quantization", "Main metric of each task (percent) by method and weight bits; 8-bit "
             "activations and embedding. OCS per expand ratio r."),
     "distil": ("DistilBERT (as AQ-BERT Table 3)", "FP BERT, the FP distilled student and AQ-BERT on the student, each "
@@ -39,7 +51,8 @@ ABOUT = {
                 "larger standard deviation of the two) is a tie; with one seed the noise is not measured."),
 }
 EMPTY = {
-    "results": "No runs.", "ptq": "No PTQ runs in this configuration.",
+    "results": "No runs.", "deploy": "No ONNX export in this configuration (onnx.export).",
+    "ptq": "No PTQ runs in this configuration.",
     "distil": "No distil or aq_distil runs in this configuration.",
     "groups": "No group study in this configuration (group_study in the config).",
     "winners": "No budget was run by two or more series.",
@@ -61,10 +74,15 @@ def task_table(cells, task, published=False):
     t = cells[cells.task == task]
     index = ["model", "method", "budget"]
     first = t.groupby(index, sort=False).first().reset_index()
-    packed = ["packed_mb"] if "packed_mb" in first and first["packed_mb"].notna().any() else []
+    shown = lambda c: c in first and first[c].notna().any()
+    packed = [c for c in ("packed_mb", "onnx_mb") if shown(c)]
     table = first[index + ["avg_bits", "emb_bits", "act_bits", "size_mb", *packed, "n"]].rename(
         columns={"avg_bits": "w-bits", "emb_bits": "emb-bits", "act_bits": "act-bits", "size_mb": "size (MB)",
-                 "packed_mb": "packed (MB)", "n": "seeds"})
+                 "packed_mb": "packed (MB)", "onnx_mb": "onnx (MB)", "n": "seeds"})
+    latency = latency_cells(first)[:1]  # the smallest batch, one thread: the fastest form's ms and speed-up over FP
+    for cell in latency:
+        table[f"ms {cell}"] = first[f"latency_{cell}_ms"].to_numpy()
+        table[f"xFP {cell}"] = first[f"speedup_{cell}"].to_numpy()
     for metric in t.metric.unique():
         m = t[t.metric == metric].set_index(index)
         table[metric] = [_fmt(m.loc[tuple(r)]) for r in first[index].itertuples(index=False)]
@@ -74,6 +92,41 @@ def task_table(cells, task, published=False):
     on_front = set(map(tuple, main[pareto_front(main)][index].itertuples(index=False)))
     table["front"] = ["yes" if tuple(r) in on_front else "" for r in first[index].itertuples(index=False)]
     return table
+
+
+def latency_cells(frame):
+    """The latency settings measured (b<batch>_t<1|all>), one thread first, then by batch size."""
+    cells = [c.removeprefix("speedup_") for c in frame.columns if c.startswith("speedup_") and frame[c].notna().any()]
+    return sorted(cells, key=lambda c: (c.split("_")[1] != "t1", int(c.split("_")[0][1:])))
+
+
+def deploy_table(cells, task):
+    """ONNX Runtime for one task: per run its true size and what ORT holds, the main metric of PyTorch and of the
+    exact ONNX form with their largest output difference and the predictions that changed (near ties in
+    brackets), the other forms' metric, and per latency setting the fastest form's median ms, which form, its
+    speed-up over the FP32 ONNX model, and the exact form's ms. None without ONNX results."""
+    t = main_cells(cells, task)
+    if "onnx_value" not in t or t.onnx_value.isna().all():
+        return None
+    metric = t.metric.iloc[0]
+    rows = []
+    for r in t.itertuples():
+        get = lambda c: getattr(r, c, None)
+        row = {"model": r.model, "method": r.method, "budget": r.budget, "size (MB)": r.size_mb,
+               "onnx (MB)": get("onnx_mb"), f"{metric} pytorch": r.mean, f"{metric} onnx": get("onnx_value"),
+               "max |diff|": get("onnx_max_abs_diff"),
+               "changed (ties)": "" if get("onnx_changed") is None or pd.isna(get("onnx_changed"))
+               else f"{int(get('onnx_changed'))} ({int(get('onnx_near_ties'))})"}
+        for form in ("fast", "fast4", "w8a8"):
+            value = get(f"onnx_{form}_value")
+            row[form] = "" if value is None or pd.isna(value) else f"{value:.2f} ({get(f'onnx_{form}_mb'):.3g} MB)"
+        for cell in latency_cells(t):
+            row[f"ms {cell}"] = get(f"latency_{cell}_ms")
+            row[f"form {cell}"] = get(f"latency_{cell}_form") or ""
+            row[f"xFP {cell}"] = get(f"speedup_{cell}")
+            row[f"exact ms {cell}"] = get(f"latency_{cell}_exact_ms")
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def ptq_table(cells, task):
@@ -149,6 +202,8 @@ def format_number(v, digits=2):
 
 
 def cell_text(column, value):
+    if column == "max |diff|" and isinstance(value, float) and value == value:
+        return f"{value:.2g}"
     return format_number(value, 4 if column in SIZE_COLUMNS else 2)
 
 
@@ -197,11 +252,13 @@ def all_tables(cells, settings):
     per_task = [(t, task_table(cells, t, shown), f"{t}: every method at every budget") for t in cells.task.unique()]
     ptq = [(t, table, f"{t}: post-training quantization") for t in cells.task.unique()
            if (table := ptq_table(cells, t)) is not None]
+    deploy = [(t, table, f"{t}: on ONNX Runtime") for t in cells.task.unique()
+              if (table := deploy_table(cells, t)) is not None]
     distil = distil_table(cells, shown)
     groups = groups_table(cells, settings.get("groups", 128), settings.get("group_study"))
     winners = winners_table(cells)
     return {
-        "results": per_task, "ptq": ptq,
+        "results": per_task, "deploy": deploy, "ptq": ptq,
         "distil": [] if distil is None else [("", distil, "FP BERT, FP DistilBERT and AQ-BERT on DistilBERT")],
         "groups": [] if groups is None else [("", groups, "Q-BERT and AQ-BERT by groups per matrix")],
         "winners": [] if winners.empty else [("", winners, "Who wins at each budget")],

@@ -33,10 +33,25 @@ FIRST_SEED = min(config["seeds"])
 SPECTRA = [f"{R}/hessian/{t}/bert/seed{FIRST_SEED}/spectrum.json" for t in config["tasks"]] if "qbert" in config["methods"] else []
 _AQ = [m for m in aqconfig.SEARCH_METHODS if m in config["methods"]]
 FIGURES += ["aq_bits", "aq_search"] if _AQ else []
+FIGURES += ["metric_vs_latency"] if aqconfig.latency_enabled(config) else []
 # the search trace of every task, model and budget, drawn in the report (the aq_search rule makes them)
 TRACES = [f"{R}/search/{t}/{aqconfig.MODEL_OF_METHOD[m]}/{b}/seed{FIRST_SEED}/trace.json"
           for t in config["tasks"] for m in _AQ for b in aqconfig.budgets(config, m)]
 REPORT = f"{P}/report.html"
+
+
+def latency_threads():
+    """The latency job's threads (its "all threads" setting): threads.latency, else every core Snakemake was given
+    (capped at this machine's), so that no other job runs beside the timings."""
+    if config["threads"]["latency"]:
+        return config["threads"]["latency"]
+    try:
+        return min(workflow.cores, os.cpu_count())
+    except WorkflowError:  # no --cores given (e.g. a cluster run with --jobs only)
+        return os.cpu_count()
+
+
+LATENCY_THREADS = latency_threads()
 JOB = "{task}/{model}/{method}/{budget}/seed{seed}"  # the job name used in log and benchmark paths
 # The software of every rule (snakemake --use-conda); by default jobs run in the Python that runs Snakemake.
 ENV = "../../environment.yml"
@@ -67,3 +82,17 @@ def teacher_input(w):
 def spectrum_input(w):
     """Only the mixed-precision budgets need the spectrum; the uniform rows do not wait for it."""
     return rules.hessian.output[0].format(**w) if w.budget.startswith("b") else []
+
+
+def task_runs(w):
+    """Every run of a task and seed, both models: the runs the latency job times."""
+    return [run for run in aqconfig.runs(config) if run[0] == w.task and run[4] == int(w.seed)]
+
+
+def latency_inputs(w):
+    files = []
+    for run in task_runs(w):
+        path = aqconfig.run_path(config, *run)
+        files += [f"{path}/model.onnx", f"{path}/assignment.json"]
+        files += [f"{path}/packed.safetensors"] if run[2] in aqconfig.EXPORTED_METHODS else []
+    return files

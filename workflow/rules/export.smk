@@ -1,9 +1,14 @@
-# Real compression: every quantized run of a method, on one task and seed, written as a bit-packed safetensors
-# file (packed.safetensors), reloaded and checked against the run, its sizes in packed.json (packed_mb in the
-# summary). One job per method sweep, as the PTQ jobs: each run takes about a second.
-for _method in [m for m in config["methods"] if m in aqconfig.EXPORTED_METHODS]:
+# Real compression and real inference, one job per method sweep (each run takes about a second, a job's start
+# several): every quantized run written as a bit-packed safetensors file (packed.safetensors), reloaded and
+# checked against the run (packed.json); then, with onnx.export, every run (FP included) as model.onnx on ONNX
+# Runtime's kernels, built from the packed file, each form evaluated on the eval splits beside PyTorch and the
+# exact one checked (onnx.json).
+_ONNX = config["onnx"]["export"]
+for _method in [m for m in config["methods"] if m in aqconfig.EXPORTED_METHODS or _ONNX]:
     _run = f"{R}/runs/{{task}}/{{model}}/{_method}/{{budget}}/seed{{seed}}"
     _budgets = aqconfig.budgets(config, _method)
+    _outputs = ["packed.safetensors", "packed.json"] if _method in aqconfig.EXPORTED_METHODS else []
+    _outputs += ["model.onnx", "onnx.json"] if _ONNX else []
 
     rule:
         name:
@@ -14,11 +19,12 @@ for _method in [m for m in config["methods"] if m in aqconfig.EXPORTED_METHODS]:
             runs=expand(f"{_run}/{{file}}", budget=_budgets, allow_missing=True,
                         file=["assignment.json", "state.safetensors", "method.json"]),
         output:
-            expand(f"{_run}/{{file}}", budget=_budgets, allow_missing=True, file=["packed.safetensors", "packed.json"]),
+            expand(f"{_run}/{{file}}", budget=_budgets, allow_missing=True, file=_outputs),
         params:
-            runs=lambda w, r=_run, b=_budgets: " ".join(
-                r.format(task=w.task, model=w.model, seed=w.seed, budget=x) for x in b),
+            runs=lambda w, r=_run, b=_budgets: [r.format(task=w.task, model=w.model, seed=w.seed, budget=x) for x in b],
             settings=settings("train"),
+            onnx=(["--onnx"] + ([f"--limit={config['onnx']['eval_examples']}"] if config["onnx"]["eval_examples"] else []))
+            if _ONNX else [],
         conda:
             ENV
         log:
@@ -31,4 +37,5 @@ for _method in [m for m in config["methods"] if m in aqconfig.EXPORTED_METHODS]:
             runtime=resource("export", "runtime", 30),
         shell:
             "aqbench export --task {wildcards.task} --seed {wildcards.seed} --threads {threads}"
-            " --checkpoint {input.checkpoint} --data {input.data} --settings {params.settings:q} {params.runs} 2> {log}"
+            " --checkpoint {input.checkpoint:q} --data {input.data:q} --settings {params.settings:q} {params.onnx}"
+            " {params.runs:q} 2> {log:q}"

@@ -2,6 +2,8 @@ rule aggregate:
     input:
         metrics=metrics_files(),
         packed=aqconfig.packed_files(config),
+        onnx=aqconfig.onnx_files(config),
+        latency=aqconfig.latency_files(config),
     output:
         SUMMARY,
     conda:
@@ -15,7 +17,8 @@ rule aggregate:
         mem_mb=resource("aggregate", "mem_mb", 1000),
         runtime=resource("aggregate", "runtime", 10),
     shell:
-        "aqbench aggregate --out {output} --packed {input.packed} -- {input.metrics} 2> {log}"
+        "aqbench aggregate --out {output:q} --packed {input.packed:q} --onnx {input.onnx:q} --latency {input.latency:q}"
+        " -- {input.metrics:q} 2> {log:q}"
 
 
 # The tables' CSVs, the figures' PNGs and the HTML page are also Snakemake report items (captions in
