@@ -3,8 +3,8 @@
 A quantized run's graph is built from its packed file alone (codes, scales, offsets; aqbench.export), an FP
 run's from its checkpoint. Every form of the run (aqbench.deploy.forms) is evaluated on the task's eval splits
 with the task's metric, on the same features as the PyTorch run; the exact forms must agree with it (metric
-within MAX_GAP points, no changed prediction that rounding does not explain, aqbench.deploy.parity), or the job
-fails and writes nothing. onnx.json records the sizes, both backends' metrics and the differences.
+within MAX_GAP points unless near ties moved it, no changed prediction that rounding does not explain,
+aqbench.deploy.parity), or the job fails and writes nothing. onnx.json records the sizes, both backends' metrics and the differences.
 """
 
 import json
@@ -105,8 +105,11 @@ def export_onnx(task, checkpoint_dir, run_dir, data_dir, settings, threads=1, li
 
 
 def _check(run_dir, form, result):
+    """Every changed prediction must be a near tie. A metric further than MAX_GAP from PyTorch's fails too, unless
+    near ties account for it (on 500 examples one changed prediction is 0.2 points of accuracy): a gap with no
+    changed prediction at all means the decoding of the two backends differs, which is a bug."""
     gaps = {k: v for k, v in result["gap"].items() if abs(v) > MAX_GAP}
-    if gaps or result["unexplained"]:
+    if (gaps and not result["changed"]) or result["unexplained"]:
         shown = ", ".join(f"{k} {result['metrics'][k]:.2f} vs PyTorch {result['metrics'][k] - v:.2f}" for k, v in gaps.items())
         raise AqbenchError(
             f"{run_dir}: ONNX Runtime ({form} form) disagrees with the PyTorch run: {shown or 'metrics within 0.1'}; "

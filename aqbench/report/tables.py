@@ -35,7 +35,7 @@ ABOUT = {
                "offsets). pytorch / onnx: the main metric of the PyTorch run and of the exact form, which computes the "
                "run's arithmetic; max |diff|: the largest output difference; changed (ties): predictions that differ "
                "(those where the run's own margin was within rounding). fast / fast4 / w8a8: the other forms' metric "
-               "and size. Per latency setting (b<batch>_t<threads>, sequence length in docs): the fastest form's "
+               "and size. Per latency setting (b<batch>_t<1 or all threads>, sequences of onnx.latency.length tokens): the fastest form's "
                "median ms per batch, which form, its speed-up over the FP32 ONNX model measured in the same window "
                "(xFP), and the exact form's ms."),
     "ptq": ("Post-training quantization", "Main metric of each task (percent) by method and weight bits; 8-bit "
