@@ -6,9 +6,10 @@ The tensors are a packed file's (aqbench.export: codes, group parameters, activa
 - embeddings: Gather of the uint8 codes, then the row's scale and offset (the packed decoding, per row);
   word + token type + position, LayerNorm;
 - every encoder Linear: OCS's fixed Gather (and halving) of the split input channels, the run's activation
-  quantizer (Clip, QuantizeLinear / DequantizeLinear around the calibrated minimum, so the integers are
-  round((x - lo) / s) as in aqbench.quant.quantizer), then the weights by the form's kernels over groups of
-  rows of one stored width, a fixed Gather back into row order, pruned rows computing only their bias;
+  quantizer (QuantizeLinear / DequantizeLinear around the calibrated minimum, so the integers are
+  round((x - lo) / s) clamped to the grid as in aqbench.quant.quantizer), then the weights by the form's
+  kernels over the rows of each stored width, a fixed Gather back into row order, pruned rows computing only
+  their bias; query, key and value, which read the same input, stacked into one matrix;
 - attention with the additive padding mask, GELU, LayerNorm, the pooler and head in fp32 as in the run.
 
 Supported: BERT (BertFor*) and DistilBERT (DistilBertFor*) with sequence classification, token classification
@@ -16,7 +17,6 @@ and span QA heads.
 """
 
 import collections
-import math
 from dataclasses import dataclass
 
 import numpy as np
