@@ -275,3 +275,33 @@ def test_one_run_figures_draw_the_lowest_seed_whatever_the_order_given(tmp_path,
     seed0 = {"task": "sst2", "budget": "b2", "seed": 0}
     assert list(drawn["search"].items()) == [("aq b2", seed0), ("aq_distil b2", seed0)]  # the same colour order
     assert drawn["hessian"]["seed"] == 0
+
+
+def deploy_cells(rows):
+    """Hand-made over_seeds cells with ONNX columns: rows of (method, budget, {form: speed-up at b1_t1})."""
+    import pandas as pd
+
+    records = []
+    for method, budget, speed in rows:
+        r = {"task": "sst2", "model": "bert", "method": method, "budget": budget, "main": True, "mean": 90.0,
+             "size_mb": 1.0, "onnx_mb": 1.1, "onnx_value": 90.0, "onnx_changed": 0, "onnx_near_ties": 0,
+             "onnx_fast4_mb": 2.0, "onnx_w8a8_mb": 4.0, "latency_cpu": "a CPU", "latency_length": 128,
+             "latency_threads": 2, "latency_load": 0.5, "speedup_b1_t1": max(speed.values())}
+        r.update({f"latency_b1_t1_{form}_speedup": v for form, v in speed.items()})
+        records.append(r)
+    return pd.DataFrame(records)
+
+
+def test_deploy_notes_give_the_noise_and_the_re_stored_forms_of_a_slow_run():
+    from aqbench.report.html import deploy_notes
+
+    notes, slow = deploy_notes(deploy_cells([("fp", "fp32", {"fp32": 0.9}),
+                                             ("lq", "w2", {"exact": 0.3, "fast": 0.8, "fast4": 1.5, "w8a8": 2.0}),
+                                             ("lq", "w8", {"exact": 2.5})]), "sst2")
+    assert any("x0.90 to x0.90 of the FP32 baseline" in n for n in notes)
+    assert len(slow) == 1 and slow[0].startswith("lq w2 ") and "b1_t1 (x0.80)" in slow[0]
+    assert "at 4 bits (fast4, 2 MB): x1.50" in slow[0] and "at 8 bits (w8a8, 4 MB): x2.00" in slow[0]
+    none_faster, slow = deploy_notes(deploy_cells([("fp", "fp32", {"fp32": 1.0}), ("lq", "w8", {"exact": 0.7})]),
+                                     "sst2")
+    assert not slow and any(n.startswith("No quantized form is faster") and "lq w8 (exact) at b1_t1, x0.70" in n
+                            for n in none_faster)

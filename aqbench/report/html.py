@@ -85,30 +85,38 @@ def highlights(cells, task):
 
 
 def deploy_notes(cells, task):
-    """Sentences on a task's ONNX Runtime results: where it was measured, whether every exact form agreed with
-    PyTorch, and where a run's own widths are slower than FP32, what it runs at re-stored at 4 bits (fast4) and at
-    8 bits (w8a8), with the sizes; or, where no quantized form beats FP32 anywhere, that in one sentence."""
+    """(notes, slow): sentences on a task's ONNX Runtime results — where it was measured, the noise of one
+    speed-up, whether every exact form agreed with PyTorch, or, where no quantized form beats FP32 anywhere, that
+    in one sentence — and one per run whose own widths are slower than FP32 somewhere, with what it runs at
+    re-stored at 4 bits (fast4) and at 8 bits (w8a8) and the sizes (the page folds these away)."""
     from aqbench.report.tables import latency_cells
 
     t = main_cells(cells, task)
     if "onnx_value" not in t or t.onnx_value.isna().all():
-        return []
-    lines = []
+        return [], []
+    lines, slow_runs = [], []
     if "latency_cpu" in t and t.latency_cpu.notna().any():
         r = t[t.latency_cpu.notna()].iloc[0]
         lines.append(f"Latency measured on {r.latency_cpu}, sequence length {int(r.latency_length)}, 1 and "
                      f"{int(r.latency_threads)} threads, each run beside the FP32 ONNX model in the same window "
                      f"(load average {r.latency_load:.2f} at the start of the job).")
+    # the fp run's own model.onnx is timed as a second model beside the FP32 baseline (the same file): how far
+    # its ratio strays from 1 is the noise of one speed-up
+    settings = latency_cells(t)
+    own = t.loc[t.method == "fp", [f"speedup_{c}" for c in settings]].to_numpy().ravel()
+    own = own[own == own]
+    if own.size:
+        lines.append(f"The FP run's own ONNX model, timed as if it were another run, came out at x{own.min():.2f} to "
+                     f"x{own.max():.2f} of the FP32 baseline: speed-ups within that range are noise.")
     gap = (t.onnx_value - t["mean"]).abs().max()
     changed = int(t.onnx_changed.fillna(0).sum()) if "onnx_changed" in t else 0
     ties = int(t.onnx_near_ties.fillna(0).sum()) if "onnx_near_ties" in t else 0
     lines.append(f"Every exact ONNX form was checked against its PyTorch run on the whole eval split: the largest "
                  f"metric difference is {gap:.2f} points; {changed} predictions changed in all, {ties} of them near "
                  "ties (the check fails a run on any other change or on more than 0.1 points).")
-    settings = latency_cells(t)
     quantized = t[~t.method.isin(["fp", "distil"])]
     if not settings or quantized.empty:
-        return lines
+        return lines, slow_runs
     speed = lambda r, cell, form: getattr(r, f"latency_{cell}_{form}_speedup", float("nan"))
     best = max(((speed(r, c, f), f"{r.method} {r.budget} ({f})", c) for r in quantized.itertuples() for c in settings
                 for f in ("exact", "fast", "fast4", "w8a8") if speed(r, c, f) == speed(r, c, f)), default=None)
@@ -116,7 +124,7 @@ def deploy_notes(cells, task):
         lines.append(f"No quantized form is faster than the FP32 ONNX model at any measured setting (the fastest: "
                      f"{best[1]} at {best[2]}, x{best[0]:.2f}): on matrices this small the fixed cost of each kernel "
                      "call outweighs the smaller weights (BERT-base's shape: docs/deploy.md).")
-        return lines
+        return lines, slow_runs
     for r in quantized.itertuples():
         slow = [c for c in settings if max((v for v in (speed(r, c, "exact"), speed(r, c, "fast")) if v == v), default=1) < 1]
         if not slow:
@@ -126,10 +134,10 @@ def deploy_notes(cells, task):
                     + ", ".join(f"x{speed(r, c, form):.2f}" for c in slow)
                     for form, label in (("fast4", "at 4 bits"), ("w8a8", "at 8 bits"))
                     if speed(r, slow[0], form) == speed(r, slow[0], form)]
-        lines.append(f"{r.method} {r.budget} ({r.size_mb:.4g} MB as accounted, {r.onnx_mb:.4g} MB as ORT holds it): "
-                     f"slower than FP32 in its own widths at {own}"
-                     + (f"; re-stored {'; '.join(restored)}." if restored else "."))
-    return lines
+        slow_runs.append(f"{r.method} {r.budget} ({r.size_mb:.4g} MB as accounted, {r.onnx_mb:.4g} MB as ORT holds "
+                         f"it): slower than FP32 in its own widths at {own}"
+                         + (f"; re-stored {'; '.join(restored)}." if restored else "."))
+    return lines, slow_runs
 
 
 def front_text(cells, task):
@@ -158,7 +166,7 @@ def build_report(summary_path, figures_dir, out_path, settings):
             "figure": figure(task, "metric_vs_size"),
             "ptq": None if task not in ptq else {**_table(ptq[task]), "figure": figure(task, "ptq_vs_bits")},
             "deploy": None if task not in deploy else {**_table(deploy[task]), "figure": figure(task, "metric_vs_latency"),
-                                                       "notes": deploy_notes(cells, task)},
+                                                       **dict(zip(("notes", "slow"), deploy_notes(cells, task)))},
             "front": front_text(cells, task),
             "highlights": highlights(cells, task),
             "winners": [] if winners is None else winners[winners.task == task].to_dict("records"),
