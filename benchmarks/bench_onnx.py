@@ -1,6 +1,6 @@
 """ONNX Runtime on BERT-base's shape: what the paper's compressed models would really run at on a CPU.
 
-    .venv/bin/python benchmarks/bench_onnx.py                       # 1 and 2 threads, ~15 minutes on 2 cores
+    .venv/bin/python benchmarks/bench_onnx.py                       # 1 and 2 threads, ~30 minutes on 2 cores
     .venv/bin/python benchmarks/bench_onnx.py --layers 2 --seconds 0.3 --threads 1    # a quick look
 
 A BERT-base-shaped sequence classifier (12 x 768, FFN 3072, vocabulary 30,522; random weights, no hub) quantized

@@ -316,7 +316,8 @@ class EncoderGraph:
 
 
 def quantize_activation(g, x, name, lo, hi, bits, grid):
-    """(x_hat, uint8 codes, scale, lo): Clip to the grid's range, then QuantizeLinear of x - lo with zero point 0,
+    """(x_hat, uint8 codes, scale, lo): QuantizeLinear of x - lo with zero point 0 (after a Clip to the grid's
+    range when it has fewer than 255 steps),
     so the codes are round((x - lo) / s) clamped to the grid as aqbench.quant.quantizer computes them, and
     x_hat = codes * s + lo; memoized per (input, range)."""
     lo, hi = grid.ranges(torch.as_tensor(lo), torch.as_tensor(hi))
