@@ -83,7 +83,7 @@ say "cluster up: $(sinfo -h -o '%P %D %c %m %T')"
 
 run() {  # run <dir> [snakemake options...]: config/ci.yaml in <dir>, killed if it hangs (SLURM.md, pitfall 1)
   local dir=$1; shift
-  timeout -s KILL 1500 "$SNAKEMAKE" -s "$REPO/workflow/Snakefile" -d "$dir" --configfile "$REPO/config/ci.yaml" "$@"
+  timeout -s KILL 2700 "$SNAKEMAKE" -s "$REPO/workflow/Snakefile" -d "$dir" --configfile "$REPO/config/ci.yaml" "$@"
 }
 # two of the CI config's four tasks (a classification and the span-QA one), every method: every rule of the DAG
 # goes through SLURM while CI stays short (all four took 573 s of SLURM time here)
