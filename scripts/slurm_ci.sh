@@ -2,7 +2,7 @@
 # The SLURM path, tested for real: bring up a one-node SLURM cluster (Debian's slurm-wlm + munge), run
 # config/ci.yaml (on two of its tasks) locally and through workflow/profiles/slurm, check that the jobs went through SLURM and that
 # both runs give the same metrics, check that a failing job fails the run with SLURM's status, stop the daemons
-# by PID. Recipe and pitfalls: ../shared/SLURM.md. Needs root and apt (Debian 12); CI calls it from .ci/run.
+# by PID. Cluster notes: docs/cluster.md. Needs root and apt (Debian 12); CI calls it from .ci/run.
 #   bash scripts/slurm_ci.sh            (after scripts/setup.sh)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +23,7 @@ if [ -f "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
   echo "slurm-ci: $CONF exists and is not ours: refusing to replace a real cluster's configuration" >&2; exit 1
 fi
 mkdir -p "$S"/{state,spool,log} /etc/slurm
-# the config must be at the default path: the jobstep plugin drops SLURM_CONF (SLURM.md, pitfall 2)
+# the config must be at the default path: the jobstep plugin drops SLURM_CONF
 cat > "$CONF" <<CONF
 $MARK
 ClusterName=aqbench-ci
@@ -81,7 +81,7 @@ for _ in $(seq 60); do sinfo -h -o %T 2>/dev/null | grep -qx idle && break; slee
 sinfo -h -o %T | grep -qx idle || { echo "slurm-ci: the node did not come up; $S/log:" >&2; tail -20 "$S"/log/*.log >&2; exit 1; }
 say "cluster up: $(sinfo -h -o '%P %D %c %m %T')"
 
-run() {  # run <dir> [snakemake options...]: config/ci.yaml in <dir>, killed if it hangs (SLURM.md, pitfall 1)
+run() {  # run <dir> [snakemake options...]: config/ci.yaml in <dir>, killed if it hangs
   local dir=$1; shift
   timeout -s KILL 2700 "$SNAKEMAKE" -s "$REPO/workflow/Snakefile" -d "$dir" --configfile "$REPO/config/ci.yaml" "$@"
 }
