@@ -5,25 +5,36 @@ import random
 from aqbench.errors import AqbenchError
 from aqbench.tasks import synthetic as syn
 from aqbench.tasks.base import HubSource, Task, register
+from aqbench.tasks.files import bad_record, numbered_lines
 
 TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")  # the HF conll2003 order
+LAYOUT = "`token POS chunk NER` lines (columns separated by spaces, the NER tag last), a blank line between sentences"
 
 
 def read_conll(path):
     """CoNLL column file (`token POS chunk NER`, blank line between sentences, -DOCSTART- lines between documents)."""
+    known_tags = set(TAGS)
     sentences, tokens, tags = [], [], []
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if not parts or parts[0] == "-DOCSTART-":
-                if tokens:
-                    sentences.append({"tokens": tokens, "tags": tags})
-                tokens, tags = [], []
-                continue
-            tokens.append(parts[0])
-            tags.append(parts[-1])
+    for line, text in numbered_lines(path):
+        parts = text.split()
+        if not parts or parts[0] == "-DOCSTART-":
+            if tokens:
+                sentences.append({"tokens": tokens, "tags": tags})
+            tokens, tags = [], []
+            continue
+        if len(parts) < 2:  # a token without its tag (or columns joined by something other than spaces)
+            raise bad_record(path, line, f"only one column ({parts[0]!r})",
+                             f"expected {LAYOUT}; fix the line or remove it")
+        if parts[-1] not in known_tags:  # the model's head has exactly these nine outputs
+            raise bad_record(path, line, f"NER tag {parts[-1]!r} is not one of {', '.join(TAGS)}",
+                             "the last column must be a CoNLL-2003 BIO (IOB2) tag; fix the line or convert the file")
+        tokens.append(parts[0])
+        tags.append(parts[-1])
     if tokens:
         sentences.append({"tokens": tokens, "tags": tags})
+    if not sentences:
+        raise bad_record(path, 1, "no sentences (the file is empty or holds only blank and -DOCSTART- lines)",
+                         f"expected {LAYOUT}")
     return sentences
 
 

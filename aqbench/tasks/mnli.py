@@ -1,25 +1,36 @@
 """MNLI: 3-way inference (entailment / neutral / contradiction) on sentence pairs (GLUE). Accuracy on the
 matched and the mismatched dev sets (MNLI-m, MNLI-mm)."""
 
-import csv
 import random
 
 from aqbench.tasks import synthetic as syn
 from aqbench.tasks.base import HubSource, Task, register
+from aqbench.tasks.files import bad_record, tsv_rows
 
 LABELS = ("entailment", "neutral", "contradiction")  # GLUE's label order
+TSV_LAYOUT = "GLUE's MNLI columns (sentence1, sentence2 and gold_label among them), tab-separated"
 
 
 def read_tsv(path):
-    """GLUE MNLI TSV (train.tsv, dev_matched.tsv, dev_mismatched.tsv): columns sentence1, sentence2, gold_label."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    """GLUE MNLI TSV (train.tsv, dev_matched.tsv, dev_mismatched.tsv): columns sentence1, sentence2, gold_label.
+
+    A gold_label of '-' (MultiNLI's mark for pairs the annotators did not agree on) is skipped; any other label
+    outside LABELS is an error."""
     label_id = {name: i for i, name in enumerate(LABELS)}
-    return [
-        {"premise": r["sentence1"], "hypothesis": r["sentence2"], "label": label_id[r["gold_label"]]}
-        for r in rows
-        if r.get("gold_label") in label_id
-    ]
+    examples, last_line = [], 1
+    for line, row in tsv_rows(path, ("sentence1", "sentence2", "gold_label"), TSV_LAYOUT):
+        last_line = line
+        gold = row["gold_label"]
+        if gold == "-":
+            continue
+        if gold not in label_id:
+            raise bad_record(path, line, f"gold_label {gold!r} is not one of {', '.join(LABELS)} "
+                                         "(or '-', which is skipped)", "fix the line or remove it")
+        examples.append({"premise": row["sentence1"], "hypothesis": row["sentence2"], "label": label_id[gold]})
+    if not examples:
+        raise bad_record(path, last_line, "no row has a gold_label (every one is '-')",
+                         f"use a file with labelled rows, gold_label one of {', '.join(LABELS)}")
+    return examples
 
 
 def from_hub(split):

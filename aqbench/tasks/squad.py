@@ -1,27 +1,67 @@
 """SQuAD v1.1: extractive question answering. Exact match and F1 (max over gold answers) on the dev set."""
 
-import json
 import random
 
 from aqbench.tasks import synthetic as syn
 from aqbench.tasks.base import HubSource, Task, register
+from aqbench.tasks.files import bad_record, load_json
+
+LAYOUT = ('SQuAD v1.1 JSON: {"data": [{"paragraphs": [{"context": ..., "qas": [{"id": ..., "question": ..., '
+          '"answers": [{"text": ..., "answer_start": ...}, ...]}]}]}]}')
+JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+              bool: "true/false", type(None): "null"}
+
+
+def _get(path, record, key, kind, where):
+    """record[key], which must be of type `kind`; anything else is an error that names the record."""
+    fix = f"expected {LAYOUT}; fix the record or remove it"
+    if not isinstance(record, dict):
+        raise bad_record(path, where, f"{JSON_TYPES.get(type(record), 'a value')} where an object is expected", fix)
+    if key not in record:
+        raise bad_record(path, where, f'no "{key}"', fix)
+    value = record[key]
+    if not isinstance(value, kind) or isinstance(value, bool):  # JSON's true/false are Python ints too
+        raise bad_record(path, where, f'"{key}" is {JSON_TYPES.get(type(value), "a value")} where '
+                                      f"{JSON_TYPES[kind]} is expected", fix)
+    return value
 
 
 def read_json(path):
-    """The official SQuAD v1.1 JSON (data -> paragraphs -> qas)."""
-    with open(path) as f:
-        data = json.load(f)["data"]
+    """The official SQuAD v1.1 JSON (data -> paragraphs -> qas). A bad record is named by its place in the file,
+    e.g. `data[3].paragraphs[0].qas[2] (id ...)`, since JSON has no line per record."""
+    document = load_json(path)
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        raise bad_record(path, None, 'no top-level "data" list', f"expected {LAYOUT}")
     examples = []
-    for article in data:
-        for para in article["paragraphs"]:
-            for qa in para["qas"]:
-                examples.append({
-                    "id": qa["id"],
-                    "question": qa["question"],
-                    "context": para["context"],
-                    "answers": {"text": [a["text"] for a in qa["answers"]],
-                                "answer_start": [a["answer_start"] for a in qa["answers"]]},
-                })
+    for i, article in enumerate(document["data"]):
+        for j, para in enumerate(_get(path, article, "paragraphs", list, f"data[{i}]")):
+            para_at = f"data[{i}].paragraphs[{j}]"
+            context = _get(path, para, "context", str, para_at)
+            for k, qa in enumerate(_get(path, para, "qas", list, para_at)):
+                qa_at = f"{para_at}.qas[{k}]"
+                qid = _get(path, qa, "id", str, qa_at)
+                where = f"{qa_at} (id {qid})"
+                question = _get(path, qa, "question", str, where)
+                answers = _get(path, qa, "answers", list, where)
+                if not answers:  # SQuAD v2.0's unanswerable questions have none; v1.1 has no such questions
+                    raise bad_record(path, where, '"answers" is empty',
+                                     "every SQuAD v1.1 question has at least one answer; add one or remove the question")
+                texts, starts = [], []
+                for a, answer in enumerate(answers):
+                    answer_at = f"{qa_at}.answers[{a}] (id {qid})"
+                    text = _get(path, answer, "text", str, answer_at)
+                    start = _get(path, answer, "answer_start", int, answer_at)
+                    # training labels the span at answer_start, so it must hold the answer's text
+                    if start < 0 or context[start:start + len(text)] != text:
+                        raise bad_record(path, answer_at, f"the context at answer_start {start} does "
+                                         f"not read {text!r}", "answer_start must be the character offset of the "
+                                         "answer's text in the paragraph's context; fix it or remove the answer")
+                    texts.append(text)
+                    starts.append(start)
+                examples.append({"id": qid, "question": question, "context": context,
+                                 "answers": {"text": texts, "answer_start": starts}})
+    if not examples:
+        raise bad_record(path, None, 'no questions in "data"', f"expected {LAYOUT}")
     return examples
 
 

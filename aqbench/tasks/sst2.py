@@ -1,18 +1,26 @@
 """SST-2: binary sentiment of a movie-review sentence (GLUE). Accuracy on the dev set."""
 
-import csv
 import random
 
 from aqbench.tasks.base import HubSource, Task, register
+from aqbench.tasks.files import bad_record, tsv_rows
 
 LABELS = ("negative", "positive")
+TSV_LAYOUT = "`sentence<TAB>label` with label 0 or 1"
 
 
 def read_tsv(path):
-    """GLUE SST-2 TSV: header `sentence<TAB>label`."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return [{"sentence": r["sentence"].strip(), "label": int(r["label"])} for r in rows]
+    """GLUE SST-2 TSV: header `sentence<TAB>label`, label 0 (negative) or 1 (positive)."""
+    fix = f"expected {TSV_LAYOUT}; fix the line or remove it"
+    examples = []
+    for line, row in tsv_rows(path, ("sentence", "label"), TSV_LAYOUT):
+        sentence, label = row["sentence"].strip(), row["label"].strip()
+        if label not in ("0", "1"):
+            raise bad_record(path, line, f"label {row['label']!r} is not 0 or 1", fix)
+        if not sentence:  # nothing to classify; most likely a column shifted or a line cut short
+            raise bad_record(path, line, "the sentence is empty", fix)
+        examples.append({"sentence": sentence, "label": int(label)})
+    return examples
 
 
 def from_hub(split):
