@@ -5,7 +5,10 @@ the settings it needs (`stage_settings`), so a config change reruns exactly the 
 """
 
 import copy
+import functools
+import itertools
 import json
+import math
 from pathlib import Path
 
 import yaml
@@ -86,9 +89,10 @@ def _numbers_from_text(instance, schema, root):
 
 
 def _fill_defaults(instance, schema, root):
-    """Fill omitted keys from the schema's defaults, recursively (objects only)."""
+    """Fill omitted keys from the schema's defaults, recursively (objects only). A section marked `x-partial`
+    (models.<name>.train) holds values that replace another section's, so its defaults are not filled in."""
     schema = _resolve(schema, root)
-    if not isinstance(instance, dict):
+    if not isinstance(instance, dict) or schema.get("x-partial"):
         return
     for key, sub in schema.get("properties", {}).items():
         if key not in instance and "default" in sub:
@@ -138,6 +142,7 @@ def load(config, schema_path=None):
                                f"{config['aq']['bits']}. Fix: add 0 (pruning) to aq.bits or set aq.budgets")
         if not (config["aq"]["budgets"] or config["budgets"]):
             raise AqbenchError("config error: aq needs size budgets. Fix: set budgets (or aq.budgets), e.g. [2.96, 2.47, 1.97]")
+        _check_search_budgets(config)
     for name, spec in config["models"].items():
         if spec["source"] in ("local", "hub") and not spec.get("path"):
             raise AqbenchError(f"config error: models.{name} has source {spec['source']} but no path. Fix: set "
@@ -153,7 +158,231 @@ def load(config, schema_path=None):
     if config["models"]["bert"]["source"] == "student":
         raise AqbenchError("config error: models.bert cannot be a student (it is the teacher). Fix: use source config, "
                            "local or hub for models.bert")
+    for name, spec in config["models"].items():
+        _check_architecture(config, name, spec["architecture"])
+    _check_lengths(config, ["bert"] + (["distil"] if needs_distil else []))
     return config
+
+
+# --- checks beyond the schema -----------------------------------------------------------------------------------
+
+def _at_least(x):
+    """x rounded up to 4 significant digits: a bound a user can copy and pass."""
+    digits = 3 - math.floor(math.log10(x))
+    return f"{math.ceil(round(x * 10**digits, 6)) / 10**digits:g}"  # round first: 0.4 * 1e4 is not quite 4000
+
+
+def smallest_search_budget(config, groups):
+    """The smallest budget (bits per weight) at which every weight matrix can keep one group at aq's smallest
+    nonzero candidate. A group is at least 1/groups of its matrix (groups are capped at a matrix's rows, which
+    only makes them larger), so one group per matrix costs at least that many bits per weight of the encoder,
+    group parameters aside. Below it the search must prune whole matrices, and the smallest budgets prune
+    every weight (0.01 bits: a 0 MB model was evaluated and recorded, then its export failed)."""
+    return min(b for b in config["aq"]["bits"] if b > 0) / groups
+
+
+def _check_search_budgets(config):
+    """aq's budgets (and the group study's, at each of its group counts) against smallest_search_budget."""
+    if 0 not in config["aq"]["bits"]:
+        return  # without pruning, the budgets below the smallest candidate are refused already
+    key = "aq.budgets" if config["aq"]["budgets"] else "budgets"
+    checks = [(key, config["aq"]["budgets"] or config["budgets"], config["quant"]["groups"], "quant.groups")]
+    if "aq" in config["methods"] and config["group_study"]:
+        checks += [("group_study.budgets", config["group_study"]["budgets"], g, "group_study.groups")
+                   for g in config["group_study"]["groups"]]
+    smallest = min(b for b in config["aq"]["bits"] if b > 0)
+    for key, budgets, groups, groups_key in checks:
+        bound = smallest_search_budget(config, groups)
+        below = [b for b in budgets if b < bound]
+        if below:
+            raise AqbenchError(
+                f"config error: aq cannot search budgets {below} (bits per weight) at {key}: below {_at_least(bound)} "
+                f"bits per weight (its smallest nonzero candidate, {smallest} bits, on one of the {groups} groups of "
+                f"each weight matrix, {groups_key}) some matrix must be pruned whole, and the search can prune every "
+                f"weight. Fix: give {key} values of at least {_at_least(bound)}")
+
+
+# BertConfig arguments `architecture` may not set: those aqbench sets itself (models.build, from the learned
+# tokenizer; passing them too fails), and those that make the model a decoder, which none of the papers compresses
+NOT_YOURS = {"vocab_size": "is set by aqbench to the learned tokenizer's size (set tokenizer_vocab_size instead)",
+             "pad_token_id": "is set by aqbench to the learned tokenizer's [PAD] token",
+             "is_decoder": "would make the model a decoder (causal attention); the suite compresses encoders",
+             "add_cross_attention": "would add decoder cross-attention; the suite compresses encoders"}
+POSITIVE_SIZES = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                  "max_position_embeddings", "type_vocab_size")
+PROBABILITIES = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout")
+POSITIVE_NUMBERS = ("initializer_range", "layer_norm_eps")
+
+
+@functools.cache
+def bert_arguments():
+    """BertConfig's own arguments (those of its __init__ that the generic PreTrainedConfig does not take), as
+    the installed transformers defines them; `architecture` may set these less NOT_YOURS."""
+    import inspect
+
+    from transformers import BertConfig
+
+    own = set(inspect.signature(BertConfig.__init__).parameters)
+    generic = set(inspect.signature(BertConfig.__bases__[0].__init__).parameters)
+    return frozenset(own - generic - {"self", "args", "kwargs"})
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_architecture(config, name, arch):
+    """models.<name>.architecture: BertConfig's arguments only, with values a BERT can be built from."""
+    if not arch:
+        return
+    where = f"models.{name}.architecture"
+    for key in sorted(arch):
+        if key in NOT_YOURS:
+            raise AqbenchError(f"config error: {key!r} at {where} {NOT_YOURS[key]}. Fix: remove it from {where}")
+    allowed = sorted(bert_arguments() - set(NOT_YOURS))
+    unknown = sorted(set(arch) - set(allowed))
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise AqbenchError(f"config error: unknown key {', '.join(map(repr, unknown))} in {where}; allowed keys "
+                           f"(transformers.BertConfig's, an encoder's): {', '.join(allowed)}. Fix: use one of them{hint}")
+    for key in POSITIVE_SIZES:
+        if key in arch and not (_is_int(arch[key]) and arch[key] >= 1):
+            raise AqbenchError(f"config error: {arch[key]!r} at {where}.{key} is not a positive integer. Fix: set "
+                               f"{where}.{key} to an integer of at least 1")
+    for key in PROBABILITIES:
+        if key not in arch or (key == "classifier_dropout" and arch[key] is None):  # null: hidden_dropout_prob's
+            continue
+        if not (_is_number(arch[key]) and 0 <= arch[key] < 1):
+            raise AqbenchError(f"config error: {arch[key]!r} at {where}.{key} is not a dropout probability in "
+                               f"[0, 1). Fix: set {where}.{key} to a number from 0 (no dropout) to below 1")
+    for key in POSITIVE_NUMBERS:
+        if key in arch and not (_is_number(arch[key]) and arch[key] > 0):
+            raise AqbenchError(f"config error: {arch[key]!r} at {where}.{key} is not a positive number. Fix: set "
+                               f"{where}.{key} above 0")
+    if "hidden_act" in arch:
+        from transformers.activations import ACT2FN  # imports torch: only when an activation is named
+
+        if arch["hidden_act"] not in ACT2FN:
+            raise AqbenchError(f"config error: {arch['hidden_act']!r} at {where}.hidden_act is not an activation "
+                               f"transformers knows; use one of: {', '.join(sorted(ACT2FN))}. Fix: set {where}.hidden_act "
+                               "to one of them (BERT's is gelu)")
+    from transformers import BertConfig
+
+    default = BertConfig()
+    hidden, heads = (arch.get(k, getattr(default, k)) for k in ("hidden_size", "num_attention_heads"))
+    if hidden % heads:
+        raise AqbenchError(f"config error: hidden_size {hidden} at {where}.hidden_size is not divisible by num_attention_heads "
+                           f"{heads} (each head gets hidden_size / num_attention_heads dimensions). Fix: set "
+                           f"{where}.hidden_size to a multiple of {heads} or num_attention_heads to a divisor of {hidden}")
+    pairs = [t for t in config["tasks"] if _segments(t) > 1]
+    if pairs and arch.get("type_vocab_size", default.type_vocab_size) < 2:
+        raise AqbenchError(f"config error: type_vocab_size {arch['type_vocab_size']} at {where}.type_vocab_size cannot tell the two "
+                           f"segments of {', '.join(pairs)} apart (token types 0 and 1). Fix: set {where}.type_vocab_size "
+                           "to at least 2")
+    try:  # the types of every other argument, as BertConfig itself checks them
+        BertConfig(**arch)
+    except Exception as e:  # noqa: BLE001 - whatever BertConfig refuses, said in one line
+        detail = " ".join(str(e).split())
+        raise AqbenchError(f"config error: {where} is not a valid BertConfig ({detail}). Fix: correct that value "
+                           f"in {where}") from None
+
+
+def _segments(task_name):
+    """Texts per input of a task: 2 for sentence pairs and question + context, else 1."""
+    from aqbench.tasks import get_task
+
+    task = get_task(task_name)
+    return 2 if task.kind == "span_qa" else max(1, len(task.text_fields))
+
+
+def _train_key(config, task, model, key):
+    """Where a train value of a task (fine-tuning `model`, or any stage when None) is set: the most specific of
+    models.<model>.train, task_overrides.<task>.train and train."""
+    if model is not None and key in (config["models"][model].get("train") or {}):
+        return f"models.{model}.train.{key}"
+    if key in config["task_overrides"].get(task, {}).get("train", {}):
+        return f"task_overrides.{task}.train.{key}"
+    return f"train.{key}"
+
+
+def _length_key(config, task, model, key, settings, value):
+    """The key of a length with a note when it is null and the task's usual value applies."""
+    where = _train_key(config, task, model, key)
+    return where if settings.get(key) else f"{where} (null: {task}'s usual {value})"
+
+
+def model_positions(config, name):
+    """(max_position_embeddings, where it is set, the key that raises it or None) of a model when it is known at
+    config load, else None: from
+    `architecture` (or BertConfig's default) for source config, the directory's config.json for source local
+    (a missing directory or file is left to the model-directory check of the job that reads it), bert's for a
+    student (it copies bert's embeddings); a hub model's is unknown until it is downloaded."""
+    spec = config["models"][name]
+    if spec["source"] == "config":
+        where = f"models.{name}.architecture.max_position_embeddings"
+        if "max_position_embeddings" in spec["architecture"]:
+            return spec["architecture"]["max_position_embeddings"], where, where
+        from transformers import BertConfig
+
+        return BertConfig().max_position_embeddings, f"{where} not set: BertConfig's default", where
+    if spec["source"] == "local":
+        path = Path(spec["path"]) / "config.json"
+        try:
+            value = json.loads(path.read_text()).get("max_position_embeddings")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return (value, f"max_position_embeddings in {path}", None) if _is_int(value) else None
+    if spec["source"] == "student" and name != "bert":
+        known = model_positions(config, "bert")
+        return (known[0], f"{known[1]}, which the student copies", known[2]) if known else None
+    return None
+
+
+def _check_lengths(config, models):
+    """max_length and doc_stride of every task, as each stage sees them (the task's overrides; fine-tuning also the
+    model's own train): long enough for the task's inputs, a doc stride that fits a window, and no longer than the
+    position embeddings of the models that read them where those are known."""
+    from aqbench.tasks import get_task
+    from aqbench.tasks.kinds import get_kind, lengths, span_qa
+
+    positions = {m: model_positions(config, m) for m in models}
+    for task_name in config["tasks"]:
+        task = get_task(task_name)
+        kind = get_kind(task.kind)
+        # every stage reads the task's train settings; fine-tuning a model reads its own train over them
+        views = [(None, stage_settings(config, "train", task_name), models)]
+        views += [(m, model_train_settings(config, m, task_name), [m]) for m in models]
+        for model, settings, readers in views:
+            max_length, doc_stride = lengths(task, settings)
+            length_key = _length_key(config, task_name, model, "max_length", settings, max_length)
+            if max_length < kind.min_length(task):
+                raise AqbenchError(
+                    f"config error: max_length {max_length} at {length_key} is too short for {task_name}: its "
+                    f"inputs need at least {kind.min_length(task)} tokens (the special tokens and one token of each "
+                    f"text). Fix: set it to at least {kind.min_length(task)} (the task's usual length is {task.max_length})")
+            if task.kind == "span_qa" and doc_stride >= span_qa.context_length(max_length):
+                room = span_qa.context_length(max_length)
+                needed = next(n for n in itertools.count(max_length) if span_qa.context_length(n) > doc_stride)
+                stride_key = _length_key(config, task_name, model, "doc_stride", settings, doc_stride)
+                raise AqbenchError(
+                    f"config error: doc_stride {doc_stride} at {stride_key} is not below the {room} context tokens "
+                    f"a window of max_length {max_length} ({length_key}) holds: [CLS] question [SEP] context [SEP], "
+                    f"the question truncated to {span_qa.max_query_length(max_length)} tokens, and two windows share "
+                    f"doc_stride tokens. Fix: set doc_stride below {room}, or max_length to at least {needed}")
+            for m in readers:
+                if positions[m] and max_length > positions[m][0]:
+                    limit, source, raise_key = positions[m]
+                    raise AqbenchError(
+                        f"config error: max_length {max_length} at {length_key} is longer than the {limit} position "
+                        f"embeddings of models.{m} ({source}) for {task_name}: longer inputs would fail. Fix: set "
+                        f"max_length to at most {limit}" + (f", or raise {raise_key}" if raise_key else ""))
 
 
 def load_file(path, schema_path=None):

@@ -110,6 +110,10 @@ def export_model(task, model, assignment, out_path):
 
     from aqbench.io import atomic_file
 
+    if not any(b > 0 for layer in assignment.layers.values() for b in layer.bits):
+        # a 0 MB encoder is no model (and its packed-to-size ratio would divide by zero)
+        raise AqbenchError(f"cannot export {out_path}: its run prunes every encoder weight. Fix: delete the run and "
+                           "its search, and rerun them at a larger budget (aq.budgets or budgets)")
     grid = get_grid(assignment.grid)
     tensors, done = {}, set()
     for name, module in model.named_modules():

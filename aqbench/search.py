@@ -194,6 +194,25 @@ def _check_finite(loss, desc, which, epoch, step, lr):
                            f"lower the {which} learning rate (now {lr}); nothing was saved")
 
 
+def _check_not_all_pruned(assignment, layers, budget_bits, eps, desc):
+    """Refuse an assignment that prunes every weight: it would be fine-tuned, evaluated and recorded as a 0 MB
+    model. config.load refuses the budgets below one group per matrix (aqbench.config.smallest_search_budget);
+    this catches what that bound, shape-blind, cannot (groups capped at a matrix's rows, eps = 1)."""
+    if any(b > 0 for layer in assignment.layers.values() for b in layer.bits):
+        return
+    numel = sum(m.out_features * m.in_features for m in layers.values())
+    # the repair never prunes the last group when every group fits the budget at the smallest nonzero candidate
+    safe_bits = max(float(m.cost_bits[:, m.nonzero[0]].max()) for m in layers.values())
+    if budget_bits < safe_bits:
+        fix = (f"raise the budget (aq.budgets or budgets) to at least {math.ceil(safe_bits / numel * 1e4) / 1e4:g} "
+               "bits per weight (from there on any group of this model fits at the smallest nonzero candidate, "
+               "so the search keeps one)")
+    else:
+        fix = f"lower aq.epsilon (now {eps:g}): the band [(1 - eps) V, V] lets the search keep nothing"
+    raise AqbenchError(f"{desc}: every encoder weight was pruned at a budget of {budget_bits / numel:g} bits per "
+                       f"weight ({budget_bits / 8 / MB:.4g} MB); nothing was saved. Fix: {fix}")
+
+
 def encoder_numel(model):
     return sum(m.out_features * m.in_features for m in search_layers(model).values())
 
@@ -224,6 +243,7 @@ def search(task, checkpoint_dir, data_dir, avg_bits, settings, seed, out_dir, la
     meta = {"method": "aq", "budget": label, "avg_bits_budget": avg_bits, "budget_mb": budget_bits / 8 / MB,
             "candidates": cfg["bits"]}
     assignment, repair = derive(model, budget_bits, quant, cfg["epsilon"], meta)
+    _check_not_all_pruned(assignment, layers, budget_bits, cfg["epsilon"], f"search {task.name} {label or avg_bits}")
     repair = {"argmax_mb": repair["argmax_bits"] / 8 / MB, "steps_down": repair["steps_down"], "steps_up": repair["steps_up"]}
     assignment.meta.update(repair)
     size = encoder_size(assignment)

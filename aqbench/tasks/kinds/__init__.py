@@ -24,8 +24,12 @@ def get_kind(name):
     return _KINDS[name]
 
 
+def lengths(task, settings):
+    """(max_length, doc_stride) of a run: the train settings' values, null = the task's usual ones."""
+    return settings.get("max_length") or task.max_length, settings.get("doc_stride") or task.extra.get("doc_stride", 128)
+
+
 def featurize(task, examples, tokenizer, settings, with_labels=True):
     """Features of examples with the run's max_length and doc stride (null = the task's usual values)."""
-    max_length = settings.get("max_length") or task.max_length
-    doc_stride = settings.get("doc_stride") or task.extra.get("doc_stride", 128)
+    max_length, doc_stride = lengths(task, settings)
     return get_kind(task.kind).featurize(task, examples, tokenizer, max_length, with_labels, doc_stride=doc_stride)

@@ -8,6 +8,12 @@ HEAD = "AutoModelForSequenceClassification"
 METRICS = ("accuracy",)
 
 
+def min_length(task):
+    """The shortest max_length that keeps a token of every text: [CLS] text [SEP], plus text [SEP] for a pair.
+    Below it the tokenizer keeps only special tokens, or cannot truncate and silently ignores max_length."""
+    return 2 * len(task.text_fields) + 1
+
+
 def featurize(task, examples, tokenizer, max_length, with_labels=True, **_):
     from aqbench.tasks.kinds import Features
 

@@ -1,5 +1,10 @@
 """Extractive span QA (SQuAD v1.1): question + context windows with a doc stride, start/end logits, best valid
-span over the n-best starts and ends of every window, mapped back to the context text; EM and F1."""
+span over the n-best starts and ends of every window, mapped back to the context text; EM and F1.
+
+A window is [CLS] question [SEP] context [SEP]. Questions longer than max_query_length(max_length) tokens are
+truncated (as BERT's run_squad.py does at 64), so every window holds at least context_length(max_length)
+context tokens whatever the question: the config requires doc_stride (the tokens two windows share) below that,
+which the tokenizer needs and could otherwise fail on one long question."""
 
 import collections
 
@@ -9,13 +14,48 @@ from aqbench.tasks.metrics import squad_scores
 
 HEAD = "AutoModelForQuestionAnswering"
 METRICS = ("exact_match", "f1")
+MAX_QUERY_LENGTH = 64  # BERT's run_squad.py max_query_length
+
+
+def max_query_length(max_length):
+    """Tokens a question keeps at most: BERT's 64, and no more than half of a window's non-special tokens, so
+    the context always has the other half."""
+    return max(1, min(MAX_QUERY_LENGTH, (max_length - 3) // 2))
+
+
+def context_length(max_length):
+    """The context tokens a window holds at the least (with the longest question allowed)."""
+    return max_length - 3 - max_query_length(max_length)
+
+
+def min_length(task):
+    """The shortest max_length that keeps a token of the question and of the context: [CLS] q [SEP] c [SEP]
+    (the config also requires doc_stride < context_length(max_length))."""
+    return 5
+
+
+def truncate_question(question, tokenizer, limit):
+    """The question cut to at most `limit` tokens, at the start of the word the limit falls in (a prefix of whole
+    words tokenizes as it did in the whole question); inside a single word longer than the limit."""
+    while True:
+        enc = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+        if len(enc["input_ids"]) <= limit:
+            return question
+        words, cut = enc.word_ids(), limit
+        while cut > 0 and words[cut] is not None and words[cut] == words[cut - 1]:
+            cut -= 1
+        question = question[: enc["offset_mapping"][cut or limit][0]].rstrip()
 
 
 def featurize(task, examples, tokenizer, max_length, with_labels=True, doc_stride=128, **_):
     from aqbench.tasks.kinds import Features
 
+    questions = [ex["question"].lstrip() for ex in examples]
+    limit = max_query_length(max_length)
+    counts = tokenizer(questions, add_special_tokens=False)["input_ids"]
+    questions = [truncate_question(q, tokenizer, limit) if len(ids) > limit else q for q, ids in zip(questions, counts)]
     enc = tokenizer(
-        [ex["question"].lstrip() for ex in examples],
+        questions,
         [ex["context"] for ex in examples],
         truncation="only_second",
         max_length=max_length,

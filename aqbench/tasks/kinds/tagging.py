@@ -10,6 +10,12 @@ METRICS = ("f1", "precision", "recall")
 IGNORE = -100
 
 
+def min_length(task):
+    """The shortest max_length that keeps a word: [CLS] token [SEP]. Below it the tokenizer keeps only special
+    tokens (nothing to tag), or cannot truncate and silently ignores max_length."""
+    return 3
+
+
 def featurize(task, examples, tokenizer, max_length, with_labels=True, **_):
     from aqbench.tasks.kinds import Features
 
