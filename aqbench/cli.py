@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import sys
+import time
 from pathlib import Path
 
 from aqbench.errors import AqbenchError
@@ -384,17 +385,33 @@ def parser():
     return p
 
 
+def _kept(args):
+    """What a failed stage leaves in place: its previous output (stages write their outputs beside the old ones
+    and swap them in only at the end, aqbench.io)."""
+    out = getattr(args, "out", None)
+    if out and "{" not in out and Path(out).exists():
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(Path(out).stat().st_mtime))
+        return f"; the previous {out} (from {when}) is kept"
+    return ""
+
+
+def _say(msg):
+    print(msg, file=sys.stderr, flush=True)
+    if not _same_stream(sys.stdout, sys.stderr):
+        print(msg, flush=True)
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
-    _setup(args)
     try:
+        _setup(args)
         args.fn(args)
     except AqbenchError as e:
-        msg = f"aqbench {args.command}: error: {e}"
-        print(msg, file=sys.stderr, flush=True)
-        if not _same_stream(sys.stdout, sys.stderr):
-            print(msg, flush=True)
+        _say(f"aqbench {args.command}: error: {e}{_kept(args)}")
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; nothing half-written replaced an output
+        _say(f"aqbench {args.command}: interrupted{_kept(args)}; run the same command again to resume")
+        return 130
     return 0
 
 

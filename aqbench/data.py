@@ -25,15 +25,22 @@ def load_examples(task, settings):
     raise AqbenchError(f"unknown data source {source!r} for task {task.name}: use synthetic, local or hub")
 
 
-def _load_local(task, settings):
+def local_files(task, settings):
+    """{split: path} of the files a task reads with data.source local (whether or not they exist yet): the
+    declared inputs of its prepare_data job, so that editing one reruns exactly what depends on it."""
     directory = (settings.get("local_dirs") or {}).get(task.name)
-    if not directory:
+    if settings["source"] != "local" or not directory:
+        return {}
+    files = {**task.local_files, **(settings.get("local_files") or {}).get(task.name, {})}
+    return {split: Path(directory) / files[split] for split in task.splits}
+
+
+def _load_local(task, settings):
+    if not (settings.get("local_dirs") or {}).get(task.name):
         raise AqbenchError(f"task {task.name} reads local files but data.local_dirs.{task.name} is not set. Fix: set it "
                            f"to a directory holding {', '.join(task.local_files.values())}")
-    files = {**task.local_files, **(settings.get("local_files") or {}).get(task.name, {})}
     splits = {}
-    for split in task.splits:
-        path = Path(directory) / files[split]
+    for split, path in local_files(task, settings).items():
         if not path.is_file():
             raise AqbenchError(f"missing local file for task {task.name}, split {split}: {path}. Fix: put the file there, "
                                f"or name it in data.local_files.{task.name}.{split}")

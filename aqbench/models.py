@@ -4,6 +4,7 @@ A fine-tuned checkpoint is an ordinary HF directory (config.json + model.safeten
 every later stage loads it the same way as a user's local model.
 """
 
+import json
 from pathlib import Path
 
 from aqbench import hub
@@ -128,7 +129,7 @@ def load_pretrained(task, name_or_path, from_hub=False, seed=0):
             f"download it once where the hub is reachable (`hf download {name_or_path} "
             f"--local-dir DIR`), then set source: local and path: DIR for this model in the config"))
     else:
-        _check_model_dir(name_or_path)
+        check_model_dir(name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only)
         torch.manual_seed(seed)
@@ -140,21 +141,65 @@ def load_pretrained(task, name_or_path, from_hub=False, seed=0):
             raise hub.unreachable_error(f"model {name_or_path!r}", fix=(
                 "set source: local and path: a directory with config.json, the weights and the tokenizer files")) from e
         raise AqbenchError(f"cannot load model from {name_or_path}: {e}") from e
+    check_vocabulary(name_or_path, model, tokenizer)
     return model, tokenizer
 
 
-def _check_model_dir(path):
+# the tokenizer files a BERT-style directory holds (a fast tokenizer's tokenizer.json, or WordPiece's vocab.txt)
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+def model_dir_files(path):
+    """The files of a model directory that determine what is trained from it (config, weights, tokenizer): the
+    declared inputs of the jobs that read it, so that editing one reruns them."""
     p = Path(path)
+    if not p.is_dir():
+        return []
+    return sorted(str(f) for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+
+
+def check_model_dir(path):
+    """A directory to train from: config.json, readable weights and tokenizer files; one line with the fix if not."""
+    from aqbench.integrity import check_safetensors
+
+    p = Path(path)
+    fix = ("point the model's path at a directory saved with save_pretrained (config.json, model.safetensors, "
+           "tokenizer files), e.g. one downloaded with `hf download NAME --local-dir DIR`")
     if not (p / "config.json").is_file():
-        raise AqbenchError(f"model directory {p} has no config.json (or does not exist). Fix: point the model's "
-                           "path at a directory saved with save_pretrained (config.json, weights, tokenizer files)")
+        raise AqbenchError(f"model directory {p} has no config.json (or does not exist). Fix: {fix}")
+    try:
+        json.loads((p / "config.json").read_text())
+    except ValueError as e:
+        raise AqbenchError(f"{p / 'config.json'} is not valid JSON ({e}). Fix: {fix}") from None
+    if not any((p / w).is_file() for w in WEIGHT_FILES):
+        raise AqbenchError(f"model directory {p} has no weights ({' or '.join(WEIGHT_FILES)}). Fix: {fix}")
+    for weights in sorted(p.glob("*.safetensors")):
+        check_safetensors(weights, f"download or save the model again into {p}")
+    if not any((p / t).is_file() for t in TOKENIZER_FILES):
+        # transformers would build a tokenizer with only its 5 special tokens and train on [UNK]s
+        raise AqbenchError(f"model directory {p} has no tokenizer ({' or '.join(TOKENIZER_FILES)}). Fix: save the "
+                           f"model's tokenizer there too (tokenizer.save_pretrained(DIR)), or download the whole model")
+
+
+def check_vocabulary(path, model, tokenizer):
+    """The tokenizer and the embedding table belong together: no token id beyond the table, and the tokenizer
+    covers most of it (a tokenizer of another model, or a nearly empty one, would turn text into [UNK]s)."""
+    rows, size = model.config.vocab_size, len(tokenizer)
+    if size > rows or size < rows // 2:
+        raise AqbenchError(f"model directory {path}: its tokenizer has {size} tokens but the model's vocab_size is "
+                           f"{rows}; they do not belong together. Fix: save the model's own tokenizer in {path}")
 
 
 def load_checkpoint(task, path):
-    """A fine-tuned checkpoint written by `aqbench finetune` (or any HF directory with this task's head)."""
+    """A fine-tuned checkpoint written by `aqbench finetune` (or any HF directory with this task's head). Its
+    files are checked against the record written with it (aqbench.integrity) before anything is loaded."""
     from transformers import AutoTokenizer
 
-    _check_model_dir(path)
+    from aqbench.integrity import check_record
+
+    if not check_record(path, f"delete {path} and rerun snakemake, which fine-tunes it again"):
+        check_model_dir(path)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = auto_class(task).from_pretrained(path, local_files_only=True)
     return model, tokenizer

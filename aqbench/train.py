@@ -153,6 +153,7 @@ def finetune(task, data_dir, model_spec, settings, seed, out_dir, teacher_dir=No
     (config.json, model.safetensors, tokenizer files) plus aqbench.json with what was done. A `student` model
     is every other block of the fine-tuned teacher in teacher_dir, trained with soft targets from it."""
     from aqbench.data import load_split
+    from aqbench.integrity import write_record
     from aqbench.io import atomic_dir, write_json
     from aqbench.models import build, load_checkpoint
     from aqbench.tasks.kinds import featurize
@@ -182,4 +183,5 @@ def finetune(task, data_dir, model_spec, settings, seed, out_dir, teacher_dir=No
         write_json(tmp / "aqbench.json", {"task": task.name, "seed": seed, "model": model_spec, "train": {**settings, **stats},
                                           "train_examples": len(examples), "features": len(features), **note,
                                           "parameters": sum(p.numel() for p in model.parameters()), "versions": versions()})
+        write_record(tmp)  # last: every later read checks the files against it
     return stats

@@ -35,7 +35,9 @@ def test_a_local_model_directory_without_config_is_named(tmp_path):
 def test_a_local_model_directory_loads_with_a_new_head(tmp_path, tiny_bert):
     from transformers import BertTokenizerFast
 
+    tokenizer = models.train_tokenizer(["a b c"], 100)
+    tiny_bert.resize_token_embeddings(len(tokenizer))  # a model and its own tokenizer (the load checks they match)
     tiny_bert.save_pretrained(tmp_path)
-    models.train_tokenizer(["a b c"], 100).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
     model, tok = models.build(get_task("mnli"), {"source": "local", "path": str(tmp_path)}, [], 0)  # 2 -> 3 labels
     assert model.config.num_labels == 3 and isinstance(tok, BertTokenizerFast)

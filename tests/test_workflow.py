@@ -5,10 +5,8 @@ reruns only that job (and what depends on it), a bad config fails at once with o
 """
 
 import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,6 +15,8 @@ from conftest import REPO
 
 pytestmark = pytest.mark.e2e
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--cores", "2"]
+# Paths from the config reach the shell quoted: the DAG runs in directories whose names would run a command
+RESULTS, REPORTS = "res dir $(touch PWNED)", "rep dir `touch PWNED`"
 
 
 def snakemake(workdir, *args):
@@ -34,7 +34,9 @@ def run(tmp_path_factory):
     """Run the CI config once in a fresh working directory (its own .snakemake, results, reports)."""
     work = tmp_path_factory.mktemp("dag")
     (work / "config").mkdir()
-    shutil.copy(REPO / "config" / "ci.yaml", work / "config" / "config.yaml")
+    cfg = (REPO / "config" / "ci.yaml").read_text()
+    cfg = cfg.replace("results: results-ci", f"results: '{RESULTS}'").replace("reports: reports-ci", f"reports: '{REPORTS}'")
+    (work / "config" / "config.yaml").write_text(cfg)
     done = snakemake(work, "all")
     assert done.returncode == 0, done.stderr[-3000:]
     return work, done
@@ -42,7 +44,7 @@ def run(tmp_path_factory):
 
 def test_the_dag_produces_every_output_and_contract(run):
     work, done = run
-    summary = pd.read_csv(work / "results-ci" / "summary.csv", dtype={"budget": str})
+    summary = pd.read_csv(work / RESULTS / "summary.csv", dtype={"budget": str})
     assert set(summary.task) == {"sst2", "mnli", "conll03", "squad"}
     assert set(zip(summary.method, summary.budget)) == {("fp", "fp32"), ("lq", "w8"), ("lq", "w2"), ("aciq", "w2"),
                                                          ("ocs", "w2-r0.05"), ("qbert", "w2"), ("qbert", "b2.5"),
@@ -54,28 +56,28 @@ def test_the_dag_produces_every_output_and_contract(run):
     assert required <= set(summary.columns)
     assert set(summary[summary.task == "mnli"].metric) >= {"accuracy_m", "accuracy_mm"}
     assert set(summary[summary.task == "squad"].metric) >= {"exact_match", "f1"}
-    run_dir = work / "results-ci" / "runs" / "sst2" / "bert" / "lq" / "w2" / "seed0"
+    run_dir = work / RESULTS / "runs" / "sst2" / "bert" / "lq" / "w2" / "seed0"
     assignment = json.loads((run_dir / "assignment.json").read_text())
     assert {l["bits"][0] for l in assignment["layers"].values()} == {2}
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["avg_bits"] == 2.0 and metrics["size_mb"] < metrics["fp32_size_mb"] / 10
-    assert (work / "reports-ci" / "report.html").stat().st_size > 10_000
-    assert (work / "reports-ci" / "tables" / "results.md").is_file()
-    assert "ocs (r=0.05)" in (work / "reports-ci" / "tables" / "ptq.md").read_text()
-    assert (work / "reports-ci" / "figures" / "squad_ptq_vs_bits.svg").is_file()
-    spectrum = json.loads((work / "results-ci" / "hessian" / "mnli" / "bert" / "seed0" / "spectrum.json").read_text())
+    assert (work / REPORTS / "report.html").stat().st_size > 10_000
+    assert (work / REPORTS / "tables" / "results.md").is_file()
+    assert "ocs (r=0.05)" in (work / REPORTS / "tables" / "ptq.md").read_text()
+    assert (work / REPORTS / "figures" / "squad_ptq_vs_bits.svg").is_file()
+    spectrum = json.loads((work / RESULTS / "hessian" / "mnli" / "bert" / "seed0" / "spectrum.json").read_text())
     assert len(spectrum["blocks"]) == 2 and all(len(b["eigenvalues"]) == 2 for b in spectrum["blocks"])
-    mixed = json.loads((work / "results-ci" / "runs" / "mnli" / "bert" / "qbert" / "b2.5" / "seed0" / "assignment.json").read_text())
+    mixed = json.loads((work / RESULTS / "runs" / "mnli" / "bert" / "qbert" / "b2.5" / "seed0" / "assignment.json").read_text())
     assert sorted(mixed["meta"]["block_bits"].values()) in ([2, 2], [2, 4])  # fits 2.5 bits, group parameters included
-    qbert = json.loads((work / "results-ci" / "runs" / "mnli" / "bert" / "qbert" / "b2.5" / "seed0" / "metrics.json").read_text())
+    qbert = json.loads((work / RESULTS / "runs" / "mnli" / "bert" / "qbert" / "b2.5" / "seed0" / "metrics.json").read_text())
     assert qbert["size_mb"] <= mixed["meta"]["budget_mb"]
     for name in ("mnli_hessian.png", "mnli_qbert_bits.png", "mnli_aq_search.png", "mnli_aq_bits.png"):
-        assert (work / "reports-ci" / "figures" / name).is_file()
+        assert (work / REPORTS / "figures" / name).is_file()
     # AQ: the search is cached apart from the run, which fine-tunes with exactly the searched assignment
-    search = work / "results-ci" / "search" / "sst2" / "distil" / "b2.5" / "seed0"
+    search = work / RESULTS / "search" / "sst2" / "distil" / "b2.5" / "seed0"
     trace = json.loads((search / "trace.json").read_text())
     assert [t["epoch"] for t in trace["trace"]] == [1, 2] and trace["derived"]["size_mb"] <= trace["budget_mb"]
-    aq_run = work / "results-ci" / "runs" / "sst2" / "distil" / "aq_distil" / "b2.5" / "seed0"
+    aq_run = work / RESULTS / "runs" / "sst2" / "distil" / "aq_distil" / "b2.5" / "seed0"
     searched, used = (json.loads((d / "assignment.json").read_text()) for d in (search, aq_run))
     assert searched["layers"] == used["layers"] and len(used["layers"]) == 6  # the student: 1 block of 2
     # every quantized run is exported, reloads to the same outputs, and its packed size is in the summary
@@ -83,7 +85,7 @@ def test_the_dag_produces_every_output_and_contract(run):
     assert packed["check_max_abs_diff"] == 0.0 and packed["packed_mb"] >= packed["size_mb"]
     quantized = summary[~summary.method.isin(["fp", "distil"])]
     assert quantized.packed_mb.notna().all() and summary[summary.method == "fp"].packed_mb.isna().all()
-    assert "packed (MB)" in (work / "reports-ci" / "tables" / "results.md").read_text()
+    assert "packed (MB)" in (work / REPORTS / "tables" / "results.md").read_text()
     # every run, FP included, runs on ONNX Runtime: its exact form was checked against PyTorch on the whole eval split
     onnx = json.loads((aq_run / "onnx.json").read_text())
     assert onnx["unexplained"] == 0 and onnx["eval_examples"] == {"validation": 60} and (aq_run / "model.onnx").is_file()
@@ -91,23 +93,23 @@ def test_the_dag_produces_every_output_and_contract(run):
     for cell in ("b1_t1", "b8_t1", "b1_tall", "b8_tall"):  # ci.yaml's batch sizes, 1 and 2 threads
         assert summary[f"latency_{cell}_ms"].notna().all() and (summary[f"speedup_{cell}"] > 0).all()
     assert summary[summary.method == "fp"].torch_b1_t1_ms.notna().all()
-    assert "accuracy onnx" in (work / "reports-ci" / "tables" / "deploy.md").read_text()
-    assert (work / "reports-ci" / "figures" / "sst2_metric_vs_latency.svg").is_file()
-    student = json.loads((work / "results-ci" / "models" / "sst2" / "distil" / "seed0" / "aqbench.json").read_text())
+    assert "accuracy onnx" in (work / REPORTS / "tables" / "deploy.md").read_text()
+    assert (work / REPORTS / "figures" / "sst2_metric_vs_latency.svg").is_file()
+    student = json.loads((work / RESULTS / "models" / "sst2" / "distil" / "seed0" / "aqbench.json").read_text())
     assert student["teacher_blocks"] == 2 and student["student_blocks"] == 1
     assert "Report: " in done.stdout + done.stderr
-    for log in (work / "results-ci" / "logs").rglob("*.log"):
+    for log in (work / RESULTS / "logs").rglob("*.log"):
         assert "Traceback" not in log.read_text(), log
 
 
 def test_the_group_study_runs_each_group_count_and_fills_its_table(run):
     work, _ = run
     for method in ("qbert", "aq"):
-        run_dir = work / "results-ci" / "runs" / "sst2" / "bert" / method / "b2.5-g2" / "seed0"
+        run_dir = work / RESULTS / "runs" / "sst2" / "bert" / method / "b2.5-g2" / "seed0"
         layers = json.loads((run_dir / "assignment.json").read_text())["layers"]
         assert {len(layer["bits"]) for layer in layers.values()} == {2}  # 2 groups per matrix, not quant.groups' 8
         assert json.loads((run_dir / "packed.json").read_text())["check_max_abs_diff"] == 0.0
-    groups = pd.read_csv(work / "reports-ci" / "tables" / "groups.csv")
+    groups = pd.read_csv(work / REPORTS / "tables" / "groups.csv")
     assert sorted(zip(groups.method, groups.groups)) == [("aq", 2), ("aq", 8), ("qbert", 2), ("qbert", 8)]
 
 
@@ -115,14 +117,15 @@ def test_the_report_opens_in_chromium_clean_with_every_task_and_working_links(ru
     """No console errors, no network requests, every task's table rows and figures present; every link to a log,
     an assignment or a metrics file points at a file that exists."""
     import re
+    import urllib.parse
 
     from aqbench.report.browser import check_report, find_chromium
 
     work, _ = run
-    report = work / "reports-ci" / "report.html"
+    report = work / REPORTS / "report.html"
     hrefs = re.findall(r'href="([^"#][^"]*)"', report.read_text())
     assert sum(h.endswith(".log") for h in hrefs) >= 4 * 10 and any(h.endswith("assignment.json") for h in hrefs)
-    assert [h for h in hrefs if not (report.parent / h).is_file()] == []
+    assert [h for h in hrefs if not (report.parent / urllib.parse.unquote(h)).is_file()] == []
     if find_chromium() is None:
         pytest.skip("no Chromium (CI installs Debian's chromium package)")
     problems, seen = check_report(report, tasks=["sst2", "mnli", "conll03", "squad"])
@@ -151,6 +154,12 @@ def test_seeds_fan_out_in_the_dag(tmp_path):
     assert counts["aggregate"] == counts["report"] == 1  # one summary over every seed
 
 
+def test_paths_with_spaces_and_commands_reach_the_shell_quoted(run):
+    work, _ = run
+    assert (work / RESULTS / "summary.csv").is_file() and (work / REPORTS / "report.html").is_file()
+    assert not list(work.rglob("PWNED")) and not (REPO / "PWNED").exists()
+
+
 def test_a_second_run_does_nothing(run):
     work, _ = run
     again = snakemake(work, "all")
@@ -162,7 +171,7 @@ def test_deleting_one_metrics_file_reruns_only_that_job(run):
     """The job that made it: conll03's LQ sweep (one process per task, method and seed), whose rewritten runs are
     exported again and timed again with the task's other runs, then the summary."""
     work, _ = run
-    (work / "results-ci" / "runs" / "conll03" / "bert" / "lq" / "w8" / "seed0" / "metrics.json").unlink()
+    (work / RESULTS / "runs" / "conll03" / "bert" / "lq" / "w8" / "seed0" / "metrics.json").unlink()
     plan = snakemake(work, "-n", "all")
     assert job_counts(plan.stdout + plan.stderr) == {"ptq_lq": 1, "export_lq": 1, "latency": 1, "aggregate": 1,
                                                       "tables": 1, "figures": 1, "report": 1, "all": 1, "total": 8}

@@ -5,6 +5,7 @@ every figure, the configuration and the software versions."""
 import base64
 import os
 import time
+import urllib.parse
 from pathlib import Path
 
 import jinja2
@@ -41,13 +42,18 @@ def run_files(run_dir, method, budget):
     return [(label, path) for label, path in files if path.is_file()]
 
 
+def _href(path, out_dir):
+    """A link from the report to a file: relative, percent-encoded (results paths may hold spaces or `$`)."""
+    return urllib.parse.quote(os.path.relpath(Path(path).resolve(), out_dir))
+
+
 def _links(summary, task, table, out_dir):
     """Per table row: [{seed, files: [{label, href}]}], hrefs relative to the report."""
     runs = summary[summary.task == task].drop_duplicates("run_dir")
     out = []
     for r in table[["model", "method", "budget"]].itertuples(index=False):
         mine = runs[(runs.model == r.model) & (runs.method == r.method) & (runs.budget == r.budget)]
-        out.append([{"seed": int(run.seed), "files": [{"label": label, "href": os.path.relpath(Path(path).resolve(), out_dir)}
+        out.append([{"seed": int(run.seed), "files": [{"label": label, "href": _href(path, out_dir)}
                                                        for label, path in run_files(run.run_dir, r.method, r.budget)]}
                     for run in mine.itertuples()])
     return out

@@ -9,11 +9,13 @@ rule aq_search:
         checkpoint=CHECKPOINT,
         data=DATA,
     output:
-        assignment=f"{SEARCH}/assignment.json",
-        trace=f"{SEARCH}/trace.json",
-        alpha=f"{SEARCH}/alpha.safetensors",
+        assignment=update(f"{SEARCH}/assignment.json"),
+        trace=update(f"{SEARCH}/trace.json"),
+        alpha=update(f"{SEARCH}/alpha.safetensors"),
     params:
         settings=lambda w: aqconfig.as_json(aqconfig.search_settings(config, w.task)),
+        out=lambda w, output: os.path.dirname(output.assignment),
+        failures=failures(f"{SEARCH}/assignment.json"),
     conda:
         ENV
     log:
@@ -27,8 +29,8 @@ rule aq_search:
         gpu=resource("aq_search", "gpu", 0),
     shell:
         "aqbench search --task {wildcards.task} --budget {wildcards.budget} --seed {wildcards.seed} --threads {threads}"
-        " --checkpoint {input.checkpoint} --data {input.data} --settings {params.settings:q}"
-        " --out $(dirname {output.assignment}) 2> {log}"
+        " --checkpoint {input.checkpoint:q} --data {input.data:q} --settings {params.settings:q}"
+        " --out {params.out:q} 2> {log:q} || failed {output[0]:q}"
 
 
 rule aq:
@@ -37,15 +39,17 @@ rule aq:
         data=DATA,
         assignment=rules.aq_search.output.assignment,
     output:
-        assignment=f"{RUN}/assignment.json",
-        state=f"{RUN}/state.safetensors",
-        info=f"{RUN}/method.json",
-        metrics=f"{RUN}/metrics.json",
+        assignment=update(f"{RUN}/assignment.json"),
+        state=update(f"{RUN}/state.safetensors"),
+        info=update(f"{RUN}/method.json"),
+        metrics=update(f"{RUN}/metrics.json"),
     wildcard_constraints:
         method="aq|aq_distil",
     params:
         settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, w.method, w.task)),
         eval_settings=settings("train"),
+        out=lambda w, output: os.path.dirname(output.assignment),
+        failures=failures(f"{RUN}/assignment.json"),
     conda:
         ENV
     log:
@@ -59,6 +63,7 @@ rule aq:
         gpu=resource("aq", "gpu", 0),
     shell:
         "aqbench quantize --method {wildcards.method} --task {wildcards.task} --model {wildcards.model}"
-        " --budget {wildcards.budget} --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint}"
-        " --data {input.data} --settings {params.settings:q} --input assignment={input.assignment}"
-        " --out $(dirname {output.assignment}) --evaluate {output.metrics} --eval-settings {params.eval_settings:q} 2> {log}"
+        " --budget {wildcards.budget} --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint:q}"
+        " --data {input.data:q} --settings {params.settings:q} --input=assignment={input.assignment:q}"
+        " --out {params.out:q} --evaluate {output.metrics:q} --eval-settings {params.eval_settings:q} 2> {log:q}"
+        " || failed {output[0]:q}"

@@ -1,16 +1,53 @@
 # Config validation, paths, wildcard constraints and resources shared by every rule.
 import os
+import shlex
 import sys
 from pathlib import Path
 
 from aqbench import config as aqconfig
 from aqbench.errors import AqbenchError
+from aqbench.resume import clear_stale_state
 from aqbench.report.aggregate import PTQ_METHODS as PTQ_QUANTIZERS  # lq, aciq, ocs: the PTQ figure's methods
 from aqbench.report.tables import NAMES as TABLE_NAMES
 
 # `aqbench` is installed next to the Python running Snakemake (.venv/bin): jobs find it without activating .venv.
 # (Setting a prefix replaces Snakemake's default one, the bash strict mode, so it is repeated here.)
-shell.prefix(f'set -euo pipefail; export PATH="$PATH:{Path(sys.executable).parent}"; ')
+# A failed job keeps its previous outputs: every output is flagged update() (Snakemake backs it up before the job
+# and restores it when the job fails) and every stage swaps its new outputs in only at its end (aqbench.io). As
+# Snakemake then records the failed job's params as if it had succeeded, each rule's shell ends in
+# `|| failed {output[0]:q}`, which appends a line to a record beside that output, and the record is a param
+# (failures(<first output>)): the next run redoes the job.
+_BIN = shlex.quote(str(Path(sys.executable).parent))
+shell.prefix(
+    f'set -euo pipefail; export PATH="$PATH":{_BIN}; '
+    'failed() {{ s=$?; r="$(dirname "$1")/.$(basename "$1").failed"; echo "$(date -u +%FT%TZ) exit $s" >> "$r"; '
+    'echo "aqbench: the job failed (exit $s); its previous outputs are kept and it runs again next time" >&2; '
+    "exit $s; }}; "  # (Snakemake formats the prefix: braces doubled)
+)
+
+
+def failures(first_output):
+    """A params value: the job's record of failed runs (a line each, appended by the shell's `failed` beside its
+    first output). A function of the wildcards only: Snakemake does not record params derived from outputs."""
+
+    def record(w):
+        path = Path(str(first_output).format(**w))
+        path = path.parent / f".{path.name}.failed"
+        return path.read_text() if path.is_file() else ""
+
+    return record
+
+
+def q(text):
+    """A path (or an option with one) for a shell command, quoted: config paths can hold spaces or `$(...)`."""
+    return shlex.quote(str(text))
+
+
+# After kill -9: the locks and update() backups a dead run left would stop this one (aqbench.resume).
+if workflow.is_main_process:
+    _stale = clear_stale_state()
+    if _stale:
+        print(_stale, file=sys.stderr)
 
 try:
     _loaded = aqconfig.load(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -96,3 +133,31 @@ def latency_inputs(w):
         files += [f"{path}/model.onnx", f"{path}/assignment.json"]
         files += [f"{path}/packed.safetensors"] if run[2] in aqconfig.EXPORTED_METHODS else []
     return files
+
+
+def local_data(w):
+    """The task's local data files (data.source local) that exist: editing one reruns prepare_data and what
+    depends on it. A missing one is left to the job, which names it and the fix."""
+    from aqbench.data import local_files
+    from aqbench.tasks import get_task
+
+    paths = local_files(get_task(w.task), aqconfig.stage_settings(config, "data", w.task)).values()
+    return [str(p) for p in paths if p.is_file()]
+
+
+def local_model(w):
+    """The files of the model's local directory (source local): config, weights, tokenizer."""
+    from aqbench.models import model_dir_files
+
+    spec = config["models"][w.model]
+    return model_dir_files(spec["path"]) if spec["source"] == "local" else []
+
+
+# Settings that cannot change a stage's result are not part of its params (a change reruns nothing): the
+# evaluation batch size of fine-tuning and the spectrum, which never use it. The stages that calibrate or evaluate
+# keep it: the padding of a calibration batch enters the activation ranges it observes.
+NOT_RESULT = ("eval_batch_size",)
+
+
+def result_train(train):
+    return {k: v for k, v in train.items() if k not in NOT_RESULT}

@@ -1,8 +1,11 @@
 rule prepare_data:
+    input:
+        local_data,
     output:
-        directory(DATA),
+        update(directory(DATA)),
     params:
         settings=settings("data"),
+        failures=failures(DATA),
     conda:
         ENV
     log:
@@ -14,4 +17,5 @@ rule prepare_data:
         mem_mb=resource("prepare_data", "mem_mb", 2000),
         runtime=resource("prepare_data", "runtime", 30),
     shell:
-        "aqbench prepare --task {wildcards.task} --settings {params.settings:q} --out {output} 2> {log}"
+        "aqbench prepare --task {wildcards.task} --settings {params.settings:q} --out {output:q} 2> {log:q}"
+        " || failed {output[0]:q}"

@@ -9,6 +9,7 @@ for _method in [m for m in config["methods"] if m in aqconfig.EXPORTED_METHODS o
     _budgets = aqconfig.budgets(config, _method)
     _outputs = ["packed.safetensors", "packed.json"] if _method in aqconfig.EXPORTED_METHODS else []
     _outputs += ["model.onnx", "onnx.json"] if _ONNX else []
+    _files = expand(f"{_run}/{{file}}", budget=_budgets, allow_missing=True, file=_outputs)
 
     rule:
         name:
@@ -19,12 +20,13 @@ for _method in [m for m in config["methods"] if m in aqconfig.EXPORTED_METHODS o
             runs=expand(f"{_run}/{{file}}", budget=_budgets, allow_missing=True,
                         file=["assignment.json", "state.safetensors", "method.json"]),
         output:
-            expand(f"{_run}/{{file}}", budget=_budgets, allow_missing=True, file=_outputs),
+            update(_files),
         params:
             runs=lambda w, r=_run, b=_budgets: [r.format(task=w.task, model=w.model, seed=w.seed, budget=x) for x in b],
             settings=settings("train"),
             onnx=(["--onnx"] + ([f"--limit={config['onnx']['eval_examples']}"] if config["onnx"]["eval_examples"] else []))
             if _ONNX else [],
+            failures=failures(_files[0]),
         conda:
             ENV
         log:
@@ -38,4 +40,4 @@ for _method in [m for m in config["methods"] if m in aqconfig.EXPORTED_METHODS o
         shell:
             "aqbench export --task {wildcards.task} --seed {wildcards.seed} --threads {threads}"
             " --checkpoint {input.checkpoint:q} --data {input.data:q} --settings {params.settings:q} {params.onnx}"
-            " {params.runs:q} 2> {log:q}"
+            " {params.runs:q} 2> {log:q} || failed {output[0]:q}"

@@ -2,13 +2,18 @@ rule finetune:
     input:
         data=DATA,
         teacher=teacher_input,
+        model=local_model,
     output:
-        directory(CHECKPOINT),
+        update(directory(CHECKPOINT)),
     params:
         settings=lambda w: aqconfig.as_json(
-            {"model": config["models"][w.model], "train": aqconfig.model_train_settings(config, w.model, w.task)}
+            {
+                "model": config["models"][w.model],
+                "train": result_train(aqconfig.model_train_settings(config, w.model, w.task)),
+            }
         ),
-        teacher=lambda w, input: f"--teacher {input.teacher}" if input.teacher else "",
+        teacher=lambda w, input: f"--teacher {q(input.teacher)}" if input.teacher else "",
+        failures=failures(CHECKPOINT),
     conda:
         ENV
     log:
@@ -21,5 +26,5 @@ rule finetune:
         runtime=resource("finetune", "runtime", 60),
         gpu=resource("finetune", "gpu", 0),
     shell:
-        "aqbench finetune --task {wildcards.task} --seed {wildcards.seed} --threads {threads} --data {input.data}"
-        " --settings {params.settings:q} {params.teacher} --out {output} 2> {log}"
+        "aqbench finetune --task {wildcards.task} --seed {wildcards.seed} --threads {threads} --data {input.data:q}"
+        " --settings {params.settings:q} {params.teacher} --out {output:q} 2> {log:q} || failed {output[0]:q}"

@@ -6,11 +6,12 @@ rule latency:
         checkpoint=CHECKPOINT.replace("{model}", "bert"),
         runs=latency_inputs,
     output:
-        f"{R}/latency/{{task}}/seed{{seed}}.json",
+        update(f"{R}/latency/{{task}}/seed{{seed}}.json"),
     params:
         runs=lambda w: [aqconfig.run_path(config, *run) for run in task_runs(w)],
         baseline=lambda w: aqconfig.run_path(config, w.task, "bert", "fp", "fp32", w.seed),
         settings=aqconfig.as_json(config["onnx"]["latency"]),
+        failures=failures(f"{R}/latency/{{task}}/seed{{seed}}.json"),
     conda:
         ENV
     log:
@@ -24,3 +25,4 @@ rule latency:
     shell:
         "aqbench latency --task {wildcards.task} --threads {threads} --checkpoint {input.checkpoint:q}"
         " --baseline {params.baseline:q} --settings {params.settings:q} --out {output:q} {params.runs:q} 2> {log:q}"
+        " || failed {output[0]:q}"

@@ -5,6 +5,8 @@
 for _method in [m for m in config["methods"] if m in aqconfig.PTQ_METHODS]:
     _run = f"{R}/runs/{{task}}/{{model}}/{_method}/{{budget}}/seed{{seed}}"
     _budgets = aqconfig.budgets(config, _method)
+    _files = expand(f"{_run}/{{file}}", budget=_budgets, allow_missing=True,
+                    file=["assignment.json", "state.safetensors", "method.json", "metrics.json"])
 
     rule:
         name:
@@ -13,14 +15,14 @@ for _method in [m for m in config["methods"] if m in aqconfig.PTQ_METHODS]:
             checkpoint=CHECKPOINT,
             data=DATA,
         output:
-            expand(f"{_run}/{{file}}", budget=_budgets, allow_missing=True,
-                   file=["assignment.json", "state.safetensors", "method.json", "metrics.json"]),
+            update(_files),
         params:
             method=_method,
             budgets=" ".join(_budgets),
             out=lambda w, r=_run: r.format(task=w.task, model=w.model, seed=w.seed, budget="{budget}"),
             settings=lambda w, m=_method: aqconfig.as_json(aqconfig.method_settings(config, m, w.task)),
             eval_settings=settings("train"),
+            failures=failures(_files[0]),
         conda:
             ENV
         log:
@@ -34,6 +36,7 @@ for _method in [m for m in config["methods"] if m in aqconfig.PTQ_METHODS]:
             gpu=resource("ptq", "gpu", 0),
         shell:
             "aqbench quantize --method {params.method} --task {wildcards.task} --model {wildcards.model}"
-            " --budget {params.budgets} --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint}"
-            " --data {input.data} --settings {params.settings:q} --out {params.out:q}"
-            " --evaluate {params.out:q}/metrics.json --eval-settings {params.eval_settings:q} 2> {log}"
+            " --budget {params.budgets} --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint:q}"
+            " --data {input.data:q} --settings {params.settings:q} --out {params.out:q}"
+            " --evaluate {params.out:q}/metrics.json --eval-settings {params.eval_settings:q} 2> {log:q}"
+            " || failed {output[0]:q}"

@@ -5,11 +5,12 @@ rule hessian:
         checkpoint=CHECKPOINT,
         data=DATA,
     output:
-        f"{R}/hessian/{{task}}/{{model}}/seed{{seed}}/spectrum.json",
+        update(f"{R}/hessian/{{task}}/{{model}}/seed{{seed}}/spectrum.json"),
     params:
         settings=lambda w: aqconfig.as_json(
-            {"hessian": config["hessian"], "train": aqconfig.stage_settings(config, "train", w.task)}
+            {"hessian": config["hessian"], "train": result_train(aqconfig.stage_settings(config, "train", w.task))}
         ),
+        failures=failures(f"{R}/hessian/{{task}}/{{model}}/seed{{seed}}/spectrum.json"),
     conda:
         ENV
     log:
@@ -23,7 +24,8 @@ rule hessian:
         gpu=resource("hessian", "gpu", 0),
     shell:
         "aqbench hessian --task {wildcards.task} --seed {wildcards.seed} --threads {threads}"
-        " --checkpoint {input.checkpoint} --data {input.data} --settings {params.settings:q} --out {output} 2> {log}"
+        " --checkpoint {input.checkpoint:q} --data {input.data:q} --settings {params.settings:q} --out {output:q}"
+        " 2> {log:q} || failed {output[0]:q}"
 
 
 rule qbert:
@@ -32,14 +34,16 @@ rule qbert:
         data=DATA,
         spectrum=spectrum_input,
     output:
-        assignment=f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/assignment.json",
-        state=f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/state.safetensors",
-        info=f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/method.json",
-        metrics=f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/metrics.json",
+        assignment=update(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/assignment.json"),
+        state=update(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/state.safetensors"),
+        info=update(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/method.json"),
+        metrics=update(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/metrics.json"),
     params:
         settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, "qbert", w.task)),
         eval_settings=settings("train"),
-        spectrum=lambda w, input: f"--input spectrum={input.spectrum}" if input.spectrum else "",
+        spectrum=lambda w, input: q(f"--input=spectrum={input.spectrum}") if input.spectrum else "",
+        out=lambda w, output: os.path.dirname(output.assignment),
+        failures=failures(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/assignment.json"),
     conda:
         ENV
     log:
@@ -53,6 +57,6 @@ rule qbert:
         gpu=resource("qbert", "gpu", 0),
     shell:
         "aqbench quantize --method qbert --task {wildcards.task} --model {wildcards.model} --budget {wildcards.budget}"
-        " --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint} --data {input.data}"
-        " --settings {params.settings:q} {params.spectrum} --out $(dirname {output.assignment})"
-        " --evaluate {output.metrics} --eval-settings {params.eval_settings:q} 2> {log}"
+        " --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint:q} --data {input.data:q}"
+        " --settings {params.settings:q} {params.spectrum} --out {params.out:q}"
+        " --evaluate {output.metrics:q} --eval-settings {params.eval_settings:q} 2> {log:q} || failed {output[0]:q}"

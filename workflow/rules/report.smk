@@ -5,7 +5,9 @@ rule aggregate:
         onnx=aqconfig.onnx_files(config),
         latency=aqconfig.latency_files(config),
     output:
-        SUMMARY,
+        update(SUMMARY),
+    params:
+        failures=failures(SUMMARY),
     conda:
         ENV
     log:
@@ -18,7 +20,7 @@ rule aggregate:
         runtime=resource("aggregate", "runtime", 10),
     shell:
         "aqbench aggregate --out {output:q} --packed {input.packed:q} --onnx {input.onnx:q} --latency {input.latency:q}"
-        " -- {input.metrics:q} 2> {log:q}"
+        " -- {input.metrics:q} 2> {log:q} || failed {output[0]:q}"
 
 
 # The tables' CSVs, the figures' PNGs and the HTML page are also Snakemake report items (captions in
@@ -28,10 +30,10 @@ rule tables:
         SUMMARY,
     output:
         [
-            report(f"{P}/tables/{name}.csv", caption=f"../report/tables/{name}.rst", category="Tables")
+            update(report(f"{P}/tables/{name}.csv", caption=f"../report/tables/{name}.rst", category="Tables"))
             for name in TABLE_NAMES
         ],
-        expand(f"{P}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["md", "tex"]),
+        update(expand(f"{P}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["md", "tex"])),
     conda:
         ENV
     log:
@@ -45,8 +47,10 @@ rule tables:
     params:
         out_dir=lambda w, output: os.path.dirname(output[0]),
         settings=aqconfig.as_json(aqconfig.report_settings(config)),
+        failures=failures(f"{P}/tables/{TABLE_NAMES[0]}.csv"),
     shell:
-        "aqbench tables --summary {input} --out-dir {params.out_dir} --settings {params.settings:q} 2> {log}"
+        "aqbench tables --summary {input:q} --out-dir {params.out_dir:q} --settings {params.settings:q} 2> {log:q}"
+        " || failed {output[0]:q}"
 
 
 rule figures:
@@ -56,13 +60,17 @@ rule figures:
         traces=TRACES,
     output:
         [
-            report(f"{P}/figures/{t}_{kind}.png", caption=f"../report/figures/{kind}.rst", category="Figures", subcategory=t)
+            update(
+                report(f"{P}/figures/{t}_{kind}.png", caption=f"../report/figures/{kind}.rst", category="Figures",
+                       subcategory=t)
+            )
             for t in config["tasks"]
             for kind in FIGURES
         ],
-        expand(f"{P}/figures/{{task}}_{{kind}}.svg", task=config["tasks"], kind=FIGURES),
+        update(expand(f"{P}/figures/{{task}}_{{kind}}.svg", task=config["tasks"], kind=FIGURES)),
     params:
         out_dir=lambda w, output: os.path.dirname(output[0]),
+        failures=failures(f"{P}/figures/{config['tasks'][0]}_{FIGURES[0]}.png"),
     conda:
         ENV
     log:
@@ -74,8 +82,8 @@ rule figures:
         mem_mb=resource("figures", "mem_mb", 2000),
         runtime=resource("figures", "runtime", 10),
     shell:
-        "aqbench figures --summary {input.summary} --spectrum {input.spectra} --trace {input.traces}"
-        " --out-dir {params.out_dir} 2> {log}"
+        "aqbench figures --summary {input.summary:q} --spectrum {input.spectra:q} --trace {input.traces:q}"
+        " --out-dir {params.out_dir:q} 2> {log:q} || failed {output[0]:q}"
 
 
 rule report:
@@ -84,11 +92,12 @@ rule report:
         tables=rules.tables.output,
         figures=rules.figures.output,
     output:
-        report(REPORT, caption="../report/html.rst", category="Report"),
+        update(report(REPORT, caption="../report/html.rst", category="Report")),
     params:
         # the configuration the page shows; scheduler resources cannot change a result, so they do not rebuild it
         settings=lambda w: aqconfig.as_json({k: v for k, v in config.items() if k != "resources"}),
         figures_dir=lambda w, input: os.path.dirname(input.figures[0]),
+        failures=failures(REPORT),
     conda:
         ENV
     log:
@@ -100,5 +109,5 @@ rule report:
         mem_mb=resource("report", "mem_mb", 1000),
         runtime=resource("report", "runtime", 10),
     shell:
-        "aqbench report --summary {input.summary} --figures-dir {params.figures_dir} --out {output}"
-        " --settings {params.settings:q} 2> {log}"
+        "aqbench report --summary {input.summary:q} --figures-dir {params.figures_dir:q} --out {output:q}"
+        " --settings {params.settings:q} 2> {log:q} || failed {output[0]:q}"
