@@ -15,7 +15,7 @@ rule aq_search:
     params:
         settings=lambda w: aqconfig.as_json(aqconfig.search_settings(config, w.task)),
         out=lambda w, output: os.path.dirname(output.assignment),
-        failures=failures(f"{SEARCH}/assignment.json"),
+        **failure_params(f"{SEARCH}/assignment.json"),
     conda:
         ENV
     log:
@@ -30,7 +30,7 @@ rule aq_search:
     shell:
         "aqbench search --task {wildcards.task} --budget {wildcards.budget} --seed {wildcards.seed} --threads {threads}"
         " --checkpoint {input.checkpoint:q} --data {input.data:q} --settings {params.settings:q}"
-        " --out {params.out:q} 2> {log:q} || failed {output[0]:q}"
+        " --out {params.out:q} 2> {log:q} || failed {params.record:q}"
 
 
 rule aq:
@@ -49,7 +49,7 @@ rule aq:
         settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, w.method, w.task)),
         eval_settings=settings("train"),
         out=lambda w, output: os.path.dirname(output.assignment),
-        failures=failures(f"{RUN}/assignment.json"),
+        **failure_params(f"{RUN}/assignment.json"),
     conda:
         ENV
     log:
@@ -66,4 +66,4 @@ rule aq:
         " --budget {wildcards.budget} --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint:q}"
         " --data {input.data:q} --settings {params.settings:q} --input=assignment={input.assignment:q}"
         " --out {params.out:q} --evaluate {output.metrics:q} --eval-settings {params.eval_settings:q} 2> {log:q}"
-        " || failed {output[0]:q}"
+        " || failed {params.record:q}"

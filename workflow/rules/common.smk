@@ -1,4 +1,5 @@
 # Config validation, paths, wildcard constraints and resources shared by every rule.
+import hashlib
 import os
 import shlex
 import sys
@@ -15,27 +16,36 @@ from aqbench.report.tables import NAMES as TABLE_NAMES
 # A failed job keeps its previous outputs: every output is flagged update() (Snakemake backs it up before the job
 # and restores it when the job fails) and every stage swaps its new outputs in only at its end (aqbench.io). As
 # Snakemake then records the failed job's params as if it had succeeded, each rule's shell ends in
-# `|| failed {output[0]:q}`, which appends a line to a record beside that output, and the record is a param
-# (failures(<first output>)): the next run redoes the job.
+# `|| failed {params.record:q}`, which appends a line to the job's failure record, and the record's text is a
+# param too (failure_params): the next run redoes the job.
 _BIN = shlex.quote(str(Path(sys.executable).parent))
 shell.prefix(
     f'set -euo pipefail; export PATH="$PATH":{_BIN}; '
-    'failed() {{ s=$?; r="$(dirname "$1")/.$(basename "$1").failed"; echo "$(date -u +%FT%TZ) exit $s" >> "$r"; '
+    'failed() {{ s=$?; mkdir -p "$(dirname "$1")"; echo "$(date -u +%FT%TZ) exit $s" >> "$1"; '
     'echo "aqbench: the job failed (exit $s); its previous outputs are kept and it runs again next time" >&2; '
     "exit $s; }}; "  # (Snakemake formats the prefix: braces doubled)
 )
 
 
-def failures(first_output):
-    """A params value: the job's record of failed runs (a line each, appended by the shell's `failed` beside its
-    first output). A function of the wildcards only: Snakemake does not record params derived from outputs."""
+def failure_record(first_output):
+    """Where a job's failures are recorded: beside Snakemake's own records of the working directory, one file per
+    job named after its first output (a line per failure: time, exit status)."""
+    digest = hashlib.sha1(str(first_output).encode()).hexdigest()[:12]
+    return Path(".snakemake", "aqbench-failures", f"{Path(first_output).name}-{digest}.failed")
+
+
+def failure_params(first_output):
+    """The params `record` (the record's path, for the shell) and `failures` (its text, a rerun trigger). Functions
+    of the wildcards only: Snakemake does not record params derived from outputs."""
 
     def record(w):
-        path = Path(str(first_output).format(**w))
-        path = path.parent / f".{path.name}.failed"
+        return str(failure_record(str(first_output).format(**w)))
+
+    def failures(w):
+        path = Path(record(w))
         return path.read_text() if path.is_file() else ""
 
-    return record
+    return {"record": record, "failures": failures}
 
 
 def q(text):

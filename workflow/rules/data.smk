@@ -5,7 +5,7 @@ rule prepare_data:
         update(directory(DATA)),
     params:
         settings=settings("data"),
-        failures=failures(DATA),
+        **failure_params(DATA),
     conda:
         ENV
     log:
@@ -18,4 +18,4 @@ rule prepare_data:
         runtime=resource("prepare_data", "runtime", 30),
     shell:
         "aqbench prepare --task {wildcards.task} --settings {params.settings:q} --out {output:q} 2> {log:q}"
-        " || failed {output[0]:q}"
+        " || failed {params.record:q}"

@@ -26,7 +26,7 @@ for _method in [m for m in config["methods"] if m in aqconfig.EXPORTED_METHODS o
             settings=settings("train"),
             onnx=(["--onnx"] + ([f"--limit={config['onnx']['eval_examples']}"] if config["onnx"]["eval_examples"] else []))
             if _ONNX else [],
-            failures=failures(_files[0]),
+            **failure_params(_files[0]),
         conda:
             ENV
         log:
@@ -40,4 +40,4 @@ for _method in [m for m in config["methods"] if m in aqconfig.EXPORTED_METHODS o
         shell:
             "aqbench export --task {wildcards.task} --seed {wildcards.seed} --threads {threads}"
             " --checkpoint {input.checkpoint:q} --data {input.data:q} --settings {params.settings:q} {params.onnx}"
-            " {params.runs:q} 2> {log:q} || failed {output[0]:q}"
+            " {params.runs:q} 2> {log:q} || failed {params.record:q}"

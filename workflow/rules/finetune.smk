@@ -13,7 +13,7 @@ rule finetune:
             }
         ),
         teacher=lambda w, input: f"--teacher {q(input.teacher)}" if input.teacher else "",
-        failures=failures(CHECKPOINT),
+        **failure_params(CHECKPOINT),
     conda:
         ENV
     log:
@@ -27,4 +27,4 @@ rule finetune:
         gpu=resource("finetune", "gpu", 0),
     shell:
         "aqbench finetune --task {wildcards.task} --seed {wildcards.seed} --threads {threads} --data {input.data:q}"
-        " --settings {params.settings:q} {params.teacher} --out {output:q} 2> {log:q} || failed {output[0]:q}"
+        " --settings {params.settings:q} {params.teacher} --out {output:q} 2> {log:q} || failed {params.record:q}"

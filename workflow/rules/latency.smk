@@ -11,7 +11,7 @@ rule latency:
         runs=lambda w: [aqconfig.run_path(config, *run) for run in task_runs(w)],
         baseline=lambda w: aqconfig.run_path(config, w.task, "bert", "fp", "fp32", w.seed),
         settings=aqconfig.as_json(config["onnx"]["latency"]),
-        failures=failures(f"{R}/latency/{{task}}/seed{{seed}}.json"),
+        **failure_params(f"{R}/latency/{{task}}/seed{{seed}}.json"),
     conda:
         ENV
     log:
@@ -25,4 +25,4 @@ rule latency:
     shell:
         "aqbench latency --task {wildcards.task} --threads {threads} --checkpoint {input.checkpoint:q}"
         " --baseline {params.baseline:q} --settings {params.settings:q} --out {output:q} {params.runs:q} 2> {log:q}"
-        " || failed {output[0]:q}"
+        " || failed {params.record:q}"

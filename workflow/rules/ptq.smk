@@ -22,7 +22,7 @@ for _method in [m for m in config["methods"] if m in aqconfig.PTQ_METHODS]:
             out=lambda w, r=_run: r.format(task=w.task, model=w.model, seed=w.seed, budget="{budget}"),
             settings=lambda w, m=_method: aqconfig.as_json(aqconfig.method_settings(config, m, w.task)),
             eval_settings=settings("train"),
-            failures=failures(_files[0]),
+            **failure_params(_files[0]),
         conda:
             ENV
         log:
@@ -39,4 +39,4 @@ for _method in [m for m in config["methods"] if m in aqconfig.PTQ_METHODS]:
             " --budget {params.budgets} --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint:q}"
             " --data {input.data:q} --settings {params.settings:q} --out {params.out:q}"
             " --evaluate {params.out:q}/metrics.json --eval-settings {params.eval_settings:q} 2> {log:q}"
-            " || failed {output[0]:q}"
+            " || failed {params.record:q}"

@@ -10,7 +10,7 @@ rule hessian:
         settings=lambda w: aqconfig.as_json(
             {"hessian": config["hessian"], "train": result_train(aqconfig.stage_settings(config, "train", w.task))}
         ),
-        failures=failures(f"{R}/hessian/{{task}}/{{model}}/seed{{seed}}/spectrum.json"),
+        **failure_params(f"{R}/hessian/{{task}}/{{model}}/seed{{seed}}/spectrum.json"),
     conda:
         ENV
     log:
@@ -25,7 +25,7 @@ rule hessian:
     shell:
         "aqbench hessian --task {wildcards.task} --seed {wildcards.seed} --threads {threads}"
         " --checkpoint {input.checkpoint:q} --data {input.data:q} --settings {params.settings:q} --out {output:q}"
-        " 2> {log:q} || failed {output[0]:q}"
+        " 2> {log:q} || failed {params.record:q}"
 
 
 rule qbert:
@@ -43,7 +43,7 @@ rule qbert:
         eval_settings=settings("train"),
         spectrum=lambda w, input: q(f"--input=spectrum={input.spectrum}") if input.spectrum else "",
         out=lambda w, output: os.path.dirname(output.assignment),
-        failures=failures(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/assignment.json"),
+        **failure_params(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/assignment.json"),
     conda:
         ENV
     log:
@@ -59,4 +59,4 @@ rule qbert:
         "aqbench quantize --method qbert --task {wildcards.task} --model {wildcards.model} --budget {wildcards.budget}"
         " --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint:q} --data {input.data:q}"
         " --settings {params.settings:q} {params.spectrum} --out {params.out:q}"
-        " --evaluate {output.metrics:q} --eval-settings {params.eval_settings:q} 2> {log:q} || failed {output[0]:q}"
+        " --evaluate {output.metrics:q} --eval-settings {params.eval_settings:q} 2> {log:q} || failed {params.record:q}"

@@ -7,7 +7,7 @@ rule aggregate:
     output:
         update(SUMMARY),
     params:
-        failures=failures(SUMMARY),
+        **failure_params(SUMMARY),
     conda:
         ENV
     log:
@@ -20,7 +20,7 @@ rule aggregate:
         runtime=resource("aggregate", "runtime", 10),
     shell:
         "aqbench aggregate --out {output:q} --packed {input.packed:q} --onnx {input.onnx:q} --latency {input.latency:q}"
-        " -- {input.metrics:q} 2> {log:q} || failed {output[0]:q}"
+        " -- {input.metrics:q} 2> {log:q} || failed {params.record:q}"
 
 
 # The tables' CSVs, the figures' PNGs and the HTML page are also Snakemake report items (captions in
@@ -47,10 +47,10 @@ rule tables:
     params:
         out_dir=lambda w, output: os.path.dirname(output[0]),
         settings=aqconfig.as_json(aqconfig.report_settings(config)),
-        failures=failures(f"{P}/tables/{TABLE_NAMES[0]}.csv"),
+        **failure_params(f"{P}/tables/{TABLE_NAMES[0]}.csv"),
     shell:
         "aqbench tables --summary {input:q} --out-dir {params.out_dir:q} --settings {params.settings:q} 2> {log:q}"
-        " || failed {output[0]:q}"
+        " || failed {params.record:q}"
 
 
 rule figures:
@@ -70,7 +70,7 @@ rule figures:
         update(expand(f"{P}/figures/{{task}}_{{kind}}.svg", task=config["tasks"], kind=FIGURES)),
     params:
         out_dir=lambda w, output: os.path.dirname(output[0]),
-        failures=failures(f"{P}/figures/{config['tasks'][0]}_{FIGURES[0]}.png"),
+        **failure_params(f"{P}/figures/{config['tasks'][0]}_{FIGURES[0]}.png"),
     conda:
         ENV
     log:
@@ -83,7 +83,7 @@ rule figures:
         runtime=resource("figures", "runtime", 10),
     shell:
         "aqbench figures --summary {input.summary:q} --spectrum {input.spectra:q} --trace {input.traces:q}"
-        " --out-dir {params.out_dir:q} 2> {log:q} || failed {output[0]:q}"
+        " --out-dir {params.out_dir:q} 2> {log:q} || failed {params.record:q}"
 
 
 rule report:
@@ -97,7 +97,7 @@ rule report:
         # the configuration the page shows; scheduler resources cannot change a result, so they do not rebuild it
         settings=lambda w: aqconfig.as_json({k: v for k, v in config.items() if k != "resources"}),
         figures_dir=lambda w, input: os.path.dirname(input.figures[0]),
-        failures=failures(REPORT),
+        **failure_params(REPORT),
     conda:
         ENV
     log:
@@ -110,4 +110,4 @@ rule report:
         runtime=resource("report", "runtime", 10),
     shell:
         "aqbench report --summary {input.summary:q} --figures-dir {params.figures_dir:q} --out {output:q}"
-        " --settings {params.settings:q} 2> {log:q} || failed {output[0]:q}"
+        " --settings {params.settings:q} 2> {log:q} || failed {params.record:q}"
