@@ -72,6 +72,8 @@ def ilp_allocation(sensitivity, perturbation, costs, budget_bits, bit_set):
 
 def budget_error(costs, budget_bits, bit_set):
     smallest = sum(min(c.values()) for c in costs.values())
-    return AqbenchError(f"budget of {budget_bits / 8 / MB:.4f} MB cannot be met: with bit-widths {sorted(bit_set)} "
-                        f"the encoder takes at least {smallest / 8 / MB:.4f} MB. Fix: raise the budget or allow "
-                        "lower bit-widths (or 0 = pruning, where the method supports it)")
+    return AqbenchError(
+        f"budget of {budget_bits / 8 / MB:.4f} MB cannot be met: with bit-widths {sorted(bit_set)} "
+        f"the encoder takes at least {smallest / 8 / MB:.4f} MB. Fix: raise the budget or allow "
+        "lower bit-widths (or 0 = pruning, where the method supports it)"
+    )

@@ -71,10 +71,19 @@ def cmd_finetune(args):
     from aqbench.tasks import get_task
     from aqbench.train import finetune
 
-    stats = finetune(get_task(args.task), args.data, args.settings["model"], args.settings["train"], args.seed, args.out,
-                     teacher_dir=args.teacher)
-    _result(f"{args.task}: fine-tuned {stats['steps']} steps in {stats['seconds']:.0f} s, final loss "
-            f"{stats['final_loss']:.4f} -> {args.out}")
+    stats = finetune(
+        get_task(args.task),
+        args.data,
+        args.settings["model"],
+        args.settings["train"],
+        args.seed,
+        args.out,
+        teacher_dir=args.teacher,
+    )
+    _result(
+        f"{args.task}: fine-tuned {stats['steps']} steps in {stats['seconds']:.0f} s, final loss "
+        f"{stats['final_loss']:.4f} -> {args.out}"
+    )
 
 
 def cmd_quantize(args):
@@ -89,13 +98,29 @@ def cmd_quantize(args):
         get_method(args.method).validate(budget, args.settings)
     for budget in args.budget:
         out = args.out.format(budget=budget)
-        info = run_method(args.method, task, args.checkpoint, args.data, budget, args.seed, args.settings, out,
-                          inputs=dict(args.input))
+        info = run_method(
+            args.method,
+            task,
+            args.checkpoint,
+            args.data,
+            budget,
+            args.seed,
+            args.settings,
+            out,
+            inputs=dict(args.input),
+        )
         _result(f"{args.task} {args.method} {budget} seed{args.seed}: done in {info['seconds']:.1f} s -> {out}")
         if args.evaluate:  # the same evaluation as `aqbench evaluate`, from the run as written
-            labels = {"task": args.task, "model": args.model, "method": args.method, "budget": budget, "seed": args.seed}
-            _, line = evaluate_run(task, args.data, args.checkpoint, out, args.eval_settings, labels,
-                                   args.evaluate.format(budget=budget))
+            labels = {
+                "task": args.task,
+                "model": args.model,
+                "method": args.method,
+                "budget": budget,
+                "seed": args.seed,
+            }
+            _, line = evaluate_run(
+                task, args.data, args.checkpoint, out, args.eval_settings, labels, args.evaluate.format(budget=budget)
+            )
             _result(line)
 
 
@@ -103,11 +128,20 @@ def cmd_hessian(args):
     from aqbench.hessian import spectrum
     from aqbench.tasks import get_task
 
-    record = spectrum(get_task(args.task), args.checkpoint, args.data, args.settings["hessian"], args.settings["train"],
-                      args.seed, args.out)
+    record = spectrum(
+        get_task(args.task),
+        args.checkpoint,
+        args.data,
+        args.settings["hessian"],
+        args.settings["train"],
+        args.seed,
+        args.out,
+    )
     blocks = ", ".join(f"{b['sensitivity']:.3g}" for b in record["blocks"])
-    _result(f"{args.task} hessian seed{args.seed}: sensitivity per block [{blocks}], {record['hvps']} Hessian-vector "
-            f"products in {record['seconds']:.0f} s -> {args.out}")
+    _result(
+        f"{args.task} hessian seed{args.seed}: sensitivity per block [{blocks}], {record['hvps']} Hessian-vector "
+        f"products in {record['seconds']:.0f} s -> {args.out}"
+    )
 
 
 def cmd_search(args):
@@ -115,13 +149,23 @@ def cmd_search(args):
     from aqbench.search import search
     from aqbench.tasks import get_task
 
-    record = search(get_task(args.task), args.checkpoint, args.data, avg_bits(args.budget, "aq"), args.settings, args.seed,
-                    args.out, label=args.budget)
+    record = search(
+        get_task(args.task),
+        args.checkpoint,
+        args.data,
+        avg_bits(args.budget, "aq"),
+        args.settings,
+        args.seed,
+        args.out,
+        label=args.budget,
+    )
     d = record["derived"]
     shares = ", ".join(f"{b}-bit {100 * v:.0f}%" for b, v in record["derived_shares"].items())
-    _result(f"{args.task} search {args.budget} seed{args.seed}: {d['size_mb']:.4f} MB of {record['budget_mb']:.4f} "
-            f"({d['avg_bits']:.2f} bits/weight: {shares} of the weights; repair {record['steps_down']} steps down, "
-            f"{record['steps_up']} up) in {record['seconds']:.0f} s -> {args.out}")
+    _result(
+        f"{args.task} search {args.budget} seed{args.seed}: {d['size_mb']:.4f} MB of {record['budget_mb']:.4f} "
+        f"({d['avg_bits']:.2f} bits/weight: {shares} of the weights; repair {record['steps_down']} steps down, "
+        f"{record['steps_up']} up) in {record['seconds']:.0f} s -> {args.out}"
+    )
 
 
 def cmd_export(args):
@@ -134,9 +178,11 @@ def cmd_export(args):
     for run in args.run:
         if is_quantized(Assignment.load(Path(run) / "assignment.json")):
             r = export_and_check(task, args.checkpoint, run, args.data, args.settings)
-            _result(f"{run}: packed encoder {r['packed_mb']:.4f} MB (accounted {r['size_mb']:.4f} MB, "
-                    f"x{r['packed_over_size']:.4f}), file {r['packed_file_mb']:.3f} MB; reloaded outputs within "
-                    f"{r['check_max_abs_diff']:.2g} of the run's")
+            _result(
+                f"{run}: packed encoder {r['packed_mb']:.4f} MB (accounted {r['size_mb']:.4f} MB, "
+                f"x{r['packed_over_size']:.4f}), file {r['packed_file_mb']:.3f} MB; reloaded outputs within "
+                f"{r['check_max_abs_diff']:.2g} of the run's"
+            )
         if args.onnx:  # in the same process: a job's start (importing torch and transformers) costs more than a run
             _export_onnx(task, run, args)
 
@@ -152,15 +198,28 @@ def cmd_export_onnx(args):
 def _export_onnx(task, run, args):
     from aqbench.deploy.export import export_onnx
 
-    r = export_onnx(task, args.checkpoint, run, args.data, args.settings, threads=args.threads or 1,
-                    limit=args.limit, forms=getattr(args, "form", None))
+    r = export_onnx(
+        task,
+        args.checkpoint,
+        run,
+        args.data,
+        args.settings,
+        threads=args.threads or 1,
+        limit=args.limit,
+        forms=getattr(args, "form", None),
+    )
     main = task.main_metric
-    others = "; ".join(f"{name} {f['metrics'][main]:.2f} ({f['gap'][main]:+.2f}, {f['onnx_mb']:.4f} MB)"
-                       for name, f in r["forms"].items() if name != r["form"])
-    _result(f"{run}: model.onnx ({r['form']}) encoder {r['onnx_mb']:.4f} MB as ONNX Runtime holds it; {main} "
-            f"{r['metrics_onnx'][main]:.2f} (PyTorch {r['metrics_torch'][main]:.2f}), outputs within "
-            f"{r['max_abs_diff']:.2g}, {r['changed']} predictions changed ({r['near_ties']} near ties)"
-            + (f"; other forms: {others}" if others else ""))
+    others = "; ".join(
+        f"{name} {f['metrics'][main]:.2f} ({f['gap'][main]:+.2f}, {f['onnx_mb']:.4f} MB)"
+        for name, f in r["forms"].items()
+        if name != r["form"]
+    )
+    _result(
+        f"{run}: model.onnx ({r['form']}) encoder {r['onnx_mb']:.4f} MB as ONNX Runtime holds it; {main} "
+        f"{r['metrics_onnx'][main]:.2f} (PyTorch {r['metrics_torch'][main]:.2f}), outputs within "
+        f"{r['max_abs_diff']:.2g}, {r['changed']} predictions changed ({r['near_ties']} near ties)"
+        + (f"; other forms: {others}" if others else "")
+    )
 
 
 def cmd_latency(args):
@@ -168,11 +227,20 @@ def cmd_latency(args):
     from aqbench.io import write_json
     from aqbench.tasks import get_task
 
-    record = latency_of_runs(get_task(args.task), args.checkpoint, args.run, args.baseline, args.settings,
-                             threads=args.threads or 0, log=_result)
+    record = latency_of_runs(
+        get_task(args.task),
+        args.checkpoint,
+        args.run,
+        args.baseline,
+        args.settings,
+        threads=args.threads or 0,
+        log=_result,
+    )
     write_json(args.out, record)
-    _result(f"{args.task}: latency of {len(record['runs'])} runs at length {record['length']}, batches "
-            f"{record['batch_sizes']}, 1 and {record['threads']} threads ({record['cpu']}) -> {args.out}")
+    _result(
+        f"{args.task}: latency of {len(record['runs'])} runs at length {record['length']}, batches "
+        f"{record['batch_sizes']}, 1 and {record['threads']} threads ({record['cpu']}) -> {args.out}"
+    )
 
 
 def cmd_evaluate(args):
@@ -221,9 +289,11 @@ def cmd_check_report(args):
     if problems:
         raise AqbenchError(f"{args.report}: " + "; ".join(problems))
     v = seen["values"]
-    _result(f"{args.report}: no console errors, no network requests; tasks "
-            + ", ".join(f"{t} ({v['rows'][t]} rows, {v['figures'][t]} figures)" for t in v["tasks"])
-            + (f"; screenshot -> {args.screenshot}" if args.screenshot else ""))
+    _result(
+        f"{args.report}: no console errors, no network requests; tasks "
+        + ", ".join(f"{t} ({v['rows'][t]} rows, {v['figures'][t]} figures)" for t in v["tasks"])
+        + (f"; screenshot -> {args.screenshot}" if args.screenshot else "")
+    )
 
 
 def cmd_make_model(args):
@@ -241,17 +311,21 @@ def cmd_make_model(args):
         counts[name] = len(examples)
     note = {"config": str(args.config), "train_examples": counts}
     model, tokenizer = make_model_dir(args.out, corpus, args.vocab_size, args.architecture, args.seed, note)
-    _result(f"model: a randomly initialised BERT ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, "
-            f"not pretrained) with a {len(tokenizer)}-token WordPiece vocabulary learned on the training text of "
-            f"{', '.join(counts)} -> {args.out}")
+    _result(
+        f"model: a randomly initialised BERT ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, "
+        f"not pretrained) with a {len(tokenizer)}-token WordPiece vocabulary learned on the training text of "
+        f"{', '.join(counts)} -> {args.out}"
+    )
 
 
 def cmd_check_config(args):
     from aqbench.config import load_file, runs
 
     config = load_file(args.config)
-    _result(f"{args.config}: valid; {len(runs(config))} runs over tasks {', '.join(config['tasks'])}, "
-            f"methods {', '.join(config['methods'])}, seeds {config['seeds']}")
+    _result(
+        f"{args.config}: valid; {len(runs(config))} runs over tasks {', '.join(config['tasks'])}, "
+        f"methods {', '.join(config['methods'])}, seeds {config['seeds']}"
+    )
 
 
 def parser():
@@ -285,12 +359,23 @@ def parser():
     s.add_argument("--data", required=True)
     s.add_argument("--settings", type=_settings, required=True, help='{"quant": ..., "train": ..., method: ...} (JSON)')
     s.add_argument("--out", required=True, help="the run directory; a template with {budget} for several budgets")
-    s.add_argument("--evaluate", metavar="METRICS_JSON", help="then evaluate the run and write its metrics record here "
-                   "(a template with {budget} for several budgets)")
+    s.add_argument(
+        "--evaluate",
+        metavar="METRICS_JSON",
+        help="then evaluate the run and write its metrics record here (a template with {budget} for several budgets)",
+    )
     s.add_argument("--model", default="bert", help="model label of the metrics record (with --evaluate)")
-    s.add_argument("--eval-settings", type=_settings, default={}, help="the config's train section (JSON, with --evaluate)")
-    s.add_argument("--input", type=_name_path, action="append", default=[], metavar="NAME=PATH",
-                   help="a file the method needs (e.g. spectrum=results/hessian/.../spectrum.json)")
+    s.add_argument(
+        "--eval-settings", type=_settings, default={}, help="the config's train section (JSON, with --evaluate)"
+    )
+    s.add_argument(
+        "--input",
+        type=_name_path,
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a file the method needs (e.g. spectrum=results/hessian/.../spectrum.json)",
+    )
 
     s = stage("hessian", cmd_hessian, "Q-BERT's Hessian spectrum: top eigenvalue per encoder block", seed=True)
     s.add_argument("--checkpoint", required=True)
@@ -305,8 +390,13 @@ def parser():
     s.add_argument("--settings", type=_settings, required=True, help='{"quant": ..., "train": ..., "aq": ...} (JSON)')
     s.add_argument("--out", required=True, help="the search directory (assignment.json, trace.json, alpha.safetensors)")
 
-    s = stage("export", cmd_export, "write quantized runs as bit-packed safetensors files, reload and check them "
-              "(and, with --onnx, every run as ONNX models, as export-onnx does)", seed=True)
+    s = stage(
+        "export",
+        cmd_export,
+        "write quantized runs as bit-packed safetensors files, reload and check them "
+        "(and, with --onnx, every run as ONNX models, as export-onnx does)",
+        seed=True,
+    )
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--data", required=True)
     s.add_argument("--settings", type=_settings, required=True, help="the config's train section (JSON)")
@@ -314,23 +404,43 @@ def parser():
     s.add_argument("--limit", type=int, default=None, help="with --onnx: the first N examples of each eval split only")
     s.add_argument("run", nargs="+", help="run directories")
 
-    s = stage("export-onnx", cmd_export_onnx, "write runs as ONNX models (model.onnx) on ONNX Runtime's low-bit "
-              "kernels, evaluate every form against the PyTorch run and check the exact one", seed=True)
+    s = stage(
+        "export-onnx",
+        cmd_export_onnx,
+        "write runs as ONNX models (model.onnx) on ONNX Runtime's low-bit "
+        "kernels, evaluate every form against the PyTorch run and check the exact one",
+        seed=True,
+    )
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--data", required=True)
     s.add_argument("--settings", type=_settings, required=True, help="the config's train section (JSON)")
-    s.add_argument("--form", nargs="+", choices=["exact", "fast", "fast4", "w8a8"], default=None,
-                   help="forms to build and evaluate, the first written as model.onnx (default: every form that "
-                   "differs for the run, exact first; docs/deploy.md)")
+    s.add_argument(
+        "--form",
+        nargs="+",
+        choices=["exact", "fast", "fast4", "w8a8"],
+        default=None,
+        help="forms to build and evaluate, the first written as model.onnx (default: every form that "
+        "differs for the run, exact first; docs/deploy.md)",
+    )
     s.add_argument("--limit", type=int, default=None, help="evaluate on the first N examples of each eval split only")
     s.add_argument("run", nargs="+", help="run directories (a quantized run needs its packed.safetensors)")
 
-    s = stage("latency", cmd_latency, "time every ONNX form of runs against the task's FP32 ONNX model and PyTorch "
-              "FP, in one process (ms per batch, median and p90)")
+    s = stage(
+        "latency",
+        cmd_latency,
+        "time every ONNX form of runs against the task's FP32 ONNX model and PyTorch "
+        "FP, in one process (ms per batch, median and p90)",
+    )
     s.add_argument("--checkpoint", required=True, help="the task's fine-tuned FP checkpoint (the PyTorch baseline)")
-    s.add_argument("--baseline", required=True, help="the task's fp run directory (its model.onnx is the FP32 baseline)")
-    s.add_argument("--settings", type=_settings, required=True, help='the config\'s onnx.latency section (JSON: '
-                   '{"batch_sizes": [1, 32], "length": 128, "seconds": 1.0})')
+    s.add_argument(
+        "--baseline", required=True, help="the task's fp run directory (its model.onnx is the FP32 baseline)"
+    )
+    s.add_argument(
+        "--settings",
+        type=_settings,
+        required=True,
+        help='the config\'s onnx.latency section (JSON: {"batch_sizes": [1, 32], "length": 128, "seconds": 1.0})',
+    )
     s.add_argument("--out", required=True, help="latency record (JSON)")
     s.add_argument("run", nargs="+", help="run directories with their model.onnx")
 
@@ -346,14 +456,20 @@ def parser():
     s.add_argument("--latency", nargs="*", default=[], help="latency records of tasks (latency_*, speedup_* columns)")
     s.add_argument("metrics", nargs="+")
 
-    for name, fn, help in (("tables", cmd_tables, "paper-style tables from summary.csv"),
-                           ("figures", cmd_figures, "figures from summary.csv (and Q-BERT spectra)")):
+    for name, fn, help in (
+        ("tables", cmd_tables, "paper-style tables from summary.csv"),
+        ("figures", cmd_figures, "figures from summary.csv (and Q-BERT spectra)"),
+    ):
         s = stage(name, fn, help, task=False)
         s.add_argument("--summary", required=True)
         s.add_argument("--out-dir", required=True)
         if name == "tables":
-            s.add_argument("--settings", type=_settings, default={}, help="JSON {published, groups, group_study}: "
-                           "aqbench.config.report_settings of the run's configuration")
+            s.add_argument(
+                "--settings",
+                type=_settings,
+                default={},
+                help="JSON {published, groups, group_study}: aqbench.config.report_settings of the run's configuration",
+            )
         if name == "figures":
             s.add_argument("--spectrum", nargs="*", default=[], help="Q-BERT spectrum.json files to draw")
             s.add_argument("--trace", nargs="*", default=[], help="AQ-BERT search trace.json files to draw")
@@ -364,20 +480,34 @@ def parser():
     s.add_argument("--out", required=True)
     s.add_argument("--settings", type=_settings, default={}, help="the run's configuration, shown in the report (JSON)")
 
-    s = stage("check-report", cmd_check_report, "open the HTML report in headless Chromium: no console errors, no "
-              "network requests, every task's table and figures present", task=False)
+    s = stage(
+        "check-report",
+        cmd_check_report,
+        "open the HTML report in headless Chromium: no console errors, no "
+        "network requests, every task's table and figures present",
+        task=False,
+    )
     s.add_argument("report", help="reports/report.html")
     s.add_argument("--task", nargs="*", help="tasks that must be there (default: every task section)")
     s.add_argument("--screenshot", help="write a full-page PNG here")
 
-    s = stage("make-model", cmd_make_model, "save a small BERT and a tokenizer learned on the config's training "
-              "text to a directory (a stand-in for a pretrained model where none can be downloaded)", task=False,
-              seed=True)
+    s = stage(
+        "make-model",
+        cmd_make_model,
+        "save a small BERT and a tokenizer learned on the config's training "
+        "text to a directory (a stand-in for a pretrained model where none can be downloaded)",
+        task=False,
+        seed=True,
+    )
     s.add_argument("--config", required=True, help="a config file; its tasks' training text teaches the tokenizer")
     s.add_argument("--out", required=True, help="the model directory to write (models.<name>.path with source: local)")
     s.add_argument("--vocab-size", type=int, default=8000)
-    s.add_argument("--architecture", type=_settings, default={},
-                   help="BertConfig arguments (JSON) overriding those of the small default (4 layers, hidden 256)")
+    s.add_argument(
+        "--architecture",
+        type=_settings,
+        default={},
+        help="BertConfig arguments (JSON) overriding those of the small default (4 layers, hidden 256)",
+    )
 
     s = sub.add_parser("check-config", help="validate a config file and count its runs")
     s.set_defaults(fn=cmd_check_config)

@@ -17,8 +17,16 @@ from aqbench.errors import AqbenchError
 
 SCHEMA = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
 # the model each method compresses: bert (the teacher) or distil (its distilled student)
-MODEL_OF_METHOD = {"fp": "bert", "lq": "bert", "aciq": "bert", "ocs": "bert", "qbert": "bert", "aq": "bert",
-                   "distil": "distil", "aq_distil": "distil"}
+MODEL_OF_METHOD = {
+    "fp": "bert",
+    "lq": "bert",
+    "aciq": "bert",
+    "ocs": "bert",
+    "qbert": "bert",
+    "aq": "bert",
+    "distil": "distil",
+    "aq_distil": "distil",
+}
 PTQ_METHODS = ("fp", "lq", "aciq", "ocs", "distil")  # no training: one job per task runs a method's whole sweep
 SEARCH_METHODS = ("aq", "aq_distil")  # a cached search per budget, then QAT
 EXPORTED_METHODS = ("lq", "aciq", "ocs", "qbert", "aq", "aq_distil")  # quantized: written as packed files
@@ -49,8 +57,9 @@ def _message(error):
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
-        return (f"unknown key {', '.join(map(repr, extra))} in {where}"
-                + (f"; allowed keys: {', '.join(allowed)}" if allowed else ""))
+        return f"unknown key {', '.join(map(repr, extra))} in {where}" + (
+            f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+        )
     if error.validator == "enum":
         return f"{error.instance!r} at {where} is not allowed; use one of: {', '.join(map(str, error.validator_value))}"
     if error.validator == "propertyNames" or (error.validator == "enum" and error.path):
@@ -107,7 +116,9 @@ def validate(config, schema_path=None):
 
     schema = _schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(
+        validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
+    )
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         raise AqbenchError(f"config error: {_message(best)}. Fix the config (keys are documented in docs/config.md)")
@@ -128,36 +139,52 @@ def load(config, schema_path=None):
                 raise AqbenchError(f"{e} (in task_overrides.{task}.{section})") from None
     study = (config["group_study"] or {}).get("budgets", [])
     if "qbert" in config["methods"]:
-        below = [b for b in (config["qbert"]["budgets"] or config["budgets"]) + study if b < min(config["qbert"]["bits"])]
+        below = [
+            b for b in (config["qbert"]["budgets"] or config["budgets"]) + study if b < min(config["qbert"]["bits"])
+        ]
         if below:
-            raise AqbenchError(f"config error: qbert cannot meet budgets {below} (bits per weight): its smallest bit-width "
-                               f"is {min(config['qbert']['bits'])} and Q-BERT does not prune. Fix: set qbert.budgets (and group_study.budgets) to the "
-                               f"budgets it can meet (and add {min(config['qbert']['bits'])} to qbert.uniform_bits for its "
-                               "smallest model), or give qbert.bits a lower bit-width")
+            raise AqbenchError(
+                f"config error: qbert cannot meet budgets {below} (bits per weight): its smallest bit-width "
+                f"is {min(config['qbert']['bits'])} and Q-BERT does not prune. Fix: set qbert.budgets (and group_study.budgets) to the "
+                f"budgets it can meet (and add {min(config['qbert']['bits'])} to qbert.uniform_bits for its "
+                "smallest model), or give qbert.bits a lower bit-width"
+            )
     if set(SEARCH_METHODS) & set(config["methods"]):
         smallest = min(config["aq"]["bits"])
         below = [b for b in (config["aq"]["budgets"] or config["budgets"]) + study if b < smallest]
         if below:
-            raise AqbenchError(f"config error: aq cannot meet budgets {below} (bits per weight) with candidates "
-                               f"{config['aq']['bits']}. Fix: add 0 (pruning) to aq.bits or set aq.budgets")
+            raise AqbenchError(
+                f"config error: aq cannot meet budgets {below} (bits per weight) with candidates "
+                f"{config['aq']['bits']}. Fix: add 0 (pruning) to aq.bits or set aq.budgets"
+            )
         if not (config["aq"]["budgets"] or config["budgets"]):
-            raise AqbenchError("config error: aq needs size budgets. Fix: set budgets (or aq.budgets), e.g. [2.96, 2.47, 1.97]")
+            raise AqbenchError(
+                "config error: aq needs size budgets. Fix: set budgets (or aq.budgets), e.g. [2.96, 2.47, 1.97]"
+            )
         _check_search_budgets(config)
     for name, spec in config["models"].items():
         if spec["source"] in ("local", "hub") and not spec.get("path"):
-            raise AqbenchError(f"config error: models.{name} has source {spec['source']} but no path. Fix: set "
-                               f"models.{name}.path to a {'directory' if spec['source'] == 'local' else 'hub model name'}")
+            raise AqbenchError(
+                f"config error: models.{name} has source {spec['source']} but no path. Fix: set "
+                f"models.{name}.path to a {'directory' if spec['source'] == 'local' else 'hub model name'}"
+            )
         if spec["source"] == "config" and not spec.get("architecture"):
-            raise AqbenchError(f"config error: models.{name} has source config but no architecture. Fix: give BertConfig "
-                               "arguments (hidden_size, num_hidden_layers, ...) in models.{name}.architecture")
+            raise AqbenchError(
+                f"config error: models.{name} has source config but no architecture. Fix: give BertConfig "
+                "arguments (hidden_size, num_hidden_layers, ...) in models.{name}.architecture"
+            )
     needs_distil = sorted({"distil", "aq_distil"} & set(config["methods"]))
     if needs_distil and "distil" not in config["models"]:
-        raise AqbenchError(f"config error: methods {needs_distil} need models.distil. Fix: add models.distil, e.g. "
-                           "{source: student} (every other block of bert, trained by distillation) or {source: hub, "
-                           "path: distilbert-base-uncased}")
+        raise AqbenchError(
+            f"config error: methods {needs_distil} need models.distil. Fix: add models.distil, e.g. "
+            "{source: student} (every other block of bert, trained by distillation) or {source: hub, "
+            "path: distilbert-base-uncased}"
+        )
     if config["models"]["bert"]["source"] == "student":
-        raise AqbenchError("config error: models.bert cannot be a student (it is the teacher). Fix: use source config, "
-                           "local or hub for models.bert")
+        raise AqbenchError(
+            "config error: models.bert cannot be a student (it is the teacher). Fix: use source config, "
+            "local or hub for models.bert"
+        )
     for name, spec in config["models"].items():
         _check_architecture(config, name, spec["architecture"])
     _check_lengths(config, ["bert"] + (["distil"] if needs_distil else []))
@@ -165,6 +192,7 @@ def load(config, schema_path=None):
 
 
 # --- checks beyond the schema -----------------------------------------------------------------------------------
+
 
 def _at_least(x):
     """x rounded up to 4 significant digits: a bound a user can copy and pass."""
@@ -188,8 +216,10 @@ def _check_search_budgets(config):
     key = "aq.budgets" if config["aq"]["budgets"] else "budgets"
     checks = [(key, config["aq"]["budgets"] or config["budgets"], config["quant"]["groups"], "quant.groups")]
     if "aq" in config["methods"] and config["group_study"]:
-        checks += [("group_study.budgets", config["group_study"]["budgets"], g, "group_study.groups")
-                   for g in config["group_study"]["groups"]]
+        checks += [
+            ("group_study.budgets", config["group_study"]["budgets"], g, "group_study.groups")
+            for g in config["group_study"]["groups"]
+        ]
     smallest = min(b for b in config["aq"]["bits"] if b > 0)
     for key, budgets, groups, groups_key in checks:
         bound = smallest_search_budget(config, groups)
@@ -199,17 +229,26 @@ def _check_search_budgets(config):
                 f"config error: aq cannot search budgets {below} (bits per weight) at {key}: below {_at_least(bound)} "
                 f"bits per weight (its smallest nonzero candidate, {smallest} bits, on one of the {groups} groups of "
                 f"each weight matrix, {groups_key}) some matrix must be pruned whole, and the search can prune every "
-                f"weight. Fix: give {key} values of at least {_at_least(bound)}")
+                f"weight. Fix: give {key} values of at least {_at_least(bound)}"
+            )
 
 
 # BertConfig arguments `architecture` may not set: those aqbench sets itself (models.build, from the learned
 # tokenizer; passing them too fails), and those that make the model a decoder, which none of the papers compresses
-NOT_YOURS = {"vocab_size": "is set by aqbench to the learned tokenizer's size (set tokenizer_vocab_size instead)",
-             "pad_token_id": "is set by aqbench to the learned tokenizer's [PAD] token",
-             "is_decoder": "would make the model a decoder (causal attention); the suite compresses encoders",
-             "add_cross_attention": "would add decoder cross-attention; the suite compresses encoders"}
-POSITIVE_SIZES = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                  "max_position_embeddings", "type_vocab_size")
+NOT_YOURS = {
+    "vocab_size": "is set by aqbench to the learned tokenizer's size (set tokenizer_vocab_size instead)",
+    "pad_token_id": "is set by aqbench to the learned tokenizer's [PAD] token",
+    "is_decoder": "would make the model a decoder (causal attention); the suite compresses encoders",
+    "add_cross_attention": "would add decoder cross-attention; the suite compresses encoders",
+}
+POSITIVE_SIZES = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+)
 PROBABILITIES = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout")
 POSITIVE_NUMBERS = ("initializer_range", "layer_norm_eps")
 
@@ -250,48 +289,62 @@ def _check_architecture(config, name, arch):
 
         close = difflib.get_close_matches(unknown[0], allowed, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise AqbenchError(f"config error: unknown key {', '.join(map(repr, unknown))} in {where}; allowed keys "
-                           f"(transformers.BertConfig's, an encoder's): {', '.join(allowed)}. Fix: use one of them{hint}")
+        raise AqbenchError(
+            f"config error: unknown key {', '.join(map(repr, unknown))} in {where}; allowed keys "
+            f"(transformers.BertConfig's, an encoder's): {', '.join(allowed)}. Fix: use one of them{hint}"
+        )
     for key in POSITIVE_SIZES:
         if key in arch and not (_is_int(arch[key]) and arch[key] >= 1):
-            raise AqbenchError(f"config error: {arch[key]!r} at {where}.{key} is not a positive integer. Fix: set "
-                               f"{where}.{key} to an integer of at least 1")
+            raise AqbenchError(
+                f"config error: {arch[key]!r} at {where}.{key} is not a positive integer. Fix: set "
+                f"{where}.{key} to an integer of at least 1"
+            )
     for key in PROBABILITIES:
         if key not in arch or (key == "classifier_dropout" and arch[key] is None):  # null: hidden_dropout_prob's
             continue
         if not (_is_number(arch[key]) and 0 <= arch[key] < 1):
-            raise AqbenchError(f"config error: {arch[key]!r} at {where}.{key} is not a dropout probability in "
-                               f"[0, 1). Fix: set {where}.{key} to a number from 0 (no dropout) to below 1")
+            raise AqbenchError(
+                f"config error: {arch[key]!r} at {where}.{key} is not a dropout probability in "
+                f"[0, 1). Fix: set {where}.{key} to a number from 0 (no dropout) to below 1"
+            )
     for key in POSITIVE_NUMBERS:
         if key in arch and not (_is_number(arch[key]) and arch[key] > 0):
-            raise AqbenchError(f"config error: {arch[key]!r} at {where}.{key} is not a positive number. Fix: set "
-                               f"{where}.{key} above 0")
+            raise AqbenchError(
+                f"config error: {arch[key]!r} at {where}.{key} is not a positive number. Fix: set {where}.{key} above 0"
+            )
     if "hidden_act" in arch:
         from transformers.activations import ACT2FN  # imports torch: only when an activation is named
 
         if arch["hidden_act"] not in ACT2FN:
-            raise AqbenchError(f"config error: {arch['hidden_act']!r} at {where}.hidden_act is not an activation "
-                               f"transformers knows; use one of: {', '.join(sorted(ACT2FN))}. Fix: set {where}.hidden_act "
-                               "to one of them (BERT's is gelu)")
+            raise AqbenchError(
+                f"config error: {arch['hidden_act']!r} at {where}.hidden_act is not an activation "
+                f"transformers knows; use one of: {', '.join(sorted(ACT2FN))}. Fix: set {where}.hidden_act "
+                "to one of them (BERT's is gelu)"
+            )
     from transformers import BertConfig
 
     default = BertConfig()
     hidden, heads = (arch.get(k, getattr(default, k)) for k in ("hidden_size", "num_attention_heads"))
     if hidden % heads:
-        raise AqbenchError(f"config error: hidden_size {hidden} at {where}.hidden_size is not divisible by num_attention_heads "
-                           f"{heads} (each head gets hidden_size / num_attention_heads dimensions). Fix: set "
-                           f"{where}.hidden_size to a multiple of {heads} or num_attention_heads to a divisor of {hidden}")
+        raise AqbenchError(
+            f"config error: hidden_size {hidden} at {where}.hidden_size is not divisible by num_attention_heads "
+            f"{heads} (each head gets hidden_size / num_attention_heads dimensions). Fix: set "
+            f"{where}.hidden_size to a multiple of {heads} or num_attention_heads to a divisor of {hidden}"
+        )
     pairs = [t for t in config["tasks"] if _segments(t) > 1]
     if pairs and arch.get("type_vocab_size", default.type_vocab_size) < 2:
-        raise AqbenchError(f"config error: type_vocab_size {arch['type_vocab_size']} at {where}.type_vocab_size cannot tell the two "
-                           f"segments of {', '.join(pairs)} apart (token types 0 and 1). Fix: set {where}.type_vocab_size "
-                           "to at least 2")
+        raise AqbenchError(
+            f"config error: type_vocab_size {arch['type_vocab_size']} at {where}.type_vocab_size cannot tell the two "
+            f"segments of {', '.join(pairs)} apart (token types 0 and 1). Fix: set {where}.type_vocab_size "
+            "to at least 2"
+        )
     try:  # the types of every other argument, as BertConfig itself checks them
         BertConfig(**arch)
     except Exception as e:  # noqa: BLE001 - whatever BertConfig refuses, said in one line
         detail = " ".join(str(e).split())
-        raise AqbenchError(f"config error: {where} is not a valid BertConfig ({detail}). Fix: correct that value "
-                           f"in {where}") from None
+        raise AqbenchError(
+            f"config error: {where} is not a valid BertConfig ({detail}). Fix: correct that value in {where}"
+        ) from None
 
 
 def _segments(task_name):
@@ -366,7 +419,8 @@ def _check_lengths(config, models):
                 raise AqbenchError(
                     f"config error: max_length {max_length} at {length_key} is too short for {task_name}: its "
                     f"inputs need at least {kind.min_length(task)} tokens (the special tokens and one token of each "
-                    f"text). Fix: set it to at least {kind.min_length(task)} (the task's usual length is {task.max_length})")
+                    f"text). Fix: set it to at least {kind.min_length(task)} (the task's usual length is {task.max_length})"
+                )
             if task.kind == "span_qa" and doc_stride >= span_qa.context_length(max_length):
                 room = span_qa.context_length(max_length)
                 needed = next(n for n in itertools.count(max_length) if span_qa.context_length(n) > doc_stride)
@@ -375,14 +429,16 @@ def _check_lengths(config, models):
                     f"config error: doc_stride {doc_stride} at {stride_key} is not below the {room} context tokens "
                     f"a window of max_length {max_length} ({length_key}) holds: [CLS] question [SEP] context [SEP], "
                     f"the question truncated to {span_qa.max_query_length(max_length)} tokens, and two windows share "
-                    f"doc_stride tokens. Fix: set doc_stride below {room}, or max_length to at least {needed}")
+                    f"doc_stride tokens. Fix: set doc_stride below {room}, or max_length to at least {needed}"
+                )
             for m in readers:
                 if positions[m] and max_length > positions[m][0]:
                     limit, source, raise_key = positions[m]
                     raise AqbenchError(
                         f"config error: max_length {max_length} at {length_key} is longer than the {limit} position "
                         f"embeddings of models.{m} ({source}) for {task_name}: longer inputs would fail. Fix: set "
-                        f"max_length to at most {limit}" + (f", or raise {raise_key}" if raise_key else ""))
+                        f"max_length to at most {limit}" + (f", or raise {raise_key}" if raise_key else "")
+                    )
 
 
 def load_file(path, schema_path=None):
@@ -417,8 +473,11 @@ def stage_settings(config, section, task=None):
 def report_settings(config):
     """What the tables and the report read from a config (a partial one gets the defaults): whether to show the
     published numbers, the usual groups per matrix and the group study."""
-    return {"published": (config.get("report") or {}).get("published", False),
-            "groups": (config.get("quant") or {}).get("groups", 128), "group_study": config.get("group_study")}
+    return {
+        "published": (config.get("report") or {}).get("published", False),
+        "groups": (config.get("quant") or {}).get("groups", 128),
+        "group_study": config.get("group_study"),
+    }
 
 
 def as_json(obj):
@@ -436,8 +495,11 @@ def budgets(config, method):
     if method == "ocs":
         return [f"w{b}-r{r:g}" for b in config["ocs"]["bits"] for r in config["ocs"]["expand_ratios"]]
     if method == "qbert":
-        return _unique([f"w{b}" for b in config["qbert"]["uniform_bits"]] + mixed_budgets(config, "qbert")
-                       + group_study_budgets(config, "qbert"))
+        return _unique(
+            [f"w{b}" for b in config["qbert"]["uniform_bits"]]
+            + mixed_budgets(config, "qbert")
+            + group_study_budgets(config, "qbert")
+        )
     if method == "distil":
         return ["fp32"]
     if method in SEARCH_METHODS:
@@ -457,8 +519,11 @@ def group_study_budgets(config, method):
     study = config.get("group_study")
     if not study or method not in GROUP_STUDY_METHODS:
         return []
-    return [f"b{b:g}" + ("" if g == config["quant"]["groups"] else f"-g{g}") for b in study["budgets"]
-            for g in study["groups"]]
+    return [
+        f"b{b:g}" + ("" if g == config["quant"]["groups"] else f"-g{g}")
+        for b in study["budgets"]
+        for g in study["groups"]
+    ]
 
 
 def bits_label(budget):
@@ -485,9 +550,13 @@ def mixed_budgets(config, method):
 
 def runs(config):
     """Every (task, model, method, budget, seed) the config asks for, in a stable order."""
-    return [(task, MODEL_OF_METHOD[method], method, budget, seed)
-            for task in config["tasks"] for method in config["methods"]
-            for budget in budgets(config, method) for seed in config["seeds"]]
+    return [
+        (task, MODEL_OF_METHOD[method], method, budget, seed)
+        for task in config["tasks"]
+        for method in config["methods"]
+        for budget in budgets(config, method)
+        for seed in config["seeds"]
+    ]
 
 
 def run_path(config, task, model, method, budget, seed):

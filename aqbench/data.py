@@ -37,13 +37,17 @@ def local_files(task, settings):
 
 def _load_local(task, settings):
     if not (settings.get("local_dirs") or {}).get(task.name):
-        raise AqbenchError(f"task {task.name} reads local files but data.local_dirs.{task.name} is not set. Fix: set it "
-                           f"to a directory holding {', '.join(task.local_files.values())}")
+        raise AqbenchError(
+            f"task {task.name} reads local files but data.local_dirs.{task.name} is not set. Fix: set it "
+            f"to a directory holding {', '.join(task.local_files.values())}"
+        )
     splits = {}
     for split, path in local_files(task, settings).items():
         if not path.is_file():
-            raise AqbenchError(f"missing local file for task {task.name}, split {split}: {path}. Fix: put the file there, "
-                               f"or name it in data.local_files.{task.name}.{split}")
+            raise AqbenchError(
+                f"missing local file for task {task.name}, split {split}: {path}. Fix: put the file there, "
+                f"or name it in data.local_files.{task.name}.{split}"
+            )
         splits[split] = task.read_local(path)
     return splits
 
@@ -58,25 +62,33 @@ def _load_hub(task, settings):
 
     source = hub_source(task, settings)
     what = f"dataset {source.describe()} for task {task.name}"
-    fix = (f"set data.source: local and data.local_dirs.{task.name} to a directory holding "
-           f"{' and '.join(task.local_files.values())} in their usual format (docs/config.md; config/local-example.yaml "
-           "does this), or load it once where the hub is reachable and rerun with HF_HUB_OFFLINE=1 to use the cache")
+    fix = (
+        f"set data.source: local and data.local_dirs.{task.name} to a directory holding "
+        f"{' and '.join(task.local_files.values())} in their usual format (docs/config.md; config/local-example.yaml "
+        "does this), or load it once where the hub is reachable and rerun with HF_HUB_OFFLINE=1 to use the cache"
+    )
     hub.ensure_reachable(what, fix)
     try:
         ds = datasets.load_dataset(source.path, source.name, revision=source.revision)
     except datasets.exceptions.DatasetNotFoundError as e:
-        raise AqbenchError(f"{what} is not on the hub (or is gated): {e}. Fix: set data.hub.{task.name}.path to "
-                           "an existing dataset, or use local files (data.source: local)") from e
+        raise AqbenchError(
+            f"{what} is not on the hub (or is gated): {e}. Fix: set data.hub.{task.name}.path to "
+            "an existing dataset, or use local files (data.source: local)"
+        ) from e
     except (ConnectionError, OSError) as e:  # unreachable, or HF_HUB_OFFLINE with nothing in the cache
         raise hub.unreachable_error(what, fix) from e
     except (RuntimeError, ValueError) as e:  # a loading script (datasets >= 4 runs none), an unknown config name
-        raise AqbenchError(f"cannot load {what}: {e}. Fix: data.hub.{task.name} (path, name, revision) must name "
-                           "a dataset stored as data files; a script-only repository has its parquet export at "
-                           "revision refs/convert/parquet") from e
+        raise AqbenchError(
+            f"cannot load {what}: {e}. Fix: data.hub.{task.name} (path, name, revision) must name "
+            "a dataset stored as data files; a script-only repository has its parquet export at "
+            "revision refs/convert/parquet"
+        ) from e
     missing = [s for s in source.splits.values() if s not in ds]
     if missing:
-        raise AqbenchError(f"{what} has no split {', '.join(missing)} (it has {', '.join(ds)}). Fix: data.hub.{task.name} "
-                           "must name a copy of the task with its usual splits")
+        raise AqbenchError(
+            f"{what} has no split {', '.join(missing)} (it has {', '.join(ds)}). Fix: data.hub.{task.name} "
+            "must name a copy of the task with its usual splits"
+        )
     return {split: source.convert(ds[hub_split]) for split, hub_split in source.splits.items()}
 
 

@@ -31,7 +31,9 @@ def soft_target_loss(student_out, teacher_out, batch, temperature):
         if s is None or t is None:
             continue
         if key == "logits" and s.dim() == 3:  # token classification: labelled tokens only
-            losses.append(_kl(s, t, temperature, batch["labels"] != -100 if "labels" in batch else batch["attention_mask"].bool()))
+            losses.append(
+                _kl(s, t, temperature, batch["labels"] != -100 if "labels" in batch else batch["attention_mask"].bool())
+            )
         elif key != "logits":  # span QA: a distribution over positions, padding excluded
             pad = batch["attention_mask"] == 0
             losses.append(_kl(s.masked_fill(pad, -1e4), t.masked_fill(pad, -1e4), temperature))

@@ -19,8 +19,15 @@ def evaluate_model(task, model, tokenizer, data_dir, settings):
     """{metric: value in percent} over the task's eval splits (MNLI: accuracy_m, accuracy_mm) and split sizes."""
     metrics, counts = {}, {}
     for split, suffix, examples, features in eval_features(task, tokenizer, data_dir, settings):
-        outputs = predict(model, features, settings["eval_batch_size"], tokenizer.pad_token_id, settings["device"],
-                          desc=f"eval {task.name} {split}", mixed_precision=settings.get("mixed_precision"))
+        outputs = predict(
+            model,
+            features,
+            settings["eval_batch_size"],
+            tokenizer.pad_token_id,
+            settings["device"],
+            desc=f"eval {task.name} {split}",
+            mixed_precision=settings.get("mixed_precision"),
+        )
         metrics.update(split_metrics(task, suffix, features, outputs, examples))
         counts[split] = len(examples)
     return metrics, counts
@@ -37,8 +44,10 @@ def split_metrics(task, suffix, features, outputs, examples):
     """The task's metrics of one split's outputs, named as in the metrics record (accuracy_m for MNLI-m)."""
     kind = get_kind(task.kind)
     predictions = kind.decode(task, features, outputs, examples, **task.extra)
-    return {f"{name}_{suffix}" if suffix else name: float(value)
-            for name, value in kind.score(task, predictions, examples).items()}
+    return {
+        f"{name}_{suffix}" if suffix else name: float(value)
+        for name, value in kind.score(task, predictions, examples).items()
+    }
 
 
 def evaluate_run(task, data_dir, checkpoint_dir, run_dir, settings, labels, out_path):
@@ -68,12 +77,19 @@ def evaluate_run(task, data_dir, checkpoint_dir, run_dir, settings, labels, out_
         "emb_mb": embedding_size_mb(emb_shapes, assignment.emb_bits, assignment.grid),
         "act_bits": assignment.act_bits,
         "eval_examples": counts,
-        "times_s": {"finetune": finetune_info.get("train", {}).get("seconds"), "method": info.get("seconds"),
-                    "evaluate": time.time() - start},
+        "times_s": {
+            "finetune": finetune_info.get("train", {}).get("seconds"),
+            "method": info.get("seconds"),
+            "evaluate": time.time() - start,
+        },
         "versions": versions(),
     }
     write_json(out_path, record)
-    shown = " ".join(f"{k}={v:.2f}" for k, v in metrics.items() if k in task.metric_names(get_kind(task.kind).METRICS[:2]))
-    return record, (f"{labels['task']} {labels['model']} {labels['method']} {labels['budget']} seed{labels['seed']}: "
-                    f"{shown} | encoder {size['size_mb']:.3f} MB ({size['avg_bits']:.2f} bits/weight) | "
-                    f"emb {assignment.emb_bits}b act {assignment.act_bits}b")
+    shown = " ".join(
+        f"{k}={v:.2f}" for k, v in metrics.items() if k in task.metric_names(get_kind(task.kind).METRICS[:2])
+    )
+    return record, (
+        f"{labels['task']} {labels['model']} {labels['method']} {labels['budget']} seed{labels['seed']}: "
+        f"{shown} | encoder {size['size_mb']:.3f} MB ({size['avg_bits']:.2f} bits/weight) | "
+        f"emb {assignment.emb_bits}b act {assignment.act_bits}b"
+    )

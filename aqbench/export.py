@@ -50,7 +50,9 @@ def _store_range(out, name, lo, hi, scale, kept, grid):
 
 def _codes(w_hat, lo, scale, steps, rows):
     """The integers of an on-grid (fake-quantized) weight, per row's group."""
-    return torch.minimum(torch.round((w_hat - lo[rows, None]) / scale[rows, None]).clamp_min(0), steps[rows, None]).long()
+    return torch.minimum(
+        torch.round((w_hat - lo[rows, None]) / scale[rows, None]).clamp_min(0), steps[rows, None]
+    ).long()
 
 
 def _encode_splits(splits):
@@ -112,8 +114,10 @@ def export_model(task, model, assignment, out_path):
 
     if not any(b > 0 for layer in assignment.layers.values() for b in layer.bits):
         # a 0 MB encoder is no model (and its packed-to-size ratio would divide by zero)
-        raise AqbenchError(f"cannot export {out_path}: its run prunes every encoder weight. Fix: delete the run and "
-                           "its search, and rerun them at a larger budget (aq.budgets or budgets)")
+        raise AqbenchError(
+            f"cannot export {out_path}: its run prunes every encoder weight. Fix: delete the run and "
+            "its search, and rerun them at a larger budget (aq.budgets or budgets)"
+        )
     grid = get_grid(assignment.grid)
     tensors, done = {}, set()
     for name, module in model.named_modules():
@@ -127,8 +131,12 @@ def export_model(task, model, assignment, out_path):
         if key not in done:
             value = value.detach()
             tensors[key] = (value.float() if value.is_floating_point() else value).contiguous()
-    meta = {"format": FORMAT, "task": task.name, "config": model.config.to_json_string(),
-            "assignment": json.dumps(assignment.to_json())}
+    meta = {
+        "format": FORMAT,
+        "task": task.name,
+        "config": model.config.to_json_string(),
+        "assignment": json.dumps(assignment.to_json()),
+    }
     with atomic_file(out_path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
     return packed_size(out_path, assignment)
@@ -157,8 +165,17 @@ def packed_breakdown(path, assignment=None):
                 layer = key.split(".codes.")[0]
                 part = "codes"
             if layer in encoder:
-                parts[{"codes": "codes", "scale": "scales", "lo": "scales", "absmax": "scales", "bits": "bits", "splits": "splits",
-                       "act": "act"}.get(part, "other")] += nbytes
+                parts[
+                    {
+                        "codes": "codes",
+                        "scale": "scales",
+                        "lo": "scales",
+                        "absmax": "scales",
+                        "bits": "bits",
+                        "splits": "splits",
+                        "act": "act",
+                    }.get(part, "other")
+                ] += nbytes
             elif "embeddings" in key:
                 parts["embedding"] += nbytes
             else:
@@ -172,8 +189,11 @@ def packed_size(path, assignment=None):
     "packed_file_mb": the whole file, ...}."""
     parts = packed_breakdown(path, assignment)
     encoder = parts["codes"] + parts["scales"] + parts["bits"] + parts["splits"]
-    return {"packed_mb": encoder / MB, "packed_file_mb": parts["file"] / MB,
-            **{f"packed_{k}_bytes": v for k, v in parts.items()}}
+    return {
+        "packed_mb": encoder / MB,
+        "packed_file_mb": parts["file"] / MB,
+        **{f"packed_{k}_bytes": v for k, v in parts.items()},
+    }
 
 
 def read_packed(path):
@@ -209,8 +229,14 @@ def load_packed(task, path):
         out_features, in_features = layer.shape
         splits = decode_splits(tensors[f"{name}.splits"]) if f"{name}.splits" in tensors else []
         dummy = nn.Linear(in_features, out_features, bias=linears[name].bias is not None)
-        module = QuantLinear(dummy, [FULL_PRECISION * 2] * layer.groups, assignment.grid, assignment.act_bits,
-                             assignment.act_grid, splits=splits)
+        module = QuantLinear(
+            dummy,
+            [FULL_PRECISION * 2] * layer.groups,
+            assignment.grid,
+            assignment.act_bits,
+            assignment.act_grid,
+            splits=splits,
+        )
         module.weight = nn.Parameter(_decode(tensors, name, layer.bits, module.weight.shape, grid), requires_grad=False)
         module.act.lo.copy_(tensors[f"{name}.act"][0])
         module.act.hi.copy_(tensors[f"{name}.act"][1])
@@ -229,7 +255,9 @@ def load_packed(task, path):
     # a quantized layer's weight and activation range were set above, not through the state dict
     missing = [k for k in missing if k.rsplit(".", 1)[0].removesuffix(".act") not in assignment.layers]
     if missing or unexpected:
-        raise AqbenchError(f"{path}: its tensors do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise AqbenchError(
+            f"{path}: its tensors do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     for q in act_quantizers(model):
         q.calibrating = False
     return model.eval(), assignment
@@ -260,7 +288,9 @@ def decode_codes(tensors, name, bits, shape, grid):
         sel = torch.tensor([x == b for x in bits])[rows]
         key = f"{name}.codes.{b}"
         if key not in tensors:
-            raise AqbenchError(f"the packed file has no {b}-bit codes for {name}: it is damaged or not an aqbench export")
+            raise AqbenchError(
+                f"the packed file has no {b}-bit codes for {name}: it is damaged or not an aqbench export"
+            )
         codes[sel] = unpack(tensors[key], b, int(sel.sum()) * shape[1]).reshape(-1, shape[1])
     return codes, bits_t[rows].long(), lo[rows], scale[rows]
 
@@ -289,15 +319,25 @@ def export_and_check(task, checkpoint_dir, run_dir, data_dir, settings, n_check=
     loaded, _ = load_packed(task, run_dir / "packed.safetensors")
     split = next(iter(task.eval_splits))
     features = featurize(task, load_split(data_dir, split)[:n_check], tokenizer, settings, with_labels=False)
-    a = predict(model, features, settings["eval_batch_size"], tokenizer.pad_token_id, "cpu", desc="check fake-quantized")
+    a = predict(
+        model, features, settings["eval_batch_size"], tokenizer.pad_token_id, "cpu", desc="check fake-quantized"
+    )
     b = predict(loaded, features, settings["eval_batch_size"], tokenizer.pad_token_id, "cpu", desc="check reloaded")
     diff = max(float(abs(x[k] - y[k]).max()) for x, y in zip(a, b) for k in x)
     scale = max(float(abs(x[k]).max()) for x in a for k in x)
     if diff > 1e-3 * max(1.0, scale):
-        raise AqbenchError(f"the packed model of {run_dir} differs from the run by {diff:.3g} (outputs up to {scale:.3g}): "
-                           "the export is wrong; please report it")
+        raise AqbenchError(
+            f"the packed model of {run_dir} differs from the run by {diff:.3g} (outputs up to {scale:.3g}): "
+            "the export is wrong; please report it"
+        )
     size = encoder_size(assignment)
-    record.update({"size_mb": size["size_mb"], "packed_over_size": record["packed_mb"] / size["size_mb"],
-                   "check_features": len(features), "check_max_abs_diff": diff})
+    record.update(
+        {
+            "size_mb": size["size_mb"],
+            "packed_over_size": record["packed_mb"] / size["size_mb"],
+            "check_features": len(features),
+            "check_max_abs_diff": diff,
+        }
+    )
     write_json(run_dir / "packed.json", record)
     return record

@@ -71,8 +71,10 @@ def top_eigenvalue(model, batch_list, params, max_iter=50, tol=1e-4, generator=N
         if grads is None:
             hv = hvp(model, batch_list, params, v)
         else:
-            hv = [h.detach() for h in torch.autograd.grad(sum((g * x).sum() for g, x in zip(grads, v)), params,
-                                                          retain_graph=True)]
+            hv = [
+                h.detach()
+                for h in torch.autograd.grad(sum((g * x).sum() for g, x in zip(grads, v)), params, retain_graph=True)
+            ]
         new = sum(float((a * b).sum()) for a, b in zip(hv, v))
         norm = _norm(hv)
         if norm == 0:
@@ -115,15 +117,36 @@ def spectrum(task, checkpoint_dir, data_dir, settings, train_settings, seed, out
             iters[name].append(k)
             bar.update(1, subsample=s + 1)
     bar.close()
-    record = {"task": task.name, "seed": seed, "settings": settings, "examples_per_subsample": n, "blocks": [],
-              "seconds": time.time() - start, "versions": versions()}
+    record = {
+        "task": task.name,
+        "seed": seed,
+        "settings": settings,
+        "examples_per_subsample": n,
+        "blocks": [],
+        "seconds": time.time() - start,
+        "versions": versions(),
+    }
     for name, _ in blocks:
         lams = torch.tensor(eigen[name], dtype=torch.float64)
         mean, std = float(lams.mean()), float(lams.std()) if len(lams) > 1 else 0.0
-        record["blocks"].append({"name": name, "eigenvalues": eigen[name], "iterations": iters[name], "mean": mean,
-                                 "std": std, "sensitivity": abs(mean) + std})
+        record["blocks"].append(
+            {
+                "name": name,
+                "eigenvalues": eigen[name],
+                "iterations": iters[name],
+                "mean": mean,
+                "std": std,
+                "sensitivity": abs(mean) + std,
+            }
+        )
     record["hvps"] = sum(sum(v) for v in iters.values())
     write_json(out_path, record)
-    log.info("hessian %s: %d blocks x %d subsamples, %d Hessian-vector products in %.1f s", task.name, len(blocks),
-             settings["subsamples"], record["hvps"], record["seconds"])
+    log.info(
+        "hessian %s: %d blocks x %d subsamples, %d Hessian-vector products in %.1f s",
+        task.name,
+        len(blocks),
+        settings["subsamples"],
+        record["hvps"],
+        record["seconds"],
+    )
     return record

@@ -13,8 +13,10 @@ from aqbench.errors import AqbenchError
 
 
 def offline():
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
 
 
 def endpoint():
@@ -33,7 +35,7 @@ def reachable(timeout=5.0):
 
 def unreachable_error(what, fix):
     host, _ = endpoint()
-    reason = ("HF_HUB_OFFLINE is set and it is not in the local cache" if offline() else f"{host} is not reachable")
+    reason = "HF_HUB_OFFLINE is set and it is not in the local cache" if offline() else f"{host} is not reachable"
     return AqbenchError(f"cannot load {what} from the HuggingFace Hub: {reason}. Fix: {fix}")
 
 

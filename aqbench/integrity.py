@@ -26,8 +26,11 @@ def sha256(path, chunk=1 << 20):
 def write_record(directory):
     """Record every file of `directory` (its size and SHA-256) in files.json."""
     directory = Path(directory)
-    files = {p.name: {"bytes": p.stat().st_size, "sha256": sha256(p)}
-             for p in sorted(directory.iterdir()) if p.is_file() and p.name != RECORD}
+    files = {
+        p.name: {"bytes": p.stat().st_size, "sha256": sha256(p)}
+        for p in sorted(directory.iterdir())
+        if p.is_file() and p.name != RECORD
+    }
     (directory / RECORD).write_text(json.dumps({"files": files}, indent=1) + "\n")
 
 
@@ -41,7 +44,9 @@ def check_record(directory, fix):
     try:
         files = json.loads(record_path.read_text())["files"]
     except (ValueError, KeyError, TypeError) as e:
-        raise AqbenchError(f"{record_path} is not a valid file record ({e}): the directory is damaged. Fix: {fix}") from None
+        raise AqbenchError(
+            f"{record_path} is not a valid file record ({e}): the directory is damaged. Fix: {fix}"
+        ) from None
     stats = []
     for name, want in files.items():
         path = directory / name
@@ -49,16 +54,20 @@ def check_record(directory, fix):
             raise AqbenchError(f"{path} is missing (recorded in {RECORD}). Fix: {fix}")
         stat = path.stat()
         if stat.st_size != want["bytes"]:
-            raise AqbenchError(f"{path} has {stat.st_size} bytes, {want['bytes']} when it was written: it is "
-                               f"truncated or overwritten. Fix: {fix}")
+            raise AqbenchError(
+                f"{path} has {stat.st_size} bytes, {want['bytes']} when it was written: it is "
+                f"truncated or overwritten. Fix: {fix}"
+            )
         stats.append((name, stat.st_size, stat.st_mtime_ns, stat.st_ino))
     key = (str(directory.resolve()), tuple(stats))
     if key in _VERIFIED:  # a stage loads the same checkpoint once per run: hash its files once per process
         return True
     for name, want in files.items():
         if sha256(directory / name) != want["sha256"]:
-            raise AqbenchError(f"{directory / name} does not match the checksum recorded when it was written: it is "
-                               f"corrupt. Fix: {fix}")
+            raise AqbenchError(
+                f"{directory / name} does not match the checksum recorded when it was written: it is "
+                f"corrupt. Fix: {fix}"
+            )
     _VERIFIED.add(key)
     return True
 
@@ -81,4 +90,6 @@ def check_safetensors(path, fix):
     except (struct.error, ValueError, KeyError, TypeError, IndexError) as e:
         raise AqbenchError(f"{path} is not a readable safetensors file ({e}). Fix: {fix}") from None
     if 8 + n + end > size:
-        raise AqbenchError(f"{path} is truncated: its tensors need {8 + n + end} bytes, the file has {size}. Fix: {fix}")
+        raise AqbenchError(
+            f"{path} is truncated: its tensors need {8 + n + end} bytes, the file has {size}. Fix: {fix}"
+        )

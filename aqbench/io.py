@@ -43,7 +43,9 @@ def write_json(path, obj):
 def read_json(path, what="file"):
     path = Path(path)
     if not path.exists():
-        raise AqbenchError(f"{what} not found: {path}. Run the stage that makes it first (snakemake does this for you).")
+        raise AqbenchError(
+            f"{what} not found: {path}. Run the stage that makes it first (snakemake does this for you)."
+        )
     with open(path) as f:
         return json.load(f)
 

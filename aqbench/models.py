@@ -23,8 +23,11 @@ def auto_class(task):
 def head_kwargs(task):
     if task.kind == "span_qa":
         return {}
-    return {"num_labels": len(task.labels), "id2label": dict(enumerate(task.labels)),
-            "label2id": {label: i for i, label in enumerate(task.labels)}}
+    return {
+        "num_labels": len(task.labels),
+        "id2label": dict(enumerate(task.labels)),
+        "label2id": {label: i for i, label in enumerate(task.labels)},
+    }
 
 
 def texts(task, examples):
@@ -53,8 +56,9 @@ def train_tokenizer(corpus, vocab_size):
     from transformers import BertTokenizerFast
 
     normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
-    counts = collections.Counter(word for text in corpus
-                                 for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    counts = collections.Counter(
+        word for text in corpus for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+    )
     chars = sorted({c for word in counts for c in word})
     vocab = SPECIAL_TOKENS + chars + [f"##{c}" for c in chars]
     words = sorted((w for w in counts if len(w) > 1), key=lambda w: (-counts[w], w))
@@ -63,15 +67,28 @@ def train_tokenizer(corpus, vocab_size):
     tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
     cls, sep = vocab.index("[CLS]"), vocab.index("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
     tok.decoder = decoders.WordPiece()
-    return BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                             sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+    return BertTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=512,
+    )
 
 
 # The small encoder `aqbench make-model` saves when no pretrained model can be had (4 layers, hidden 256).
-SMALL_ARCHITECTURE = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 1024,
-                      "max_position_embeddings": 512}
+SMALL_ARCHITECTURE = {
+    "hidden_size": 256,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "intermediate_size": 1024,
+    "max_position_embeddings": 512,
+}
 
 
 def make_model_dir(out_dir, corpus, vocab_size=8000, architecture=None, seed=0, note=None):
@@ -93,10 +110,19 @@ def make_model_dir(out_dir, corpus, vocab_size=8000, architecture=None, seed=0, 
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        write_json(tmp / "aqbench-model.json", {"made_by": "aqbench make-model", "pretrained": False, "seed": seed,
-                                                "vocab_size": len(tokenizer), "architecture": architecture,
-                                                "parameters": sum(p.numel() for p in model.parameters()),
-                                                "tokenizer_corpus": note, "versions": versions()})
+        write_json(
+            tmp / "aqbench-model.json",
+            {
+                "made_by": "aqbench make-model",
+                "pretrained": False,
+                "seed": seed,
+                "vocab_size": len(tokenizer),
+                "architecture": architecture,
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "tokenizer_corpus": note,
+                "versions": versions(),
+            },
+        )
     return model, tokenizer
 
 
@@ -109,8 +135,9 @@ def build(task, spec, train_examples, seed):
         from transformers import BertConfig
 
         tokenizer = train_tokenizer(texts(task, train_examples), spec.get("tokenizer_vocab_size", 2000))
-        config = BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                            **spec["architecture"], **head_kwargs(task))
+        config = BertConfig(
+            vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **spec["architecture"], **head_kwargs(task)
+        )
         torch.manual_seed(seed)
         return auto_class(task).from_config(config), tokenizer
     if source in ("local", "hub"):
@@ -125,21 +152,28 @@ def load_pretrained(task, name_or_path, from_hub=False, seed=0):
 
     local_only = not from_hub or hub.offline()
     if from_hub:
-        hub.ensure_reachable(f"model {name_or_path!r}", fix=(
-            f"download it once where the hub is reachable (`hf download {name_or_path} "
-            f"--local-dir DIR`), then set source: local and path: DIR for this model in the config"))
+        hub.ensure_reachable(
+            f"model {name_or_path!r}",
+            fix=(
+                f"download it once where the hub is reachable (`hf download {name_or_path} "
+                f"--local-dir DIR`), then set source: local and path: DIR for this model in the config"
+            ),
+        )
     else:
         check_model_dir(name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only)
         torch.manual_seed(seed)
         # a head of another task (or label count) in the directory is replaced by a fresh one
-        model = auto_class(task).from_pretrained(name_or_path, local_files_only=local_only, ignore_mismatched_sizes=True,
-                                                 **head_kwargs(task))
+        model = auto_class(task).from_pretrained(
+            name_or_path, local_files_only=local_only, ignore_mismatched_sizes=True, **head_kwargs(task)
+        )
     except OSError as e:
         if from_hub:
-            raise hub.unreachable_error(f"model {name_or_path!r}", fix=(
-                "set source: local and path: a directory with config.json, the weights and the tokenizer files")) from e
+            raise hub.unreachable_error(
+                f"model {name_or_path!r}",
+                fix=("set source: local and path: a directory with config.json, the weights and the tokenizer files"),
+            ) from e
         raise AqbenchError(f"cannot load model from {name_or_path}: {e}") from e
     check_vocabulary(name_or_path, model, tokenizer)
     return model, tokenizer
@@ -164,8 +198,10 @@ def check_model_dir(path):
     from aqbench.integrity import check_safetensors
 
     p = Path(path)
-    fix = ("point the model's path at a directory saved with save_pretrained (config.json, model.safetensors, "
-           "tokenizer files), e.g. one downloaded with `hf download NAME --local-dir DIR`")
+    fix = (
+        "point the model's path at a directory saved with save_pretrained (config.json, model.safetensors, "
+        "tokenizer files), e.g. one downloaded with `hf download NAME --local-dir DIR`"
+    )
     if not (p / "config.json").is_file():
         raise AqbenchError(f"model directory {p} has no config.json (or does not exist). Fix: {fix}")
     try:
@@ -178,8 +214,10 @@ def check_model_dir(path):
         check_safetensors(weights, f"download or save the model again into {p}")
     if not any((p / t).is_file() for t in TOKENIZER_FILES):
         # transformers would build a tokenizer with only its 5 special tokens and train on [UNK]s
-        raise AqbenchError(f"model directory {p} has no tokenizer ({' or '.join(TOKENIZER_FILES)}). Fix: save the "
-                           f"model's tokenizer there too (tokenizer.save_pretrained(DIR)), or download the whole model")
+        raise AqbenchError(
+            f"model directory {p} has no tokenizer ({' or '.join(TOKENIZER_FILES)}). Fix: save the "
+            f"model's tokenizer there too (tokenizer.save_pretrained(DIR)), or download the whole model"
+        )
 
 
 def check_vocabulary(path, model, tokenizer):
@@ -187,8 +225,10 @@ def check_vocabulary(path, model, tokenizer):
     covers most of it (a tokenizer of another model, or a nearly empty one, would turn text into [UNK]s)."""
     rows, size = model.config.vocab_size, len(tokenizer)
     if size > rows or size < rows // 2:
-        raise AqbenchError(f"model directory {path}: its tokenizer has {size} tokens but the model's vocab_size is "
-                           f"{rows}; they do not belong together. Fix: save the model's own tokenizer in {path}")
+        raise AqbenchError(
+            f"model directory {path}: its tokenizer has {size} tokens but the model's vocab_size is "
+            f"{rows}; they do not belong together. Fix: save the model's own tokenizer in {path}"
+        )
 
 
 def load_checkpoint(task, path):

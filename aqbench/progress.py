@@ -45,5 +45,13 @@ class Progress:
         rate = self.n / max(now - self.start, 1e-9)
         left = (self.total - self.n) / rate if rate else float("nan")
         extra = "".join(f", {k} {v}" for k, v in self.postfix.items())
-        log.info("%s: %d/%d (%.0f%%)%s, %.0f s elapsed, ~%.0f s left", self.desc, self.n, self.total,
-                 100 * self.n / max(self.total, 1), extra, now - self.start, left)
+        log.info(
+            "%s: %d/%d (%.0f%%)%s, %.0f s elapsed, ~%.0f s left",
+            self.desc,
+            self.n,
+            self.total,
+            100 * self.n / max(self.total, 1),
+            extra,
+            now - self.start,
+            left,
+        )

@@ -21,7 +21,9 @@ def quantization_aware_training(task, model, tokenizer, data_dir, assignment, se
     settings: {"quant": ..., "train": ... (eval batch size, lengths, device), "qat": train-loop settings plus
     `distill` (bool), `temperature`, `alpha`}. The teacher (distill) is the FP checkpoint itself."""
     quantize_model(model, assignment)
-    calib = calibration_features(task, data_dir, tokenizer, settings["train"], settings["quant"]["calibration_examples"], seed)
+    calib = calibration_features(
+        task, data_dir, tokenizer, settings["train"], settings["quant"]["calibration_examples"], seed
+    )
     calibrate(model, calib, tokenizer.pad_token_id, settings["train"])
     qat = {**settings["train"], **settings["qat"]}
     loss_fn = None
@@ -29,7 +31,14 @@ def quantization_aware_training(task, model, tokenizer, data_dir, assignment, se
         teacher, _ = load_checkpoint(task, checkpoint_dir)
         loss_fn = kd_loss(teacher, qat["temperature"], qat["alpha"])
     features = featurize(task, load_split(data_dir, "train"), tokenizer, settings["train"])
-    stats = train_loop(model, features, qat, tokenizer.pad_token_id, seed, loss_fn=loss_fn,
-                       desc=f"qat {task.name} {assignment.meta.get('method', '')} {assignment.meta.get('budget', '')}")
+    stats = train_loop(
+        model,
+        features,
+        qat,
+        tokenizer.pad_token_id,
+        seed,
+        loss_fn=loss_fn,
+        desc=f"qat {task.name} {assignment.meta.get('method', '')} {assignment.meta.get('budget', '')}",
+    )
     model.eval()
     return stats

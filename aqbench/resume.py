@@ -54,10 +54,14 @@ def clear_stale_state(snakemake_dir=".snakemake"):
     others = other_snakemakes()
     if others is None or others:
         who = f"Snakemake processes {others} are running" if others else "this system cannot list processes"
-        return (f"aqbench: {' and '.join(str(p) for p in stale)} hold(s) the state of another run ({who}); if none is "
-                "running here, run `snakemake --unlock` and remove .snakemake/backups, then the same command again")
+        return (
+            f"aqbench: {' and '.join(str(p) for p in stale)} hold(s) the state of another run ({who}); if none is "
+            "running here, run `snakemake --unlock` and remove .snakemake/backups, then the same command again"
+        )
     for p in stale:
         shutil.rmtree(p)
         p.mkdir()
-    return ("aqbench: cleared the locks and output backups left by a Snakemake run that was killed (no other "
-            "Snakemake is running); its unfinished jobs run again")
+    return (
+        "aqbench: cleared the locks and output backups left by a Snakemake run that was killed (no other "
+        "Snakemake is running); its unfinished jobs run again"
+    )

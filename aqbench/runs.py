@@ -1,10 +1,10 @@
 """A quantized run on disk: what every method stage writes and `evaluate` (and later export) reads.
 
-    runs/<task>/<model>/<method>/<budget>/seed<seed>/
-        assignment.json     the bit assignment (aqbench.quant.assignment)
-        state.safetensors   tensors that differ from the FP checkpoint with the assignment applied (activation and
-                            clipping ranges, trained weights); PTQ runs stay a few KB, not a model copy
-        method.json         what the method did: settings, wall time, versions, notes
+runs/<task>/<model>/<method>/<budget>/seed<seed>/
+    assignment.json     the bit assignment (aqbench.quant.assignment)
+    state.safetensors   tensors that differ from the FP checkpoint with the assignment applied (activation and
+                        clipping ranges, trained weights); PTQ runs stay a few KB, not a model copy
+    method.json         what the method did: settings, wall time, versions, notes
 """
 
 import time
@@ -24,13 +24,18 @@ def save_run(out_dir, model, base_state, assignment, info):
     from safetensors.torch import save_file
 
     out_dir = Path(out_dir)
-    delta = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()
-             if k not in base_state or not torch.equal(v.detach().cpu(), base_state[k])}
+    delta = {
+        k: v.detach().cpu().contiguous().clone()
+        for k, v in model.state_dict().items()
+        if k not in base_state or not torch.equal(v.detach().cpu(), base_state[k])
+    }
     with atomic_file(out_dir / "state.safetensors") as tmp:
         save_file(delta, str(tmp))
     assignment.save(out_dir / "assignment.json")
-    write_json(out_dir / "method.json", {**info, "state_tensors": len(delta), "versions": versions(),
-                                         "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    write_json(
+        out_dir / "method.json",
+        {**info, "state_tensors": len(delta), "versions": versions(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")},
+    )
 
 
 def load_run(task, checkpoint_dir, run_dir):
@@ -47,6 +52,8 @@ def load_run(task, checkpoint_dir, run_dir):
         raise AqbenchError(f"run {run_dir} has no state.safetensors: rerun its method stage")
     result = model.load_state_dict(load_file(str(state_path)), strict=False)
     if result.unexpected_keys:
-        raise AqbenchError(f"run {run_dir}: its state has tensors this model does not ({result.unexpected_keys[:3]}...); "
-                           "was it made from another checkpoint?")
+        raise AqbenchError(
+            f"run {run_dir}: its state has tensors this model does not ({result.unexpected_keys[:3]}...); "
+            "was it made from another checkpoint?"
+        )
     return model, tokenizer, assignment, info

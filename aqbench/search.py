@@ -29,7 +29,14 @@ from aqbench.io import atomic_dir, write_json
 from aqbench.models import load_checkpoint
 from aqbench.progress import Progress
 from aqbench.quant.size import MB, encoder_size
-from aqbench.quant.supernet import arch_parameters, derive, expected_size_bits, search_layers, set_temperature, to_supernet
+from aqbench.quant.supernet import (
+    arch_parameters,
+    derive,
+    expected_size_bits,
+    search_layers,
+    set_temperature,
+    to_supernet,
+)
 from aqbench.tasks.kinds import featurize
 from aqbench.train import _no_decay, batches, pick_device, to
 from aqbench.versions import versions
@@ -120,8 +127,13 @@ def optimizers(model, cfg):
     arch = arch_parameters(model)
     arch_ids = {id(p) for p in arch}
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in arch_ids]
-    w_opt = torch.optim.AdamW([{"params": [p for n, p in named if not _no_decay(n)], "weight_decay": cfg["weight_decay"]},
-                               {"params": [p for n, p in named if _no_decay(n)], "weight_decay": 0.0}], lr=cfg["lr"])
+    w_opt = torch.optim.AdamW(
+        [
+            {"params": [p for n, p in named if not _no_decay(n)], "weight_decay": cfg["weight_decay"]},
+            {"params": [p for n, p in named if _no_decay(n)], "weight_decay": 0.0},
+        ],
+        lr=cfg["lr"],
+    )
     if cfg["arch_optimizer"] == "adam":
         a_opt = torch.optim.Adam(arch, lr=cfg["arch_lr"])
     else:
@@ -159,7 +171,9 @@ def bilevel_search(model, train, heldout, pad_id, budget_bits, cfg, seed, device
                 _check_finite(ce + ls, desc, "architecture", epoch, step, cfg["arch_lr"])
                 ce_losses.append(ce.item())
                 s_losses.append(ls.item())
-            loss = weight_step(model, to(next(train_batches), device), loss_fn, w_opt, weights, arch, cfg.get("grad_clip"))
+            loss = weight_step(
+                model, to(next(train_batches), device), loss_fn, w_opt, weights, arch, cfg.get("grad_clip")
+            )
             _check_finite(loss, desc, "weight", epoch, step, cfg["lr"])
             w_losses.append(loss.item())
             bar.update(1, epoch=epoch + 1, **({"loss": f"{np.mean(w_losses[-20:]):.4f}"} if step % 20 == 19 else {}))
@@ -167,15 +181,33 @@ def bilevel_search(model, train, heldout, pad_id, budget_bits, cfg, seed, device
             expected_mb = float(expected_size_bits(model)) / 8 / MB
         # before the first architecture update every alpha is at its uniform start: its argmax is a tie, not a choice
         argmax_mb = _argmax_mb(model) if update_arch else None
-        trace.append({"epoch": epoch + 1, "temperature": t, "arch_updates": update_arch, "steps": steps,
-                      "train_loss": float(np.mean(w_losses)),
-                      "heldout_ce": float(np.mean(ce_losses)) if ce_losses else None,
-                      "size_loss": float(np.mean(s_losses)) if s_losses else None,
-                      "expected_mb": expected_mb, "argmax_mb": argmax_mb, "target_mb": target_mb,
-                      "argmax_shares": _bit_shares(model) if update_arch else None, "seconds": time.time() - start})
-        log.info("%s epoch %d: t=%.3f train loss %.4f, held-out CE %s, E[size] %.4f MB, argmax %s MB (budget %.4f)",
-                 desc, epoch + 1, t, trace[-1]["train_loss"], "-" if not ce_losses else f"{trace[-1]['heldout_ce']:.4f}",
-                 expected_mb, "-" if argmax_mb is None else f"{argmax_mb:.4f}", target_mb)
+        trace.append(
+            {
+                "epoch": epoch + 1,
+                "temperature": t,
+                "arch_updates": update_arch,
+                "steps": steps,
+                "train_loss": float(np.mean(w_losses)),
+                "heldout_ce": float(np.mean(ce_losses)) if ce_losses else None,
+                "size_loss": float(np.mean(s_losses)) if s_losses else None,
+                "expected_mb": expected_mb,
+                "argmax_mb": argmax_mb,
+                "target_mb": target_mb,
+                "argmax_shares": _bit_shares(model) if update_arch else None,
+                "seconds": time.time() - start,
+            }
+        )
+        log.info(
+            "%s epoch %d: t=%.3f train loss %.4f, held-out CE %s, E[size] %.4f MB, argmax %s MB (budget %.4f)",
+            desc,
+            epoch + 1,
+            t,
+            trace[-1]["train_loss"],
+            "-" if not ce_losses else f"{trace[-1]['heldout_ce']:.4f}",
+            expected_mb,
+            "-" if argmax_mb is None else f"{argmax_mb:.4f}",
+            target_mb,
+        )
     bar.close()
     return trace
 
@@ -190,8 +222,10 @@ def _argmax_mb(model):
 
 def _check_finite(loss, desc, which, epoch, step, lr):
     if not torch.isfinite(loss):
-        raise AqbenchError(f"{desc}: the {which} loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}. Fix: "
-                           f"lower the {which} learning rate (now {lr}); nothing was saved")
+        raise AqbenchError(
+            f"{desc}: the {which} loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}. Fix: "
+            f"lower the {which} learning rate (now {lr}); nothing was saved"
+        )
 
 
 def _check_not_all_pruned(assignment, layers, budget_bits, eps, desc):
@@ -204,13 +238,17 @@ def _check_not_all_pruned(assignment, layers, budget_bits, eps, desc):
     # the repair never prunes the last group when every group fits the budget at the smallest nonzero candidate
     safe_bits = max(float(m.cost_bits[:, m.nonzero[0]].max()) for m in layers.values())
     if budget_bits < safe_bits:
-        fix = (f"raise the budget (aq.budgets or budgets) to at least {math.ceil(safe_bits / numel * 1e4) / 1e4:g} "
-               "bits per weight (from there on any group of this model fits at the smallest nonzero candidate, "
-               "so the search keeps one)")
+        fix = (
+            f"raise the budget (aq.budgets or budgets) to at least {math.ceil(safe_bits / numel * 1e4) / 1e4:g} "
+            "bits per weight (from there on any group of this model fits at the smallest nonzero candidate, "
+            "so the search keeps one)"
+        )
     else:
         fix = f"lower aq.epsilon (now {eps:g}): the band [(1 - eps) V, V] lets the search keep nothing"
-    raise AqbenchError(f"{desc}: every encoder weight was pruned at a budget of {budget_bits / numel:g} bits per "
-                       f"weight ({budget_bits / 8 / MB:.4g} MB); nothing was saved. Fix: {fix}")
+    raise AqbenchError(
+        f"{desc}: every encoder weight was pruned at a budget of {budget_bits / numel:g} bits per "
+        f"weight ({budget_bits / 8 / MB:.4g} MB); nothing was saved. Fix: {fix}"
+    )
 
 
 def encoder_numel(model):
@@ -238,13 +276,31 @@ def search(task, checkpoint_dir, data_dir, avg_bits, settings, seed, out_dir, la
     train = featurize(task, train_ex, tokenizer, train_cfg)
     heldout = featurize(task, held_ex, tokenizer, train_cfg)
     device = pick_device(train_cfg.get("device", "auto"))
-    trace = bilevel_search(model, train, heldout, tokenizer.pad_token_id, budget_bits, cfg, seed, device,
-                           desc=f"search {task.name} {label or ''}".strip())
-    meta = {"method": "aq", "budget": label, "avg_bits_budget": avg_bits, "budget_mb": budget_bits / 8 / MB,
-            "candidates": cfg["bits"]}
+    trace = bilevel_search(
+        model,
+        train,
+        heldout,
+        tokenizer.pad_token_id,
+        budget_bits,
+        cfg,
+        seed,
+        device,
+        desc=f"search {task.name} {label or ''}".strip(),
+    )
+    meta = {
+        "method": "aq",
+        "budget": label,
+        "avg_bits_budget": avg_bits,
+        "budget_mb": budget_bits / 8 / MB,
+        "candidates": cfg["bits"],
+    }
     assignment, repair = derive(model, budget_bits, quant, cfg["epsilon"], meta)
     _check_not_all_pruned(assignment, layers, budget_bits, cfg["epsilon"], f"search {task.name} {label or avg_bits}")
-    repair = {"argmax_mb": repair["argmax_bits"] / 8 / MB, "steps_down": repair["steps_down"], "steps_up": repair["steps_up"]}
+    repair = {
+        "argmax_mb": repair["argmax_bits"] / 8 / MB,
+        "steps_down": repair["steps_down"],
+        "steps_up": repair["steps_up"],
+    }
     assignment.meta.update(repair)
     size = encoder_size(assignment)
     numel = {}
@@ -252,15 +308,36 @@ def search(task, checkpoint_dir, data_dir, avg_bits, settings, seed, out_dir, la
         for n, b in zip(layer.group_numels(), layer.bits):
             numel[b] = numel.get(b, 0) + n
     shares = {str(b): numel[b] / size["numel"] for b in sorted(numel)}
-    record = {"task": task.name, "seed": seed, "budget": label, "avg_bits_budget": avg_bits,
-              "budget_mb": budget_bits / 8 / MB, "derived": size, "derived_shares": shares, **repair, "groups": sum(m.groups for m in layers.values()),
-              "train_examples": len(train_ex), "heldout_examples": len(held_ex), "settings": cfg, "trace": trace,
-              "seconds": time.time() - begin, "versions": versions()}
+    record = {
+        "task": task.name,
+        "seed": seed,
+        "budget": label,
+        "avg_bits_budget": avg_bits,
+        "budget_mb": budget_bits / 8 / MB,
+        "derived": size,
+        "derived_shares": shares,
+        **repair,
+        "groups": sum(m.groups for m in layers.values()),
+        "train_examples": len(train_ex),
+        "heldout_examples": len(held_ex),
+        "settings": cfg,
+        "trace": trace,
+        "seconds": time.time() - begin,
+        "versions": versions(),
+    }
     with atomic_dir(out_dir) as tmp:
         assignment.save(tmp / "assignment.json")
         save_file({n: m.alpha.detach().cpu().contiguous() for n, m in layers.items()}, str(tmp / "alpha.safetensors"))
         write_json(tmp / "trace.json", record)
-    log.info("search %s %s: derived %.4f MB (budget %.4f MB, argmax %.4f MB, repair %d steps down, %d up) in %.0f s",
-             task.name, label, size["size_mb"], budget_bits / 8 / MB, repair["argmax_mb"], repair["steps_down"],
-             repair["steps_up"], record["seconds"])
+    log.info(
+        "search %s %s: derived %.4f MB (budget %.4f MB, argmax %.4f MB, repair %d steps down, %d up) in %.0f s",
+        task.name,
+        label,
+        size["size_mb"],
+        budget_bits / 8 / MB,
+        repair["argmax_mb"],
+        repair["steps_down"],
+        repair["steps_up"],
+        record["seconds"],
+    )
     return record

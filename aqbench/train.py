@@ -78,11 +78,14 @@ def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="trai
         total = min(total, settings["max_steps"])
     decay = [p for n, p in model.named_parameters() if p.requires_grad and not _no_decay(n)]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and _no_decay(n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": settings["weight_decay"]},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=settings["lr"])
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": settings["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=settings["lr"],
+    )
     warmup = int(settings.get("warmup_ratio", 0.0) * total)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
+        opt, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
+    )
     gen = torch.Generator().manual_seed(seed)
     step, losses, start = 0, [], time.time()
     bar = Progress(total, desc)
@@ -91,8 +94,10 @@ def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="trai
             with autocast(device, mixed_precision):
                 loss = loss_fn(model, to(batch, device))
             if not torch.isfinite(loss):
-                raise AqbenchError(f"{desc}: the loss became {loss.item()} at step {step + 1} of {total}. Fix: lower "
-                                   f"the learning rate (now {settings['lr']}) or raise warmup_ratio; nothing was saved")
+                raise AqbenchError(
+                    f"{desc}: the loss became {loss.item()} at step {step + 1} of {total}. Fix: lower "
+                    f"the learning rate (now {settings['lr']}) or raise warmup_ratio; nothing was saved"
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if settings.get("grad_clip"):
@@ -107,8 +112,12 @@ def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="trai
     bar.close()
     seconds = time.time() - start
     log.info("%s: %d steps in %.1f s, final loss %.4f", desc, step, seconds, float(np.mean(losses[-20:])))
-    return {"steps": step, "seconds": seconds, "final_loss": float(np.mean(losses[-20:])),
-            "loss_curve": [float(np.mean(losses[i : i + 20])) for i in range(0, len(losses), 20)]}
+    return {
+        "steps": step,
+        "seconds": seconds,
+        "final_loss": float(np.mean(losses[-20:])),
+        "loss_curve": [float(np.mean(losses[i : i + 20])) for i in range(0, len(losses), 20)],
+    }
 
 
 def _no_decay(name):
@@ -170,18 +179,34 @@ def finetune(task, data_dir, model_spec, settings, seed, out_dir, teacher_dir=No
         torch.manual_seed(seed)
         model = make_student(teacher)
         loss_fn = kd_loss(teacher, model_spec.get("temperature", 2.0), model_spec.get("alpha", 0.5))
-        note = {"teacher": str(teacher_dir), "teacher_blocks": teacher.config.num_hidden_layers,
-                "student_blocks": model.config.num_hidden_layers}
+        note = {
+            "teacher": str(teacher_dir),
+            "teacher_blocks": teacher.config.num_hidden_layers,
+            "student_blocks": model.config.num_hidden_layers,
+        }
     else:
         model, tokenizer = build(task, model_spec, examples, seed)
     features = featurize(task, examples, tokenizer, settings)
-    stats = train_loop(model, features, settings, tokenizer.pad_token_id, seed, loss_fn=loss_fn, desc=f"finetune {task.name}")
+    stats = train_loop(
+        model, features, settings, tokenizer.pad_token_id, seed, loss_fn=loss_fn, desc=f"finetune {task.name}"
+    )
     model.cpu()
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        write_json(tmp / "aqbench.json", {"task": task.name, "seed": seed, "model": model_spec, "train": {**settings, **stats},
-                                          "train_examples": len(examples), "features": len(features), **note,
-                                          "parameters": sum(p.numel() for p in model.parameters()), "versions": versions()})
+        write_json(
+            tmp / "aqbench.json",
+            {
+                "task": task.name,
+                "seed": seed,
+                "model": model_spec,
+                "train": {**settings, **stats},
+                "train_examples": len(examples),
+                "features": len(features),
+                **note,
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "versions": versions(),
+            },
+        )
         write_record(tmp)  # last: every later read checks the files against it
     return stats

@@ -21,11 +21,20 @@ from timing import median_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 SHAPES = {
-    "demo (4 x 64, batch 16 x 64, 8 groups)": ({"hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4,
-                                                "intermediate_size": 256}, 16, 64, 8, 30),
-    "BERT-base shape (12 x 768, batch 8 x 128, 128 groups)": ({"hidden_size": 768, "num_hidden_layers": 12,
-                                                               "num_attention_heads": 12, "intermediate_size": 3072},
-                                                              8, 128, 128, 3),
+    "demo (4 x 64, batch 16 x 64, 8 groups)": (
+        {"hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 256},
+        16,
+        64,
+        8,
+        30,
+    ),
+    "BERT-base shape (12 x 768, batch 8 x 128, 128 groups)": (
+        {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
+        8,
+        128,
+        128,
+        3,
+    ),
 }
 KINDS = ("fp", "qat", "search", "search weights only")
 
@@ -64,16 +73,25 @@ def measure(shape, kind, threads):
     torch.set_num_threads(threads)
     arch, batch_size, length, groups, steps = SHAPES[shape]
     quant = {"grid": "sym", "act_grid": "asym", "groups": groups, "act_bits": 8, "emb_bits": 8}
-    cfg = {"lr": 1e-5, "weight_decay": 0.01, "arch_optimizer": "adam", "arch_lr": 0.05, "arch_momentum": 0.9,
-           "size_weight": 0.1, "epsilon": 0.02}
+    cfg = {
+        "lr": 1e-5,
+        "weight_decay": 0.01,
+        "arch_optimizer": "adam",
+        "arch_lr": 0.05,
+        "arch_momentum": 0.9,
+        "size_weight": 0.1,
+        "epsilon": 0.02,
+    }
     torch.manual_seed(0)
     model = BertForSequenceClassification(BertConfig(vocab_size=1000, num_labels=2, **arch))
     g = torch.Generator().manual_seed(0)
 
     def make_batch():
-        return {"input_ids": torch.randint(5, 1000, (batch_size, length), generator=g),
-                "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
-                "labels": torch.randint(0, 2, (batch_size,), generator=g)}
+        return {
+            "input_ids": torch.randint(5, 1000, (batch_size, length), generator=g),
+            "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
+            "labels": torch.randint(0, 2, (batch_size,), generator=g),
+        }
 
     batch, held = make_batch(), make_batch()
     loss_fn = lambda m, b: m(**b).loss  # noqa: E731
@@ -97,6 +115,7 @@ def measure(shape, kind, threads):
             if kind == "search":
                 arch_step(model, held, loss_fn, a_opt, weights, alphas, target_mb, cfg)
             weight_step(model, batch, loss_fn, w_opt, weights, alphas, 1.0)
+
     if kind != "fp":
         with calibrating(model), torch.no_grad():
             model.eval()(**{k: v for k, v in batch.items() if k != "labels"})
@@ -125,21 +144,29 @@ def main():
     if args.one:
         print(json.dumps(measure(args.one[0], args.one[1], args.threads)))
         return
-    print(f"one step, {args.threads} thread(s); candidates {{0, 2, 4, 8}}; search step = weight update + architecture update\n")
+    print(
+        f"one step, {args.threads} thread(s); candidates {{0, 2, 4, 8}}; search step = weight update + architecture update\n"
+    )
     print("| model | step | ms | x FP step | x QAT step | peak extra memory MB | x FP |")
     print("|---|---|---|---|---|---|---|")
     for shape in SHAPES:
         found = {}
         for kind in KINDS:
-            out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--one", shape, kind],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--threads", str(args.threads), "--one", shape, kind],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             found[kind] = json.loads(out.stdout.strip().splitlines()[-1])
         fp, qat = found["fp"], found["qat"]
         for kind in KINDS:
             r = found[kind]
-            print(f"| {shape} | {kind} | {1000 * r['seconds']:.1f} | {r['seconds'] / fp['seconds']:.2f} | "
-                  f"{r['seconds'] / qat['seconds']:.2f} | {r['peak_extra_mb']:.0f} | "
-                  f"{r['peak_extra_mb'] / max(fp['peak_extra_mb'], 1e-9):.2f} |")
+            print(
+                f"| {shape} | {kind} | {1000 * r['seconds']:.1f} | {r['seconds'] / fp['seconds']:.2f} | "
+                f"{r['seconds'] / qat['seconds']:.2f} | {r['peak_extra_mb']:.0f} | "
+                f"{r['peak_extra_mb'] / max(fp['peak_extra_mb'], 1e-9):.2f} |"
+            )
     rows = demo_searches(args.results)
     if rows:
         print(f"\nwhole searches of the demo run in {args.results} (trace.json):\n")

@@ -33,8 +33,12 @@ SHARED = Path(os.environ.get("AQBENCH_SHARED_DATA", REPO.parent / "shared" / "da
 LAYERS, HIDDEN, ENCODER_WEIGHTS = 12, 768, 84_934_656
 BATCH, EVAL_BATCH, EPOCHS, CALIBRATION = 32, 128, 3, 256  # config/paper.yaml
 # The datasets' published sizes (the copies here lack MNLI and SQuAD train)
-SIZES = {"sst2": {"train": 67_349, "eval": 872}, "mnli": {"train": 392_702, "eval": 9_815 + 9_832},
-         "conll03": {"train": 14_041, "eval": 3_250}, "squad": {"train": 87_599, "eval": 10_570}}
+SIZES = {
+    "sst2": {"train": 67_349, "eval": 872},
+    "mnli": {"train": 392_702, "eval": 9_815 + 9_832},
+    "conll03": {"train": 14_041, "eval": 3_250},
+    "squad": {"train": 87_599, "eval": 10_570},
+}
 
 
 def step_times(steps):
@@ -45,7 +49,10 @@ def step_times(steps):
     for length in (128, 384):
         torch.manual_seed(0)
         model = BertForSequenceClassification(BertConfig(num_labels=2, max_position_embeddings=512))
-        batch = {"input_ids": torch.randint(1000, 30000, (8, length)), "attention_mask": torch.ones(8, length, dtype=torch.long)}
+        batch = {
+            "input_ids": torch.randint(1000, 30000, (8, length)),
+            "attention_mask": torch.ones(8, length, dtype=torch.long),
+        }
         labels = torch.randint(0, 2, (8,))
         opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
 
@@ -71,8 +78,11 @@ def hvp_seconds(steps):
 
     torch.manual_seed(0)
     model = BertForSequenceClassification(BertConfig(num_labels=2, attn_implementation="eager")).eval()
-    batch = {"input_ids": torch.randint(1000, 30000, (8, 128)), "attention_mask": torch.ones(8, 128, dtype=torch.long),
-             "labels": torch.randint(0, 2, (8,))}
+    batch = {
+        "input_ids": torch.randint(1000, 30000, (8, 128)),
+        "attention_mask": torch.ones(8, 128, dtype=torch.long),
+        "labels": torch.randint(0, 2, (8,)),
+    }
     params = block_weights(model)[0][1]
     for p in model.parameters():
         p.requires_grad_(p in set(params))
@@ -85,8 +95,10 @@ def padded(lengths, batch_size, shuffle, cap, seed=0):
     order = list(range(len(lengths)))
     if shuffle:
         random.Random(seed).shuffle(order)
-    total = sum(max(lengths[i] for i in order[s:s + batch_size]) * len(order[s:s + batch_size])
-                for s in range(0, len(order), batch_size))
+    total = sum(
+        max(lengths[i] for i in order[s : s + batch_size]) * len(order[s : s + batch_size])
+        for s in range(0, len(order), batch_size)
+    )
     return min(cap, total / len(lengths))
 
 
@@ -97,9 +109,11 @@ def data_lengths():
     from aqbench.tasks.kinds import featurize
 
     out = {"mnli": (128.0, 128.0, 1.0)}  # no copy here: assume every batch padded to max_length (upper bound)
-    for name, train_file, eval_file in (("sst2", "sst2/train.tsv", "sst2/dev.tsv"),
-                                        ("conll03", "conll2003/train.txt", "conll2003/valid.txt"),
-                                        ("squad", "squad/dev-v1.1.json", "squad/dev-v1.1.json")):
+    for name, train_file, eval_file in (
+        ("sst2", "sst2/train.tsv", "sst2/dev.tsv"),
+        ("conll03", "conll2003/train.txt", "conll2003/valid.txt"),
+        ("squad", "squad/dev-v1.1.json", "squad/dev-v1.1.json"),
+    ):
         task = get_task(name)
         if not (SHARED / train_file).is_file():
             continue
@@ -141,12 +155,17 @@ def paper_runs(config):
         quantized = [r for r in mine if r[2] != "fp"]
         # ACIQ with clipped activations calibrates twice (the second pass measures E|x - mean|)
         passes = sum(2 if m == "aciq" and config["aciq"]["activations"] else 1 for _, _, m, _, _ in quantized)
-        out[task] = {"quantized": len(quantized), "passes": passes, "evaluated": len(mine),
-                     "qat_bert": sum(1 for r in mine if r[2] in ("qbert", "aq")),
-                     "qat_distil": sum(1 for r in mine if r[2] == "aq_distil"),
-                     "search_bert": sum(1 for r in mine if r[2] == "aq"),
-                     "search_distil": sum(1 for r in mine if r[2] == "aq_distil"),
-                     "distil": any(r[1] == "distil" for r in mine), "hessian": any(r[2] == "qbert" for r in mine)}
+        out[task] = {
+            "quantized": len(quantized),
+            "passes": passes,
+            "evaluated": len(mine),
+            "qat_bert": sum(1 for r in mine if r[2] in ("qbert", "aq")),
+            "qat_distil": sum(1 for r in mine if r[2] == "aq_distil"),
+            "search_bert": sum(1 for r in mine if r[2] == "aq"),
+            "search_distil": sum(1 for r in mine if r[2] == "aq_distil"),
+            "distil": any(r[1] == "distil" for r in mine),
+            "hessian": any(r[2] == "qbert" for r in mine),
+        }
     return out
 
 
@@ -162,42 +181,82 @@ def estimates(times, hvp_s, lengths, gpu_tflops):
         steps = EPOCHS * math.ceil(features / BATCH)
         stages = {
             "finetune": (steps * BATCH * train_len, True, f"{steps:,} steps of {BATCH} x {train_len:.0f}"),
-            f"calibration ({quantized} runs)": (passes * CALIBRATION * train_len, False,
-                                                f"{passes} passes x {CALIBRATION} calibration examples"),
-            f"evaluate ({evaluated} runs)": (evaluated * SIZES[task]["eval"] * per_example * eval_len, False,
-                                            f"{evaluated} x {SIZES[task]['eval'] * per_example:,.0f} dev features x {eval_len:.0f}"),
+            f"calibration ({quantized} runs)": (
+                passes * CALIBRATION * train_len,
+                False,
+                f"{passes} passes x {CALIBRATION} calibration examples",
+            ),
+            f"evaluate ({evaluated} runs)": (
+                evaluated * SIZES[task]["eval"] * per_example * eval_len,
+                False,
+                f"{evaluated} x {SIZES[task]['eval'] * per_example:,.0f} dev features x {eval_len:.0f}",
+            ),
         }
         for stage, (tokens, train, what) in stages.items():
             cpu_h = tokens * (s_train if train else s_eval) / 3600
             gpu_h = tokens * flops_per_token(train_len if train else eval_len, train) / (gpu_tflops * 1e12) / 3600
             rows.append((task, stage, what, cpu_h, gpu_h))
         if c["distil"]:  # DistilBERT fine-tuned like BERT: half the blocks, about half the cost
-            rows.append((task, "finetune distil", f"{steps:,} steps of {BATCH} x {train_len:.0f}, 6 of 12 blocks",
-                         steps * BATCH * train_len * s_train * DISTIL_OVER_BERT / 3600,
-                         steps * BATCH * train_len * flops_per_token(train_len, True) * DISTIL_OVER_BERT
-                         / (gpu_tflops * 1e12) / 3600))
+            rows.append(
+                (
+                    task,
+                    "finetune distil",
+                    f"{steps:,} steps of {BATCH} x {train_len:.0f}, 6 of 12 blocks",
+                    steps * BATCH * train_len * s_train * DISTIL_OVER_BERT / 3600,
+                    steps
+                    * BATCH
+                    * train_len
+                    * flops_per_token(train_len, True)
+                    * DISTIL_OVER_BERT
+                    / (gpu_tflops * 1e12)
+                    / 3600,
+                )
+            )
         if c["hessian"]:  # Q-BERT: the spectrum once per task
             h = config["hessian"]
             hvps = h["subsamples"] * HVP_ITERATIONS * LAYERS
             tokens = hvps * h["fraction"] * features * train_len
             hvp_over_step = hvp_s / times[128][0]  # measured at 8 x 128, applied at the task's length
-            rows.append((task, "hessian", f"{hvps} HVPs x {h['fraction']:g} of the features x {train_len:.0f}",
-                         tokens * s_train * hvp_over_step / 3600,
-                         tokens * flops_per_token(train_len, True) * hvp_over_step / (gpu_tflops * 1e12) / 3600))
+            rows.append(
+                (
+                    task,
+                    "hessian",
+                    f"{hvps} HVPs x {h['fraction']:g} of the features x {train_len:.0f}",
+                    tokens * s_train * hvp_over_step / 3600,
+                    tokens * flops_per_token(train_len, True) * hvp_over_step / (gpu_tflops * 1e12) / 3600,
+                )
+            )
         # QAT (qbert, aq: BERT-base; aq_distil: the student at about half the cost), then AQ's searches
         qat_steps = config["qat"]["epochs"] * math.ceil(features / config["qat"]["batch_size"])
         aq = config["aq"]
         search_steps = aq["epochs"] * min(aq["steps_per_epoch"] or 10**12, math.ceil(0.9 * features / aq["batch_size"]))
         for stage, runs, batch, n_steps, ratio in (
-                ("qat", c["qat_bert"] + c["qat_distil"] * DISTIL_OVER_BERT, config["qat"]["batch_size"], qat_steps, QAT_OVER_FP),
-                ("aq search", c["search_bert"] + c["search_distil"] * DISTIL_OVER_BERT, aq["batch_size"], search_steps,
-                 SEARCH_OVER_FP)):
+            (
+                "qat",
+                c["qat_bert"] + c["qat_distil"] * DISTIL_OVER_BERT,
+                config["qat"]["batch_size"],
+                qat_steps,
+                QAT_OVER_FP,
+            ),
+            (
+                "aq search",
+                c["search_bert"] + c["search_distil"] * DISTIL_OVER_BERT,
+                aq["batch_size"],
+                search_steps,
+                SEARCH_OVER_FP,
+            ),
+        ):
             if runs:
                 tokens = runs * n_steps * batch * train_len
-                rows.append((task, f"{stage} ({runs:g} BERT-base-equivalent runs)",
-                             f"{n_steps:,} steps of {batch} x {train_len:.0f}, x {ratio} an FP step",
-                             tokens * s_train * ratio / 3600,
-                             tokens * flops_per_token(train_len, True) * ratio / (gpu_tflops * 1e12) / 3600))
+                rows.append(
+                    (
+                        task,
+                        f"{stage} ({runs:g} BERT-base-equivalent runs)",
+                        f"{n_steps:,} steps of {batch} x {train_len:.0f}, x {ratio} an FP step",
+                        tokens * s_train * ratio / 3600,
+                        tokens * flops_per_token(train_len, True) * ratio / (gpu_tflops * 1e12) / 3600,
+                    )
+                )
     return rows
 
 
@@ -216,7 +275,9 @@ def main():
     print("| length | train step s | eval forward s | train ms / token | eval ms / token |\n|---|---|---|---|---|")
     for length, (t, e) in times.items():
         print(f"| {length} | {t:.2f} | {e:.2f} | {1000 * t / (8 * length):.2f} | {1000 * e / (8 * length):.2f} |")
-    print(f"\nOne Hessian-vector product (block 0, 8 x 128): {hvp_s:.2f} s = {hvp_s / times[128][0]:.2f} training steps")
+    print(
+        f"\nOne Hessian-vector product (block 0, 8 x 128): {hvp_s:.2f} s = {hvp_s / times[128][0]:.2f} training steps"
+    )
 
     lengths = data_lengths()
     print("\n## Padded lengths on the real data (30,522-word vocabulary learned on it)\n")
@@ -225,8 +286,10 @@ def main():
         print(f"| {task} | {tl:.1f} | {el:.1f} | {fe:.3f} |" + (" (assumed)" if task == "mnli" else ""))
 
     rows = estimates(times, hvp_s, lengths, args.gpu_tflops)
-    print(f"\n## Estimated time of config/paper.yaml (CPU: measured per-token cost x tokens, {args.threads} thread; "
-          f"GPU: FLOPs / an assumed {args.gpu_tflops:g} TFLOP/s)\n")
+    print(
+        f"\n## Estimated time of config/paper.yaml (CPU: measured per-token cost x tokens, {args.threads} thread; "
+        f"GPU: FLOPs / an assumed {args.gpu_tflops:g} TFLOP/s)\n"
+    )
     print("| task | stage | work | CPU hours | GPU hours (assumed rate) |\n|---|---|---|---|---|")
     for task, stage, what, cpu_h, gpu_h in rows:
         print(f"| {task} | {stage} | {what} | {cpu_h:.2f} | {gpu_h:.3f} |")

@@ -28,8 +28,22 @@ def run_dag(cores):
     (work / "config").mkdir()
     shutil.copy(REPO / "config" / "config.yaml", work / "config" / "config.yaml")
     start = time.time()
-    subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "-d", str(work),
-                    "--cores", str(cores), "--quiet", "all"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "workflow" / "Snakefile"),
+            "-d",
+            str(work),
+            "--cores",
+            str(cores),
+            "--quiet",
+            "all",
+        ],
+        check=True,
+    )
     return work / "results", time.time() - start
 
 
@@ -40,10 +54,26 @@ def stage_table(results):
         b = pd.read_csv(tsv, sep="\t").iloc[0]
         rows.append({"stage": stage, "s": b["s"], "max_rss": b["max_rss"]})
     frame = pd.DataFrame(rows)
-    order = ["prepare_data", "finetune", "ptq", "hessian", "qbert", "aq_search", "aq", "aggregate", "tables", "figures",
-             "report"]
-    table = frame.groupby("stage").agg(jobs=("s", "size"), total_s=("s", "sum"), mean_s=("s", "mean"),
-                                       max_s=("s", "max"), peak_rss_mb=("max_rss", "max"))
+    order = [
+        "prepare_data",
+        "finetune",
+        "ptq",
+        "hessian",
+        "qbert",
+        "aq_search",
+        "aq",
+        "aggregate",
+        "tables",
+        "figures",
+        "report",
+    ]
+    table = frame.groupby("stage").agg(
+        jobs=("s", "size"),
+        total_s=("s", "sum"),
+        mean_s=("s", "mean"),
+        max_s=("s", "max"),
+        peak_rss_mb=("max_rss", "max"),
+    )
     return table.reindex([s for s in order if s in table.index] + [s for s in table.index if s not in order])
 
 
@@ -51,7 +81,9 @@ def markdown(frame, floatfmt="{:.1f}"):
     cols = [frame.index.name or ""] + list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for idx, row in frame.iterrows():
-        lines.append("| " + " | ".join([str(idx)] + [floatfmt.format(v) if isinstance(v, float) else str(v) for v in row]) + " |")
+        lines.append(
+            "| " + " | ".join([str(idx)] + [floatfmt.format(v) if isinstance(v, float) else str(v) for v in row]) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -82,16 +114,22 @@ def step_ratios(threads):
     q = demo["quant"]
     shapes = {
         "demo (4 x 64, batch 16 x 64)": (dict(demo["models"]["bert"]["architecture"]), 16, 64, 40),
-        "BERT-base shape (12 x 768, batch 8 x 128)": (dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                                                            intermediate_size=3072), 8, 128, 5),
+        "BERT-base shape (12 x 768, batch 8 x 128)": (
+            dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+            8,
+            128,
+            5,
+        ),
     }
     rows = []
     for name, (arch, batch_size, length, steps) in shapes.items():
         torch.manual_seed(0)
         config = BertConfig(vocab_size=1000, num_labels=2, **arch)
-        batch = {"input_ids": torch.randint(5, 1000, (batch_size, length)),
-                 "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
-                 "labels": torch.randint(0, 2, (batch_size,))}
+        batch = {
+            "input_ids": torch.randint(5, 1000, (batch_size, length)),
+            "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
+            "labels": torch.randint(0, 2, (batch_size,)),
+        }
         fp = step_time(BertForSequenceClassification(config), batch, steps)
         model = BertForSequenceClassification(config)
         quantize_model(model, uniform(model, 4, q["groups"], q["grid"], q["act_bits"], q["emb_bits"], q["act_grid"]))

@@ -48,10 +48,17 @@ def main():
     checkpoint = results / "models" / args.task / "bert" / "seed0"
     fp, tokenizer = load_checkpoint(task, checkpoint)
     fp.eval()
-    features = featurize(task, load_split(results / "data" / args.task, next(iter(task.eval_splits)))[: args.examples],
-                         tokenizer, {"max_length": 64}, with_labels=False)
-    sets = {bs: [{k: v for k, v in b.items() if k in MODEL_KEYS} for b in batches(features, bs, tokenizer.pad_token_id)]
-            for bs in (1, 32)}
+    features = featurize(
+        task,
+        load_split(results / "data" / args.task, next(iter(task.eval_splits)))[: args.examples],
+        tokenizer,
+        {"max_length": 64},
+        with_labels=False,
+    )
+    sets = {
+        bs: [{k: v for k, v in b.items() if k in MODEL_KEYS} for b in batches(features, bs, tokenizer.pad_token_id)]
+        for bs in (1, 32)
+    }
     models = {"FP (fp32)": (fp, sum(f.stat().st_size for f in checkpoint.glob("*.safetensors")), None)}
     for method, budget in RUNS:
         path = results / "runs" / args.task / "bert" / method / budget / "seed0" / "packed.safetensors"
@@ -59,8 +66,11 @@ def main():
             import json
 
             packed = json.loads(path.with_suffix(".json").read_text())
-            models[f"{method} {budget} (packed, decoded on load)"] = (load_packed(task, path)[0], path.stat().st_size,
-                                                                       packed["packed_mb"])
+            models[f"{method} {budget} (packed, decoded on load)"] = (
+                load_packed(task, path)[0],
+                path.stat().st_size,
+                packed["packed_mb"],
+            )
     if any(k.startswith("aq ") for k in models):  # the same weights, activations left in FP: what decoding costs
         import copy
 
@@ -71,8 +81,13 @@ def main():
         for q in act_quantizers(weight_only):
             q.bits = 32
         models[name.split(" (")[0] + " (decoded, FP activations)"] = (weight_only, None, None)
-    models["FP + torch dynamic int8 Linear"] = (torch.ao.quantization.quantize_dynamic(
-        load_checkpoint(task, checkpoint)[0].eval(), {torch.nn.Linear}, dtype=torch.qint8), None, None)
+    models["FP + torch dynamic int8 Linear"] = (
+        torch.ao.quantization.quantize_dynamic(
+            load_checkpoint(task, checkpoint)[0].eval(), {torch.nn.Linear}, dtype=torch.qint8
+        ),
+        None,
+        None,
+    )
     n = len(features)
     print(f"{args.task}: {n} dev features, {args.threads} thread(s); FP checkpoint {checkpoint}\n")
     print("| model | file MB | encoder MB | batch 1: ms / example | x FP | batch 32: examples / s | x FP |")
@@ -81,9 +96,11 @@ def main():
     for name, (model, file_bytes, encoder_mb) in models.items():
         t1, t32 = timed(model, sets[1]), timed(model, sets[32])
         base = base or {"t1": t1, "t32": t32}
-        print(f"| {name} | {'' if file_bytes is None else f'{file_bytes / 2**20:.3f}'} | "
-              f"{'' if encoder_mb is None else f'{encoder_mb:.4f}'} | {1000 * t1 / n:.2f} | {t1 / base['t1']:.2f} | "
-              f"{n / t32:.0f} | {base['t32'] / t32:.2f} |")
+        print(
+            f"| {name} | {'' if file_bytes is None else f'{file_bytes / 2**20:.3f}'} | "
+            f"{'' if encoder_mb is None else f'{encoder_mb:.4f}'} | {1000 * t1 / n:.2f} | {t1 / base['t1']:.2f} | "
+            f"{n / t32:.0f} | {base['t32'] / t32:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -82,8 +82,11 @@ def main():
     torch.manual_seed(args.seed)
     config = BertConfig(num_hidden_layers=args.layers, num_labels=2)  # BERT-base's defaults otherwise
     fp = BertForSequenceClassification(config).eval()
-    print(f"BERT-base shape, {args.layers} layers, random weights; {cpu()['cpu']}, onnxruntime "
-          f"{versions()['onnxruntime']}, torch {versions()['torch']}; load average {os.getloadavg()[0]:.2f}\n", flush=True)
+    print(
+        f"BERT-base shape, {args.layers} layers, random weights; {cpu()['cpu']}, onnxruntime "
+        f"{versions()['onnxruntime']}, torch {versions()['torch']}; load average {os.getloadavg()[0]:.2f}\n",
+        flush=True,
+    )
     print("quantizing and packing:", flush=True)
     runs = quantized_runs(fp, config.vocab_size, args.seed)
     nbits8 = Form("nbits8", 4, 2, False, int8_gemm=False)
@@ -93,16 +96,21 @@ def main():
     for label, (tensors, cfg, assignment) in runs.items():
         names = forms_of(assignment) + (["nbits8"] if label == "w8" else [])
         for name in names:
-            graphs[f"{label} {name}"] = build_model(tensors, cfg, assignment, "classification",
-                                                    nbits8 if name == "nbits8" else name)
-            sizes[f"{label} {name}"] = (encoder_size(assignment)["size_mb"],
-                                        graphs[f"{label} {name}"][1]["onnx_encoder_bytes"] / MB)
+            graphs[f"{label} {name}"] = build_model(
+                tensors, cfg, assignment, "classification", nbits8 if name == "nbits8" else name
+            )
+            sizes[f"{label} {name}"] = (
+                encoder_size(assignment)["size_mb"],
+                graphs[f"{label} {name}"][1]["onnx_encoder_bytes"] / MB,
+            )
     graphs = {k: v[0].SerializeToString() for k, v in graphs.items()}
     print("\n| model | form | accounted MB | ORT holds MB | exact |\n|---|---|---|---|---|")
     for key, (accounted, held) in sizes.items():
         label, _, name = key.partition(" ")
-        print(f"| {label} | {name or 'fp32'} | {accounted:.1f} | {held:.1f} | "
-              f"{'yes' if not name or (name in FORMS and FORMS[name].exact) else 'no'} |")
+        print(
+            f"| {label} | {name or 'fp32'} | {accounted:.1f} | {held:.1f} | "
+            f"{'yes' if not name or (name in FORMS and FORMS[name].exact) else 'no'} |"
+        )
     for threads in sorted({1, args.threads}):
         sessions = {k: session(v, threads) for k, v in graphs.items()}
         results = {}
@@ -110,17 +118,25 @@ def main():
             calls = {"PyTorch FP": torch_callable(fp, batch, tokens, config.vocab_size, threads)}
             calls.update({k: ort_callable(s, batch, tokens, config.vocab_size) for k, s in sessions.items()})
             results[(batch, tokens)] = measure(calls, args.seconds, warmup=1)
-            print(f"  {threads} thread(s), {batch} x {tokens}: FP32 ONNX "
-                  f"{results[(batch, tokens)]['FP32']['median_ms']:.2f} ms (load {os.getloadavg()[0]:.2f})", flush=True)
+            print(
+                f"  {threads} thread(s), {batch} x {tokens}: FP32 ONNX "
+                f"{results[(batch, tokens)]['FP32']['median_ms']:.2f} ms (load {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
         head = " | ".join(f"{b} x {t}" for b, t in SHAPES)
-        print(f"\n{threads} thread(s): ms per batch (median) of the baselines, then every form's speed-up over FP32 ONNX"
-              f" (batch x tokens)\n\n| model | form | {head} |\n|---|---|" + "---|" * len(SHAPES))
+        print(
+            f"\n{threads} thread(s): ms per batch (median) of the baselines, then every form's speed-up over FP32 ONNX"
+            f" (batch x tokens)\n\n| model | form | {head} |\n|---|---|" + "---|" * len(SHAPES)
+        )
         for key in ["FP32", "PyTorch FP"]:
             print(f"| {key} | ms | " + " | ".join(f"{results[s][key]['median_ms']:.2f}" for s in SHAPES) + " |")
         for key in [k for k in graphs if k != "FP32"] + ["PyTorch FP"]:
             label, _, name = key.partition(" ")
-            print(f"| {label} | {name or 'fp32'} | " + " | ".join(
-                f"{results[s]['FP32']['median_ms'] / results[s][key]['median_ms']:.2f}x" for s in SHAPES) + " |")
+            print(
+                f"| {label} | {name or 'fp32'} | "
+                + " | ".join(f"{results[s]['FP32']['median_ms'] / results[s][key]['median_ms']:.2f}x" for s in SHAPES)
+                + " |"
+            )
         del sessions
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
 

@@ -61,18 +61,22 @@ def main():
     torch.set_num_threads(args.threads)
     weights = encoder()
     per_channel = 10**9  # capped at the rows: one group per output neuron
-    cases = [("torch.fake_quantize_per_channel_affine (reference)", lambda w: reference(w, args.bits)),
-             ("lq, per channel", lambda w: lq(w, args.bits, per_channel)),
-             ("aciq, per channel", lambda w: aciq(w, args.bits, per_channel)),
-             ("ocs r=0.02, per channel", lambda w: ocs(w, args.bits, per_channel)),
-             ("lq, 128 groups", lambda w: lq(w, args.bits, 128)),
-             ("aciq, 128 groups", lambda w: aciq(w, args.bits, 128)),
-             ("ocs r=0.02, 128 groups", lambda w: ocs(w, args.bits, 128))]
+    cases = [
+        ("torch.fake_quantize_per_channel_affine (reference)", lambda w: reference(w, args.bits)),
+        ("lq, per channel", lambda w: lq(w, args.bits, per_channel)),
+        ("aciq, per channel", lambda w: aciq(w, args.bits, per_channel)),
+        ("ocs r=0.02, per channel", lambda w: ocs(w, args.bits, per_channel)),
+        ("lq, 128 groups", lambda w: lq(w, args.bits, 128)),
+        ("aciq, 128 groups", lambda w: aciq(w, args.bits, 128)),
+        ("ocs r=0.02, 128 groups", lambda w: ocs(w, args.bits, 128)),
+    ]
     results = [(name, timed(fn, weights, args.repeats)) for name, fn in cases]
     ref = results[0][1]
     numel = sum(w.numel() for w in weights)
-    print(f"Quantizing all {len(weights)} encoder matrices ({numel / 1e6:.1f} M weights) of a BERT-base-shaped model "
-          f"to {args.bits} bits, {args.threads} thread(s), median of {args.repeats}:\n")
+    print(
+        f"Quantizing all {len(weights)} encoder matrices ({numel / 1e6:.1f} M weights) of a BERT-base-shaped model "
+        f"to {args.bits} bits, {args.threads} thread(s), median of {args.repeats}:\n"
+    )
     print("| method | seconds | vs reference |\n|---|---|---|")
     for name, seconds in results:
         print(f"| {name} | {seconds:.3f} | {seconds / ref:.2f}x |")

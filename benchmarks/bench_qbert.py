@@ -17,9 +17,16 @@ from timing import median_seconds
 from aqbench.hessian import block_weights, hvp, top_eigenvalue
 
 SHAPES = {
-    "demo (4 x 64)": ({"hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 256}, 16, 64),
-    "BERT-base shape (12 x 768)": ({"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
-                                    "intermediate_size": 3072}, 4, 64),
+    "demo (4 x 64)": (
+        {"hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 256},
+        16,
+        64,
+    ),
+    "BERT-base shape (12 x 768)": (
+        {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
+        4,
+        64,
+    ),
 }
 
 
@@ -27,11 +34,15 @@ def model_and_batch(arch, batch, length, seed=0):
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(seed)
-    model = BertForSequenceClassification(BertConfig(vocab_size=1000, num_labels=2, attn_implementation="eager", **arch))
+    model = BertForSequenceClassification(
+        BertConfig(vocab_size=1000, num_labels=2, attn_implementation="eager", **arch)
+    )
     g = torch.Generator().manual_seed(seed)
-    data = {"input_ids": torch.randint(5, 1000, (batch, length), generator=g),
-            "attention_mask": torch.ones(batch, length, dtype=torch.long),
-            "labels": torch.randint(0, 2, (batch,), generator=g)}
+    data = {
+        "input_ids": torch.randint(5, 1000, (batch, length), generator=g),
+        "attention_mask": torch.ones(batch, length, dtype=torch.long),
+        "labels": torch.randint(0, 2, (batch,), generator=g),
+    }
     return model, data
 
 
@@ -69,7 +80,9 @@ def pyhessian_top(model, batch, params, tol, max_iter):
             return self.inner(input_ids=ids, attention_mask=batch["attention_mask"]).logits
 
     only(model, params)
-    h = hessian(Logits(model).eval(), torch.nn.CrossEntropyLoss(), data=(batch["input_ids"], batch["labels"]), cuda=False)
+    h = hessian(
+        Logits(model).eval(), torch.nn.CrossEntropyLoss(), data=(batch["input_ids"], batch["labels"]), cuda=False
+    )
     start = time.perf_counter()
     eigenvalues, _ = h.eigenvalues(maxIter=max_iter, tol=tol, top_n=1)
     return eigenvalues[0], time.perf_counter() - start
@@ -105,10 +118,16 @@ def main():
         iters, start = [], time.perf_counter()
         for _, block_params in blocks:
             only(model, block_params)
-            iters.append(top_eigenvalue(model, [batch], block_params, args.max_iter, args.tol, torch.Generator().manual_seed(0))[1])
+            iters.append(
+                top_eigenvalue(model, [batch], block_params, args.max_iter, args.tol, torch.Generator().manual_seed(0))[
+                    1
+                ]
+            )
         total = time.perf_counter() - start
-        print(f"| {name} | {batch_size} x {length} | {step:.3f} | {one:.3f} | {one / step:.2f} | "
-              f"{', '.join(map(str, iters))} | {total:.1f} |")
+        print(
+            f"| {name} | {batch_size} x {length} | {step:.3f} | {one:.3f} | {one / step:.2f} | "
+            f"{', '.join(map(str, iters))} | {total:.1f} |"
+        )
         if have_pyhessian:
             only(model, params)
             start = time.perf_counter()

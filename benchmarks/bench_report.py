@@ -38,12 +38,43 @@ def main():
     traces = sorted(map(str, results.glob("search/*/*/*/seed*/trace.json")))
     with tempfile.TemporaryDirectory() as out:
         seconds = {
-            "tables": timed(["tables", "--summary", str(summary), "--out-dir", f"{out}/tables",
-                             "--settings", as_json(report_settings(config))]),
-            "figures": timed(["figures", "--summary", str(summary), "--out-dir", f"{out}/figures", "--spectrum", *spectra,
-                              "--trace", *traces]),
-            "report": timed(["report", "--summary", str(summary), "--figures-dir", f"{out}/figures", "--out",
-                             f"{out}/report.html", "--settings", json.dumps(config)]),
+            "tables": timed(
+                [
+                    "tables",
+                    "--summary",
+                    str(summary),
+                    "--out-dir",
+                    f"{out}/tables",
+                    "--settings",
+                    as_json(report_settings(config)),
+                ]
+            ),
+            "figures": timed(
+                [
+                    "figures",
+                    "--summary",
+                    str(summary),
+                    "--out-dir",
+                    f"{out}/figures",
+                    "--spectrum",
+                    *spectra,
+                    "--trace",
+                    *traces,
+                ]
+            ),
+            "report": timed(
+                [
+                    "report",
+                    "--summary",
+                    str(summary),
+                    "--figures-dir",
+                    f"{out}/figures",
+                    "--out",
+                    f"{out}/report.html",
+                    "--settings",
+                    json.dumps(config),
+                ]
+            ),
         }
         rebuild = sum(seconds.values())
         if find_chromium():

@@ -28,9 +28,13 @@ def storage(row):
 def summarize(summary, cells):
     rows = []
     for (task, kind), g in summary.groupby(["task", "storage"], sort=False):
-        row = {"task": task, "weights": kind, "runs": len(g),
-               "max |metric gap|": f"{(g['value'] - g['onnx_value']).abs().max():.2f}",
-               "changed (ties)": f"{int(g['onnx_changed'].sum())} ({int(g['onnx_near_ties'].sum())})"}
+        row = {
+            "task": task,
+            "weights": kind,
+            "runs": len(g),
+            "max |metric gap|": f"{(g['value'] - g['onnx_value']).abs().max():.2f}",
+            "changed (ties)": f"{int(g['onnx_changed'].sum())} ({int(g['onnx_near_ties'].sum())})",
+        }
         for cell in cells:
             exact = g[f"latency_{cell}_exact_speedup"] if kind != "fp32" else g[f"speedup_{cell}"]
             row[f"exact xFP {cell}"] = f"{exact.median():.2f}"
@@ -50,9 +54,11 @@ def main():
     summary["storage"] = summary.apply(storage, axis=1)
     cells = [c.removeprefix("speedup_") for c in summary.columns if c.startswith("speedup_")]
     fp = summary[summary["storage"] == "fp32"]
-    print(f"CPU: {summary['latency_cpu'].dropna().iloc[0]}; threads (all): {int(summary['latency_threads'].max())}; "
-          f"sequence length {int(summary['latency_length'].max())}; load average during the latency jobs "
-          f"{summary['latency_load'].min():.2f} to {summary['latency_load'].max():.2f}\n")
+    print(
+        f"CPU: {summary['latency_cpu'].dropna().iloc[0]}; threads (all): {int(summary['latency_threads'].max())}; "
+        f"sequence length {int(summary['latency_length'].max())}; load average during the latency jobs "
+        f"{summary['latency_load'].min():.2f} to {summary['latency_load'].max():.2f}\n"
+    )
     base = {"task": fp["task"], "model": fp["model"]}
     for cell in cells:
         base[f"FP32 ONNX ms {cell}"] = fp[f"latency_{cell}_ms"].round(2)

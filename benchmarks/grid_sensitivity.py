@@ -43,10 +43,17 @@ def main():
                     quantize_model(model, uniform(model, bits, groups, grid, 8, 8))
                     calibrate(model, calib, tok.pad_token_id, settings)
                     metrics, _ = evaluate_model(task, model, tok, data, settings)
-                    rows.append({"task": name, "grid": grid, "groups": groups, "bits": bits,
-                                 "drop": metrics[task.main_metric] - fp[task.main_metric]})
+                    rows.append(
+                        {
+                            "task": name,
+                            "grid": grid,
+                            "groups": groups,
+                            "bits": bits,
+                            "drop": metrics[task.main_metric] - fp[task.main_metric],
+                        }
+                    )
     table = pd.DataFrame(rows).pivot_table(index=["grid", "groups", "bits"], columns="task", values="drop")
-    print(f"Change of the main metric vs FP (points), LQ with 8-bit activations and embedding:\n")
+    print("Change of the main metric vs FP (points), LQ with 8-bit activations and embedding:\n")
     print(table[cfg["tasks"]].round(1).to_string())
 
 

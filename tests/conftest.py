@@ -15,8 +15,14 @@ SHARED_DATA = Path(os.environ.get("AQBENCH_SHARED_DATA", REPO.parent / "shared" 
 
 
 def tiny_architecture(**kw):
-    return {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-            "max_position_embeddings": 128, **kw}
+    return {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 128,
+        **kw,
+    }
 
 
 @pytest.fixture
@@ -35,6 +41,10 @@ def build_tiny(task_name, n_train=200, seed=0):
 
     task = get_task(task_name)
     splits = task.synthesize(seed, n_train, 40)
-    model, tokenizer = models.build(task, {"source": "config", "tokenizer_vocab_size": 400,
-                                           "architecture": tiny_architecture()}, splits["train"], seed)
+    model, tokenizer = models.build(
+        task,
+        {"source": "config", "tokenizer_vocab_size": 400, "architecture": tiny_architecture()},
+        splits["train"],
+        seed,
+    )
     return task, splits, model.eval(), tokenizer

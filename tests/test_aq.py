@@ -3,6 +3,7 @@
 Every test is seeded (torch.manual_seed / generators), so CPU runs are reproducible."""
 
 import json
+
 import pytest
 import torch
 from torch import nn
@@ -10,15 +11,28 @@ from torch import nn
 from aqbench.errors import AqbenchError
 from aqbench.quant.quantizer import quantize_rows
 from aqbench.quant.size import MB, encoder_size
-from aqbench.quant.supernet import (SearchLinear, derive, expected_size_bits, search_layers, set_temperature,
-                                    to_supernet)
+from aqbench.quant.supernet import SearchLinear, derive, expected_size_bits, search_layers, set_temperature, to_supernet
 from aqbench.search import bilevel_search, size_loss, split_heldout, temperature
 from aqbench.tasks.kinds import Features
 
 QUANT = {"grid": "sym", "act_grid": "asym", "groups": 4, "act_bits": 8, "emb_bits": 8}
-SEARCH = {"epochs": 4, "steps_per_epoch": 25, "batch_size": 32, "lr": 1e-3, "weight_decay": 0.0, "grad_clip": 1.0,
-          "warmup_epochs": 1, "arch_optimizer": "adam", "arch_lr": 0.05, "arch_momentum": 0.9, "size_weight": 1.0,
-          "epsilon": 0.02, "t0": 5.0, "eta": 0.5, "n0": 1}
+SEARCH = {
+    "epochs": 4,
+    "steps_per_epoch": 25,
+    "batch_size": 32,
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "grad_clip": 1.0,
+    "warmup_epochs": 1,
+    "arch_optimizer": "adam",
+    "arch_lr": 0.05,
+    "arch_momentum": 0.9,
+    "size_weight": 1.0,
+    "epsilon": 0.02,
+    "t0": 5.0,
+    "eta": 0.5,
+    "n0": 1,
+}
 
 
 def naive_mix(layer, p):
@@ -140,6 +154,7 @@ def test_heldout_split_is_disjoint_and_seeded():
 
 # --- the search on a constructed model -----------------------------------------------------------------------
 
+
 class DeadFeatures(nn.Module):
     """x -> relu(hidden(x)) * mask -> out: the hidden features with mask 0 have no effect on the loss, so the
     groups of `hidden` that compute them are free to prune."""
@@ -175,9 +190,17 @@ def toy_search(size_weight, avg_bits=1.4, dead=(1, 4, 6), seed=0):
     layer.act.lo.fill_(-4.0)
     layer.act.hi.fill_(4.0)
     budget = avg_bits * layer.out_features * layer.in_features
-    trace = bilevel_search(model, toy_features(512, seed), toy_features(128, seed + 1), 0, budget,
-                           {**SEARCH, "size_weight": size_weight, "epochs": 6, "steps_per_epoch": 50, "lr": 3e-3}, seed, torch.device("cpu"),
-                           loss_fn=lambda m, b: m(b["x"], b["y"]))
+    trace = bilevel_search(
+        model,
+        toy_features(512, seed),
+        toy_features(128, seed + 1),
+        0,
+        budget,
+        {**SEARCH, "size_weight": size_weight, "epochs": 6, "steps_per_epoch": 50, "lr": 3e-3},
+        seed,
+        torch.device("cpu"),
+        loss_fn=lambda m, b: m(b["x"], b["y"]),
+    )
     return model, layer, budget, trace
 
 
@@ -207,31 +230,63 @@ def test_search_of_a_tiny_bert_derives_assignments_within_the_budget(tmp_path):
     from aqbench.train import finetune
 
     task = get_task("sst2")
-    cfg = aqconfig.load({"tasks": ["sst2"], "methods": ["aq"], "budgets": [1.97],
-                         "data": {"synthetic": {"n_train": 300, "n_eval": 40}},
-                         "models": {"bert": {"source": "config", "tokenizer_vocab_size": 300,
-                                             "architecture": {"hidden_size": 32, "num_hidden_layers": 2,
-                                                              "num_attention_heads": 2, "intermediate_size": 64}}},
-                         "train": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 32, "device": "cpu"},
-                         "quant": {"groups": 4, "calibration_examples": 32},
-                         "aq": {"epochs": 2, "steps_per_epoch": 5, "batch_size": 16, "lr": 1e-4}})
+    cfg = aqconfig.load(
+        {
+            "tasks": ["sst2"],
+            "methods": ["aq"],
+            "budgets": [1.97],
+            "data": {"synthetic": {"n_train": 300, "n_eval": 40}},
+            "models": {
+                "bert": {
+                    "source": "config",
+                    "tokenizer_vocab_size": 300,
+                    "architecture": {
+                        "hidden_size": 32,
+                        "num_hidden_layers": 2,
+                        "num_attention_heads": 2,
+                        "intermediate_size": 64,
+                    },
+                }
+            },
+            "train": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 32, "device": "cpu"},
+            "quant": {"groups": 4, "calibration_examples": 32},
+            "aq": {"epochs": 2, "steps_per_epoch": 5, "batch_size": 16, "lr": 1e-4},
+        }
+    )
     prepare(task, cfg["data"], tmp_path / "data")
     finetune(task, tmp_path / "data", cfg["models"]["bert"], cfg["train"], 0, tmp_path / "model")
     for bits in (1.0, 1.97, 4.0):
-        record = search(task, tmp_path / "model", tmp_path / "data", bits, aqconfig.search_settings(cfg, "sst2"), 0,
-                        tmp_path / f"search{bits}", label=f"b{bits:g}")
+        record = search(
+            task,
+            tmp_path / "model",
+            tmp_path / "data",
+            bits,
+            aqconfig.search_settings(cfg, "sst2"),
+            0,
+            tmp_path / f"search{bits}",
+            label=f"b{bits:g}",
+        )
         assert record["derived"]["size_mb"] <= record["budget_mb"] + 1e-12
         assert (tmp_path / f"search{bits}" / "assignment.json").is_file()
         assert [t["epoch"] for t in record["trace"]] == [1, 2]
         assert record["trace"][0]["heldout_ce"] is None and record["trace"][1]["heldout_ce"] is not None
     # a group-study label replaces quant.groups (4) for its run only
-    record = search(task, tmp_path / "model", tmp_path / "data", 2.47, aqconfig.search_settings(cfg, "sst2"), 0,
-                    tmp_path / "search-g2", label="b2.47-g2")
+    record = search(
+        task,
+        tmp_path / "model",
+        tmp_path / "data",
+        2.47,
+        aqconfig.search_settings(cfg, "sst2"),
+        0,
+        tmp_path / "search-g2",
+        label="b2.47-g2",
+    )
     layers = json.loads((tmp_path / "search-g2" / "assignment.json").read_text())["layers"]
     assert {len(layer["bits"]) for layer in layers.values()} == {2} and record["groups"] == 2 * len(layers)
 
 
 # --- the student -----------------------------------------------------------------------------------------------
+
 
 def test_student_takes_every_other_block_of_the_teacher():
     from transformers import BertConfig, BertForSequenceClassification
@@ -239,8 +294,16 @@ def test_student_takes_every_other_block_of_the_teacher():
     from aqbench.distill import make_student
 
     torch.manual_seed(0)
-    teacher = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=5,
-                                                       num_attention_heads=2, intermediate_size=32, num_labels=3))
+    teacher = BertForSequenceClassification(
+        BertConfig(
+            vocab_size=50,
+            hidden_size=16,
+            num_hidden_layers=5,
+            num_attention_heads=2,
+            intermediate_size=32,
+            num_labels=3,
+        )
+    )
     student = make_student(teacher)
     assert student.config.num_hidden_layers == 3 and teacher.config.num_hidden_layers == 5
     for i, j in enumerate((0, 2, 4)):

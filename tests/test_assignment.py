@@ -17,11 +17,14 @@ def test_round_trip_through_json(tmp_path, tiny_bert):
     assert json.loads((tmp_path / "a.json").read_text())["format"] == "aqbench-assignment/1"
 
 
-@pytest.mark.parametrize("edit,match", [
-    (lambda d: d["layers"][next(iter(d["layers"]))]["bits"].__setitem__(0, 1), "bit-widths"),
-    (lambda d: d.__setitem__("grid", "nf4"), "unknown grid"),
-    (lambda d: d.__setitem__("format", "other"), "format"),
-])
+@pytest.mark.parametrize(
+    "edit,match",
+    [
+        (lambda d: d["layers"][next(iter(d["layers"]))]["bits"].__setitem__(0, 1), "bit-widths"),
+        (lambda d: d.__setitem__("grid", "nf4"), "unknown grid"),
+        (lambda d: d.__setitem__("format", "other"), "format"),
+    ],
+)
 def test_invalid_assignments_are_refused(tiny_bert, edit, match):
     d = uniform(tiny_bert, 4, 4).to_json()
     edit(d)

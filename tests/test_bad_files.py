@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import SHARED_DATA
 
 from aqbench.errors import AqbenchError
 from aqbench.tasks import get_task
-from conftest import SHARED_DATA
 
 SST2_FIX = "expected `sentence<TAB>label` with label 0 or 1; fix the line or remove it"
 MNLI_HEADER = "index\tgenre\tsentence1\tsentence2\tgold_label"
@@ -43,6 +43,7 @@ def squad_file(tmp_path, qa=None, paragraph=None, document=None):
 
 # --- SST-2 ----------------------------------------------------------------------------------------------------
 
+
 def test_sst2_line_without_a_tab(tmp_path):
     path = write(tmp_path, "dev.tsv", "sentence\tlabel\ngood film .\t1\na line without a tab 1\n")
     assert error("sst2", path) == f"{path}:3: no tab on this line (the header has 2 columns); {SST2_FIX}"
@@ -50,8 +51,10 @@ def test_sst2_line_without_a_tab(tmp_path):
 
 def test_sst2_header_without_a_label_column(tmp_path):
     path = write(tmp_path, "dev.tsv", "sentence\ngood film .\n")
-    assert error("sst2", path) == (f"{path}:1: the header has no label column (it has 'sentence'); the first line must "
-                                   "be a header naming the tab-separated columns sentence, label")
+    assert error("sst2", path) == (
+        f"{path}:1: the header has no label column (it has 'sentence'); the first line must "
+        "be a header naming the tab-separated columns sentence, label"
+    )
 
 
 def test_sst2_header_without_a_sentence_column(tmp_path):
@@ -76,14 +79,16 @@ def test_sst2_empty_sentence(tmp_path):
 
 def test_sst2_empty_file(tmp_path):
     path = write(tmp_path, "dev.tsv", "")
-    assert error("sst2", path).startswith(f"{path}:1: the file is empty; expected a header line naming the columns "
-                                          "sentence, label")
+    assert error("sst2", path).startswith(
+        f"{path}:1: the file is empty; expected a header line naming the columns sentence, label"
+    )
 
 
 def test_sst2_header_only(tmp_path):
     path = write(tmp_path, "dev.tsv", "sentence\tlabel\n")
-    assert error("sst2", path) == (f"{path}:1: the file has a header but no rows; add rows of `sentence<TAB>label` "
-                                   "with label 0 or 1")
+    assert error("sst2", path) == (
+        f"{path}:1: the file has a header but no rows; add rows of `sentence<TAB>label` with label 0 or 1"
+    )
 
 
 def test_sst2_not_utf8(tmp_path):
@@ -93,6 +98,7 @@ def test_sst2_not_utf8(tmp_path):
 
 
 # --- MNLI -----------------------------------------------------------------------------------------------------
+
 
 def test_mnli_header_without_gold_label(tmp_path):
     path = write(tmp_path, "dev_matched.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tneutral\n")
@@ -105,17 +111,24 @@ def test_mnli_header_without_both_sentences(tmp_path):
 
 
 def test_mnli_row_with_too_few_fields(tmp_path):
-    path = write(tmp_path, "dev_matched.tsv", f"{MNLI_HEADER}\n0\tfiction\ta man sleeps .\ta man rests .\tentailment\n"
-                                              "1\tfiction\ta cat sits .\tneutral\n")
-    assert error("mnli", path) == (f"{path}:3: 4 tab-separated fields where the header has 5; expected GLUE's MNLI "
-                                   "columns (sentence1, sentence2 and gold_label among them), tab-separated; fix the "
-                                   "line or remove it")
+    path = write(
+        tmp_path,
+        "dev_matched.tsv",
+        f"{MNLI_HEADER}\n0\tfiction\ta man sleeps .\ta man rests .\tentailment\n1\tfiction\ta cat sits .\tneutral\n",
+    )
+    assert error("mnli", path) == (
+        f"{path}:3: 4 tab-separated fields where the header has 5; expected GLUE's MNLI "
+        "columns (sentence1, sentence2 and gold_label among them), tab-separated; fix the "
+        "line or remove it"
+    )
 
 
 def test_mnli_unknown_label(tmp_path):
     path = write(tmp_path, "dev_matched.tsv", f"{MNLI_HEADER}\n0\tfiction\ta man sleeps .\ta man rests .\tentails\n")
-    assert error("mnli", path) == (f"{path}:2: gold_label 'entails' is not one of entailment, neutral, contradiction "
-                                   "(or '-', which is skipped); fix the line or remove it")
+    assert error("mnli", path) == (
+        f"{path}:2: gold_label 'entails' is not one of entailment, neutral, contradiction "
+        "(or '-', which is skipped); fix the line or remove it"
+    )
 
 
 def test_mnli_header_only(tmp_path):
@@ -130,24 +143,31 @@ def test_mnli_no_labelled_row(tmp_path):
 
 # --- CoNLL-2003 -----------------------------------------------------------------------------------------------
 
+
 def test_conll_line_with_one_column(tmp_path):
     path = write(tmp_path, "valid.txt", "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects\n")
-    assert error("conll03", path) == (f"{path}:4: only one column ('rejects'); expected `token POS chunk NER` lines "
-                                      "(columns separated by spaces, the NER tag last), a blank line between "
-                                      "sentences; fix the line or remove it")
+    assert error("conll03", path) == (
+        f"{path}:4: only one column ('rejects'); expected `token POS chunk NER` lines "
+        "(columns separated by spaces, the NER tag last), a blank line between "
+        "sentences; fix the line or remove it"
+    )
 
 
 def test_conll_tag_outside_the_bio_tags(tmp_path):
     path = write(tmp_path, "valid.txt", "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\n\nPeter NNP B-NP B-PERSON\n")
-    assert error("conll03", path) == (f"{path}:5: NER tag 'B-PERSON' is not one of O, B-PER, I-PER, B-ORG, I-ORG, "
-                                      "B-LOC, I-LOC, B-MISC, I-MISC; the last column must be a CoNLL-2003 BIO (IOB2) "
-                                      "tag; fix the line or convert the file")
+    assert error("conll03", path) == (
+        f"{path}:5: NER tag 'B-PERSON' is not one of O, B-PER, I-PER, B-ORG, I-ORG, "
+        "B-LOC, I-LOC, B-MISC, I-MISC; the last column must be a CoNLL-2003 BIO (IOB2) "
+        "tag; fix the line or convert the file"
+    )
 
 
 def test_conll_no_sentences(tmp_path):
     path = write(tmp_path, "valid.txt", "-DOCSTART- -X- -X- O\n\n")
-    assert error("conll03", path).startswith(f"{path}:1: no sentences (the file is empty or holds only blank and "
-                                             "-DOCSTART- lines); expected `token POS chunk NER` lines")
+    assert error("conll03", path).startswith(
+        f"{path}:1: no sentences (the file is empty or holds only blank and "
+        "-DOCSTART- lines); expected `token POS chunk NER` lines"
+    )
     assert error("conll03", write(tmp_path, "empty.txt", "")).startswith(f"{tmp_path / 'empty.txt'}:1: no sentences")
 
 
@@ -159,10 +179,11 @@ def test_conll_not_utf8(tmp_path):
 
 # --- SQuAD v1.1 -----------------------------------------------------------------------------------------------
 
+
 def test_squad_truncated_json(tmp_path):
     good = squad_file(tmp_path).read_text()
-    path = write(tmp_path, "cut.json", good[:len(good) // 2])
-    line = good[:len(good) // 2].count("\n") + 1  # json reports the end of the text
+    path = write(tmp_path, "cut.json", good[: len(good) // 2])
+    line = good[: len(good) // 2].count("\n") + 1  # json reports the end of the text
     message = error("squad", path)
     assert message.startswith(f"{path}:{line}: not valid JSON (")
     assert message.endswith("; the file is truncated or damaged: download it again or fix it")
@@ -170,8 +191,10 @@ def test_squad_truncated_json(tmp_path):
 
 def test_squad_invalid_json(tmp_path):
     path = write(tmp_path, "bad.json", '{"data": [\n  {"paragraphs": []},\n  {"paragraphs": [}\n]}\n')
-    assert error("squad", path) == (f"{path}:3: not valid JSON (Expecting value: column 19); the file is truncated or "
-                                    "damaged: download it again or fix it")
+    assert error("squad", path) == (
+        f"{path}:3: not valid JSON (Expecting value: column 19); the file is truncated or "
+        "damaged: download it again or fix it"
+    )
 
 
 def test_squad_empty_file(tmp_path):
@@ -191,8 +214,10 @@ def test_squad_question_without_answers(tmp_path):
 
 def test_squad_empty_answers(tmp_path):
     path = squad_file(tmp_path, qa={"id": "q2", "question": "where?", "answers": []})
-    assert error("squad", path) == (f'{path}:data[0].paragraphs[0].qas[1] (id q2): "answers" is empty; every SQuAD '
-                                    "v1.1 question has at least one answer; add one or remove the question")
+    assert error("squad", path) == (
+        f'{path}:data[0].paragraphs[0].qas[1] (id q2): "answers" is empty; every SQuAD '
+        "v1.1 question has at least one answer; add one or remove the question"
+    )
 
 
 @pytest.mark.parametrize("key", ["id", "question"])
@@ -201,7 +226,8 @@ def test_squad_question_without_id_or_question(tmp_path, key):
     del qa[key]
     where = "data[0].paragraphs[0].qas[1]" + (" (id q2)" if key != "id" else "")
     assert error("squad", squad_file(tmp_path, qa=qa)).startswith(
-        f'{tmp_path / "dev-v1.1.json"}:{where}: no "{key}"{SQUAD_FIX}')
+        f'{tmp_path / "dev-v1.1.json"}:{where}: no "{key}"{SQUAD_FIX}'
+    )
 
 
 def test_squad_paragraph_without_context(tmp_path):
@@ -210,16 +236,22 @@ def test_squad_paragraph_without_context(tmp_path):
 
 
 def test_squad_answer_of_the_wrong_type(tmp_path):
-    path = squad_file(tmp_path, qa={"id": "q2", "question": "where?", "answers": [{"text": "Rome", "answer_start": "11"}]})
-    assert error("squad", path).startswith(f'{path}:data[0].paragraphs[0].qas[1].answers[0] (id q2): "answer_start" '
-                                           f"is a string where an integer is expected{SQUAD_FIX}")
+    path = squad_file(
+        tmp_path, qa={"id": "q2", "question": "where?", "answers": [{"text": "Rome", "answer_start": "11"}]}
+    )
+    assert error("squad", path).startswith(
+        f'{path}:data[0].paragraphs[0].qas[1].answers[0] (id q2): "answer_start" '
+        f"is a string where an integer is expected{SQUAD_FIX}"
+    )
 
 
 def test_squad_answer_not_in_the_context(tmp_path):
     path = squad_file(tmp_path, qa={"id": "q2", "question": "where?", "answers": [{"text": "Rome", "answer_start": 3}]})
-    assert error("squad", path) == (f"{path}:data[0].paragraphs[0].qas[1].answers[0] (id q2): the context at "
-                                    "answer_start 3 does not read 'Rome'; answer_start must be the character offset of "
-                                    "the answer's text in the paragraph's context; fix it or remove the answer")
+    assert error("squad", path) == (
+        f"{path}:data[0].paragraphs[0].qas[1].answers[0] (id q2): the context at "
+        "answer_start 3 does not read 'Rome'; answer_start must be the character offset of "
+        "the answer's text in the paragraph's context; fix it or remove the answer"
+    )
 
 
 def test_squad_no_questions(tmp_path):
@@ -229,28 +261,49 @@ def test_squad_no_questions(tmp_path):
 
 # --- good files load as before, and the CLI prints one line ---------------------------------------------------
 
+
 def test_good_small_files_load_to_their_records(tmp_path):
     sst2 = write(tmp_path, "sst2.tsv", 'sentence\tlabel\nit \'s a "charming" journey . \t1\n\nthe plot is dull . \t0\n')
-    assert get_task("sst2").read_local(sst2) == [{"sentence": 'it \'s a "charming" journey .', "label": 1},
-                                                 {"sentence": "the plot is dull .", "label": 0}]
+    assert get_task("sst2").read_local(sst2) == [
+        {"sentence": 'it \'s a "charming" journey .', "label": 1},
+        {"sentence": "the plot is dull .", "label": 0},
+    ]
 
-    mnli = write(tmp_path, "mnli.tsv", f"{MNLI_HEADER}\n0\tfiction\ta man sleeps .\ta man rests .\tentailment\n"
-                                       "1\tnews\ta cat sits .\ta dog sits .\t-\n2\ttravel\tit rains .\tit is dry .\tcontradiction\n")
+    mnli = write(
+        tmp_path,
+        "mnli.tsv",
+        f"{MNLI_HEADER}\n0\tfiction\ta man sleeps .\ta man rests .\tentailment\n"
+        "1\tnews\ta cat sits .\ta dog sits .\t-\n2\ttravel\tit rains .\tit is dry .\tcontradiction\n",
+    )
     assert get_task("mnli").read_local(mnli) == [
         {"premise": "a man sleeps .", "hypothesis": "a man rests .", "label": 0},
         {"premise": "it rains .", "hypothesis": "it is dry .", "label": 2},
     ]
 
     conll = tmp_path / "conll.txt"  # CRLF line ends, as an editor on Windows may save it
-    conll.write_bytes(b"-DOCSTART- -X- -X- O\r\n\r\nEU NNP B-NP B-ORG\r\nrejects VBZ B-VP O\r\n\r\n"
-                      b"-DOCSTART- -X- -X- O\r\n\r\nPeter NNP B-NP B-PER\r\nBlackburn NNP I-NP I-PER\r\n")
-    assert get_task("conll03").read_local(conll) == [{"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]},
-                                                     {"tokens": ["Peter", "Blackburn"], "tags": ["B-PER", "I-PER"]}]
+    conll.write_bytes(
+        b"-DOCSTART- -X- -X- O\r\n\r\nEU NNP B-NP B-ORG\r\nrejects VBZ B-VP O\r\n\r\n"
+        b"-DOCSTART- -X- -X- O\r\n\r\nPeter NNP B-NP B-PER\r\nBlackburn NNP I-NP I-PER\r\n"
+    )
+    assert get_task("conll03").read_local(conll) == [
+        {"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]},
+        {"tokens": ["Peter", "Blackburn"], "tags": ["B-PER", "I-PER"]},
+    ]
 
     squad = squad_file(tmp_path)
     assert get_task("squad").read_local(squad) == [
-        {"id": "q1", "question": "who?", "context": "Ann was in Rome.", "answers": {"text": ["Ann"], "answer_start": [0]}},
-        {"id": "q2", "question": "where?", "context": "Ann was in Rome.", "answers": {"text": ["Rome"], "answer_start": [11]}},
+        {
+            "id": "q1",
+            "question": "who?",
+            "context": "Ann was in Rome.",
+            "answers": {"text": ["Ann"], "answer_start": [0]},
+        },
+        {
+            "id": "q2",
+            "question": "where?",
+            "context": "Ann was in Rome.",
+            "answers": {"text": ["Rome"], "answer_start": [11]},
+        },
     ]
 
 
@@ -274,9 +327,25 @@ def test_the_cli_prints_a_bad_file_as_one_line(tmp_path):
     write(tmp_path, "train.tsv", "sentence\tlabel\ngood film .\tpositive\n")
     write(tmp_path, "dev.tsv", "sentence\tlabel\ngood film .\t1\n")
     settings = {"source": "local", "seed": 0, "local_dirs": {"sst2": str(tmp_path)}}
-    out = subprocess.run([sys.executable, "-m", "aqbench", "prepare", "--task", "sst2", "--settings",
-                          json.dumps(settings), "--out", str(tmp_path / "data")], capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aqbench",
+            "prepare",
+            "--task",
+            "sst2",
+            "--settings",
+            json.dumps(settings),
+            "--out",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     (line,) = out.stderr.strip().splitlines()
-    assert line.startswith(f"aqbench prepare: error: {tmp_path}/train.tsv:2: label 'positive' is not 0 or 1; {SST2_FIX}")
+    assert line.startswith(
+        f"aqbench prepare: error: {tmp_path}/train.tsv:2: label 'positive' is not 0 or 1; {SST2_FIX}"
+    )

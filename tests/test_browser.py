@@ -10,8 +10,10 @@ from aqbench.report.browser import check_report, find_chromium, inspect_page
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason="no Chromium (CI installs Debian's chromium package)")
 
 # a 1x1 PNG
-PIXEL = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9"
-         "awAAAABJRU5ErkJggg==")
+PIXEL = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9"
+    "awAAAABJRU5ErkJggg=="
+)
 
 
 def page(tmp_path, body):
@@ -21,11 +23,19 @@ def page(tmp_path, body):
 
 
 def test_clean_page_has_no_errors_or_requests_and_checks_see_the_dom(tmp_path):
-    path = page(tmp_path, f"<table><tr><td>1</td></tr></table><table></table><img id='fig' src='{PIXEL}'>"
-                          "<p id='out'></p><script>document.getElementById('out').textContent = 'ok';</script>")
-    seen = inspect_page(path, checks={"tables": "document.querySelectorAll('table').length",
-                                      "image_width": "document.getElementById('fig').naturalWidth",
-                                      "script_ran": "document.getElementById('out').textContent"})
+    path = page(
+        tmp_path,
+        f"<table><tr><td>1</td></tr></table><table></table><img id='fig' src='{PIXEL}'>"
+        "<p id='out'></p><script>document.getElementById('out').textContent = 'ok';</script>",
+    )
+    seen = inspect_page(
+        path,
+        checks={
+            "tables": "document.querySelectorAll('table').length",
+            "image_width": "document.getElementById('fig').naturalWidth",
+            "script_ran": "document.getElementById('out').textContent",
+        },
+    )
     assert seen["console_errors"] == []
     assert seen["requests"] == []
     assert seen["values"]["tables"] == 2
@@ -74,9 +84,12 @@ def test_screenshot_is_a_full_page_png(tmp_path):
 
 def test_check_report_wants_each_task_table_of_every_run_not_any_table(tmp_path):
     rows = "<tbody><tr><td>1</td></tr></tbody>"
-    path = page(tmp_path, f"<section id='task-sst2'><table class='sortable' id='table-sst2'>{rows}</table>"
-                          f"<img src='{PIXEL}'></section><section id='task-mnli'><table class='sortable' "
-                          f"id='ptq-mnli'>{rows}</table><img src='{PIXEL}'></section>")
+    path = page(
+        tmp_path,
+        f"<section id='task-sst2'><table class='sortable' id='table-sst2'>{rows}</table>"
+        f"<img src='{PIXEL}'></section><section id='task-mnli'><table class='sortable' "
+        f"id='ptq-mnli'>{rows}</table><img src='{PIXEL}'></section>",
+    )
     problems, seen = check_report(path)
     assert problems == ["no table rows for task mnli"]  # only its PTQ table has rows
     assert seen["values"]["rows"] == {"sst2": 1, "mnli": 0} and seen["values"]["figures"] == {"sst2": 1, "mnli": 1}

@@ -19,7 +19,9 @@ def test_check_config_counts_the_runs():
 
 def test_bad_config_is_one_line_and_exit_2(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("tasks: [sst2]\nmethods: [fp]\nmodels: {bert: {source: config, architecture: {}}}\ntrain: {lr: -1}\n")
+    bad.write_text(
+        "tasks: [sst2]\nmethods: [fp]\nmodels: {bert: {source: config, architecture: {}}}\ntrain: {lr: -1}\n"
+    )
     out = aqbench("check-config", str(bad))
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("aqbench check-config: error: config error")
@@ -35,8 +37,23 @@ def test_missing_local_file_names_it_and_writes_nothing(tmp_path):
 
 
 def test_a_budget_lq_cannot_meet_is_refused_by_name(tmp_path):
-    out = aqbench("quantize", "--method", "lq", "--task", "sst2", "--budget", "w1", "--checkpoint", str(tmp_path),
-                  "--data", str(tmp_path), "--settings", "{}", "--out", str(tmp_path / "run"))
+    out = aqbench(
+        "quantize",
+        "--method",
+        "lq",
+        "--task",
+        "sst2",
+        "--budget",
+        "w1",
+        "--checkpoint",
+        str(tmp_path),
+        "--data",
+        str(tmp_path),
+        "--settings",
+        "{}",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert out.returncode == 2
     assert "budget 'w1' cannot be met by lq: it quantizes weights to w2 ... w8" in out.stderr
     assert not (tmp_path / "run").exists()
@@ -47,10 +64,14 @@ def test_make_model_saves_a_local_model_directory_that_fine_tuning_can_load(tmp_
     from aqbench.tasks import get_task
 
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("tasks: [sst2, conll03]\nmethods: [fp]\nmodels: {bert: {source: local, path: m}}\n"
-                   "data: {source: synthetic, synthetic: {n_train: 50, n_eval: 5}}\n")
+    cfg.write_text(
+        "tasks: [sst2, conll03]\nmethods: [fp]\nmodels: {bert: {source: local, path: m}}\n"
+        "data: {source: synthetic, synthetic: {n_train: 50, n_eval: 5}}\n"
+    )
     arch = '{"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}'
-    out = aqbench("make-model", "--config", str(cfg), "--out", str(tmp_path / "m"), "--vocab-size", "1000", "--architecture", arch)
+    out = aqbench(
+        "make-model", "--config", str(cfg), "--out", str(tmp_path / "m"), "--vocab-size", "1000", "--architecture", arch
+    )
     assert out.returncode == 0, out.stderr
     assert "not pretrained" in out.stdout and "training text of sst2, conll03" in out.stdout
     record = json.loads((tmp_path / "m" / "aqbench-model.json").read_text())

@@ -3,10 +3,10 @@
 import copy
 
 import pytest
+from conftest import REPO
 
 from aqbench import config as C
 from aqbench.errors import AqbenchError
-from conftest import REPO
 
 DEMO = C.read_yaml(REPO / "config" / "config.yaml")
 
@@ -23,24 +23,32 @@ def test_shipped_configs_are_valid():
 
 
 def test_defaults_fill_omitted_keys():
-    cfg = C.load({"tasks": ["sst2"], "methods": ["fp"], "models": {"bert": {"source": "hub", "path": "bert-base-uncased"}}})
+    cfg = C.load(
+        {"tasks": ["sst2"], "methods": ["fp"], "models": {"bert": {"source": "hub", "path": "bert-base-uncased"}}}
+    )
     assert cfg["seeds"] == [0] and cfg["quant"]["groups"] == 128 and cfg["quant"]["grid"] == "asym"
     assert cfg["train"]["lr"] == 2e-5 and cfg["data"]["synthetic"]["n_train"] == 8000
     assert cfg["models"]["bert"]["tokenizer_vocab_size"] == 2000
 
 
-@pytest.mark.parametrize("cfg,message", [
-    (with_(taks=["sst2"]), "unknown key 'taks' in the top level; allowed keys: aciq, aq, budgets, data,"),
-    (with_(tasks=["sst2", "sts2"]), "'sts2' at tasks[1] is not allowed; use one of: sst2, mnli, conll03, squad"),
-    (with_(methods=["fp", "magic"]), "'magic' at methods[1] is not allowed; use one of: fp, lq, aciq, ocs"),
-    (with_(ocs={"expand_ratios": [0.0]}), "ocs.expand_ratios[0]: 0.0 is less than or equal to the minimum of 0"),
-    (with_(train={**DEMO["train"], "lr": "fast"}), "train.lr: 'fast' is not of type 'number'"),
-    (with_(lq={"bits": [8, 1]}), "1 at lq.bits[1] is not allowed"),
-    (with_(quant={**DEMO["quant"], "grid": "nf4"}), "'nf4' at quant.grid is not allowed; use one of: asym, sym"),
-    (with_(task_overrides={"squad": {"train": {"epochs": 0}}}), "in task_overrides.squad.train"),
-    (with_(models={"bert": {"source": "local"}}), "models.bert has source local but no path"),
-    (with_(qbert={"budgets": [2.47, 1.97]}), "qbert cannot meet budgets [1.97] (bits per weight): its smallest bit-width is 2"),
-])
+@pytest.mark.parametrize(
+    "cfg,message",
+    [
+        (with_(taks=["sst2"]), "unknown key 'taks' in the top level; allowed keys: aciq, aq, budgets, data,"),
+        (with_(tasks=["sst2", "sts2"]), "'sts2' at tasks[1] is not allowed; use one of: sst2, mnli, conll03, squad"),
+        (with_(methods=["fp", "magic"]), "'magic' at methods[1] is not allowed; use one of: fp, lq, aciq, ocs"),
+        (with_(ocs={"expand_ratios": [0.0]}), "ocs.expand_ratios[0]: 0.0 is less than or equal to the minimum of 0"),
+        (with_(train={**DEMO["train"], "lr": "fast"}), "train.lr: 'fast' is not of type 'number'"),
+        (with_(lq={"bits": [8, 1]}), "1 at lq.bits[1] is not allowed"),
+        (with_(quant={**DEMO["quant"], "grid": "nf4"}), "'nf4' at quant.grid is not allowed; use one of: asym, sym"),
+        (with_(task_overrides={"squad": {"train": {"epochs": 0}}}), "in task_overrides.squad.train"),
+        (with_(models={"bert": {"source": "local"}}), "models.bert has source local but no path"),
+        (
+            with_(qbert={"budgets": [2.47, 1.97]}),
+            "qbert cannot meet budgets [1.97] (bits per weight): its smallest bit-width is 2",
+        ),
+    ],
+)
 def test_each_mistake_gets_one_message_naming_it(cfg, message):
     with pytest.raises(AqbenchError) as e:
         C.load(cfg)
@@ -73,13 +81,20 @@ def test_settings_json_is_stable():
 def test_the_group_study_adds_labelled_runs_of_qbert_and_aq_only():
     from aqbench.methods.common import avg_bits, settings_for_budget
 
-    cfg = C.load(with_(methods=["qbert", "aq", "aq_distil"], quant={**DEMO["quant"], "groups": 128},
-                       group_study={"groups": [1, 128, 768], "budgets": [2.47]}))
+    cfg = C.load(
+        with_(
+            methods=["qbert", "aq", "aq_distil"],
+            quant={**DEMO["quant"], "groups": 128},
+            group_study={"groups": [1, 128, 768], "budgets": [2.47]},
+        )
+    )
     # the demo's qbert budgets [2.96, 2.47] and aq budgets [1.97]; b2.47 at 128 groups is the usual run, once
     assert C.budgets(cfg, "qbert") == ["w8", "w4", "w2", "b2.96", "b2.47", "b2.47-g1", "b2.47-g768"]
     assert C.budgets(cfg, "aq") == ["b1.97", "b2.47-g1", "b2.47", "b2.47-g768"]
     assert C.budgets(cfg, "aq_distil") == ["b1.97"]  # Table 2 compares Q-BERT and AQ-BERT
-    assert avg_bits("b2.47-g768", "aq") == 2.47 and C.label_groups("b2.47-g768") == 768 and C.label_groups("b2.47") is None
+    assert (
+        avg_bits("b2.47-g768", "aq") == 2.47 and C.label_groups("b2.47-g768") == 768 and C.label_groups("b2.47") is None
+    )
     assert settings_for_budget({"quant": {"groups": 128}}, "b2.47-g1") == {"quant": {"groups": 1}}
     with pytest.raises(AqbenchError, match="qbert cannot meet budgets \\[1.5\\]"):
         C.load(with_(methods=["qbert"], budgets=[2.96], group_study={"groups": [1], "budgets": [1.5]}))

@@ -6,10 +6,10 @@ import copy
 import json
 
 import pytest
+from conftest import REPO, build_tiny, tiny_architecture
 
 from aqbench import config as C
 from aqbench.errors import AqbenchError
-from conftest import REPO, build_tiny, tiny_architecture
 
 DEMO = C.read_yaml(REPO / "config" / "config.yaml")
 
@@ -37,6 +37,7 @@ def refused(cfg):
 
 # --- models.<name>.architecture ----------------------------------------------------------------------------------
 
+
 def test_a_misspelt_architecture_key_is_refused_not_ignored():
     message = refused(demo(**{"models.bert.architecture.hiden_size": 32}))
     assert "unknown key 'hiden_size' in models.bert.architecture" in message
@@ -51,20 +52,32 @@ def test_hidden_size_not_divisible_by_the_heads_is_refused():
     assert "hidden_size 33 at models.bert.architecture.hidden_size is not divisible by num_attention_heads 4" in message
 
 
-@pytest.mark.parametrize("key,value,expected", [
-    ("vocab_size", 100, "'vocab_size' at models.bert.architecture is set by aqbench"),
-    ("is_decoder", True, "'is_decoder' at models.bert.architecture would make the model a decoder"),
-    ("num_hidden_layers", 0, "0 at models.bert.architecture.num_hidden_layers is not a positive integer"),
-    ("hidden_dropout_prob", 1.0, "1.0 at models.bert.architecture.hidden_dropout_prob is not a dropout probability"),
-    ("hidden_act", "gleu", "'gleu' at models.bert.architecture.hidden_act is not an activation"),
-    ("type_vocab_size", 1, "type_vocab_size 1 at models.bert.architecture.type_vocab_size cannot tell the two segments"),
-    ("use_cache", "yes", "models.bert.architecture is not a valid BertConfig"),
-])
+@pytest.mark.parametrize(
+    "key,value,expected",
+    [
+        ("vocab_size", 100, "'vocab_size' at models.bert.architecture is set by aqbench"),
+        ("is_decoder", True, "'is_decoder' at models.bert.architecture would make the model a decoder"),
+        ("num_hidden_layers", 0, "0 at models.bert.architecture.num_hidden_layers is not a positive integer"),
+        (
+            "hidden_dropout_prob",
+            1.0,
+            "1.0 at models.bert.architecture.hidden_dropout_prob is not a dropout probability",
+        ),
+        ("hidden_act", "gleu", "'gleu' at models.bert.architecture.hidden_act is not an activation"),
+        (
+            "type_vocab_size",
+            1,
+            "type_vocab_size 1 at models.bert.architecture.type_vocab_size cannot tell the two segments",
+        ),
+        ("use_cache", "yes", "models.bert.architecture is not a valid BertConfig"),
+    ],
+)
 def test_architecture_values_a_bert_cannot_be_built_from_are_refused(key, value, expected):
     assert expected in refused(demo(**{f"models.bert.architecture.{key}": value}))
 
 
 # --- models.<name>.train -----------------------------------------------------------------------------------------
+
 
 def test_a_misspelt_key_in_a_models_train_is_refused_not_ignored():
     message = refused(demo(**{"models.distil.train": {"lrr": 1}}))
@@ -72,7 +85,9 @@ def test_a_misspelt_key_in_a_models_train_is_refused_not_ignored():
 
 
 def test_a_negative_learning_rate_is_refused_in_a_models_train_and_in_train():
-    assert "models.bert.train.lr: -1 is less than or equal to the minimum of 0" in refused(demo(**{"models.bert.train": {"lr": -1}}))
+    assert "models.bert.train.lr: -1 is less than or equal to the minimum of 0" in refused(
+        demo(**{"models.bert.train": {"lr": -1}})
+    )
     assert "train.lr: -1 is less than or equal to the minimum of 0" in refused(demo(**{"train.lr": -1}))
 
 
@@ -84,6 +99,7 @@ def test_a_models_train_replaces_only_the_values_it_sets():
 
 
 # --- budgets -----------------------------------------------------------------------------------------------------
+
 
 def test_a_budget_below_one_group_per_matrix_is_refused_with_the_bound():
     # the demo: aq.bits [0, 2, 4, 8] and quant.groups 8, so one 2-bit group per matrix is 2 / 8 = 0.25 bits per weight
@@ -105,8 +121,17 @@ def _tiny_checkpoint(tmp_path):
     task, _, model, tokenizer = build_tiny("sst2", n_train=60)
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
-    prepare(task, {"source": "synthetic", "seed": 0, "synthetic": {"n_train": 60, "n_eval": 10},
-                   "max_train_examples": None, "max_eval_examples": None}, tmp_path / "data")
+    prepare(
+        task,
+        {
+            "source": "synthetic",
+            "seed": 0,
+            "synthetic": {"n_train": 60, "n_eval": 10},
+            "max_train_examples": None,
+            "max_eval_examples": None,
+        },
+        tmp_path / "data",
+    )
     return task, model
 
 
@@ -114,15 +139,33 @@ def test_the_search_refuses_to_prune_every_weight(tmp_path):
     from aqbench.search import search
 
     task, _ = _tiny_checkpoint(tmp_path)
-    cfg = C.load({"tasks": ["sst2"], "methods": ["aq"], "budgets": [1.97],
-                  "models": {"bert": {"source": "config", "architecture": tiny_architecture()}},
-                  "train": {"max_length": 16, "device": "cpu"}, "quant": {"groups": 4, "calibration_examples": 8},
-                  "aq": {"epochs": 1, "steps_per_epoch": 1, "batch_size": 8}})
+    cfg = C.load(
+        {
+            "tasks": ["sst2"],
+            "methods": ["aq"],
+            "budgets": [1.97],
+            "models": {"bert": {"source": "config", "architecture": tiny_architecture()}},
+            "train": {"max_length": 16, "device": "cpu"},
+            "quant": {"groups": 4, "calibration_examples": 8},
+            "aq": {"epochs": 1, "steps_per_epoch": 1, "batch_size": 8},
+        }
+    )
     # 0.001 bits per weight of the 2-layer, 32-wide encoder: 16 bits, less than any group costs at 2 bits
-    with pytest.raises(AqbenchError, match=r"search sst2 b0\.001: every encoder weight was pruned .*nothing was "
-                                           r"saved\. Fix: raise the budget \(aq\.budgets or budgets\) to at least"):
-        search(task, tmp_path / "model", tmp_path / "data", 0.001, C.search_settings(cfg, "sst2"), 0,
-               tmp_path / "search", label="b0.001")
+    with pytest.raises(
+        AqbenchError,
+        match=r"search sst2 b0\.001: every encoder weight was pruned .*nothing was "
+        r"saved\. Fix: raise the budget \(aq\.budgets or budgets\) to at least",
+    ):
+        search(
+            task,
+            tmp_path / "model",
+            tmp_path / "data",
+            0.001,
+            C.search_settings(cfg, "sst2"),
+            0,
+            tmp_path / "search",
+            label="b0.001",
+        )
     assert not (tmp_path / "search").exists()
 
 
@@ -143,17 +186,22 @@ def test_the_export_refuses_a_run_with_every_weight_pruned(tiny_bert, tmp_path):
 
 # --- sequence lengths --------------------------------------------------------------------------------------------
 
+
 def test_a_max_length_too_short_for_the_task_is_refused():
     message = refused(demo(**{"train.max_length": 1}))
     assert "max_length 1 at train.max_length is too short for sst2: its inputs need at least 3 tokens" in message
     # a sentence pair needs [CLS] a [SEP] b [SEP]
-    assert "too short for mnli: its inputs need at least 5" in refused(demo(**{"train.max_length": 4, "tasks": ["mnli"]}))
+    assert "too short for mnli: its inputs need at least 5" in refused(
+        demo(**{"train.max_length": 4, "tasks": ["mnli"]})
+    )
 
 
 def test_a_squad_window_too_short_for_question_and_context_is_refused():
     message = refused(demo(**{"task_overrides.squad.train": {"max_length": 8, "doc_stride": 4}}))
-    assert ("doc_stride 4 at task_overrides.squad.train.doc_stride is not below the 3 context tokens a window of "
-            "max_length 8 (task_overrides.squad.train.max_length) holds") in message
+    assert (
+        "doc_stride 4 at task_overrides.squad.train.doc_stride is not below the 3 context tokens a window of "
+        "max_length 8 (task_overrides.squad.train.max_length) holds"
+    ) in message
     # null doc_stride: squad's usual 128, more than such a window holds
     message = refused(demo(**{"task_overrides.squad.train": {"max_length": 8}}))
     assert "doc_stride 128 at train.doc_stride (null: squad's usual 128)" in message
@@ -168,31 +216,53 @@ def test_a_doc_stride_not_below_max_length_is_refused():
 
 def test_a_max_length_beyond_the_position_embeddings_of_a_config_model_is_refused():
     message = refused(demo(**{"train.max_length": 200}))
-    assert ("max_length 200 at train.max_length is longer than the 128 position embeddings of models.bert "
-            "(models.bert.architecture.max_position_embeddings) for sst2") in message
+    assert (
+        "max_length 200 at train.max_length is longer than the 128 position embeddings of models.bert "
+        "(models.bert.architecture.max_position_embeddings) for sst2"
+    ) in message
     # a model's own train, and the student (it copies bert's embeddings)
     message = refused(demo(**{"models.distil.train": {"max_length": 129}}))
-    assert "max_length 129 at models.distil.train.max_length is longer than the 128 position embeddings of models.distil" in message
+    assert (
+        "max_length 129 at models.distil.train.max_length is longer than the 128 position embeddings of models.distil"
+        in message
+    )
     # without max_position_embeddings, BertConfig's default 512 applies: squad's usual 384 fits, 600 does not
     arch = {k: v for k, v in DEMO["models"]["bert"]["architecture"].items() if k != "max_position_embeddings"}
-    C.load(demo(**{"models.bert.architecture": arch, "task_overrides.squad.train": {"max_length": None, "doc_stride": None}}))
+    C.load(
+        demo(
+            **{"models.bert.architecture": arch, "task_overrides.squad.train": {"max_length": None, "doc_stride": None}}
+        )
+    )
     message = refused(demo(**{"models.bert.architecture": arch, "train.max_length": 600}))
-    assert "the 512 position embeddings of models.bert (models.bert.architecture.max_position_embeddings not set" in message
+    assert (
+        "the 512 position embeddings of models.bert (models.bert.architecture.max_position_embeddings not set"
+        in message
+    )
 
 
 def test_a_max_length_beyond_the_position_embeddings_of_a_local_model_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "max_position_embeddings": 64}))
     local = {"source": "local", "path": str(tmp_path)}
     message = refused(demo(**{"models.bert": local, "methods": ["fp", "lq"]}))
-    assert (f"max_length 128 at task_overrides.squad.train.max_length is longer than the 64 position embeddings of "
-            f"models.bert (max_position_embeddings in {tmp_path / 'config.json'}) for squad") in message
+    assert (
+        f"max_length 128 at task_overrides.squad.train.max_length is longer than the 64 position embeddings of "
+        f"models.bert (max_position_embeddings in {tmp_path / 'config.json'}) for squad"
+    ) in message
     # a missing directory is left to the job that reads it; a hub model's positions are unknown here
     C.load(demo(**{"models.bert": {"source": "local", "path": str(tmp_path / "nowhere")}, "methods": ["fp", "lq"]}))
-    C.load(demo(**{"models.bert": {"source": "hub", "path": "bert-base-uncased"}, "methods": ["fp", "lq"],
-                   "train.max_length": 4096}))
+    C.load(
+        demo(
+            **{
+                "models.bert": {"source": "hub", "path": "bert-base-uncased"},
+                "methods": ["fp", "lq"],
+                "train.max_length": 4096,
+            }
+        )
+    )
 
 
 # --- what stays valid --------------------------------------------------------------------------------------------
+
 
 def test_every_shipped_config_stays_valid():
     for path in sorted((REPO / "config").glob("*.yaml")):

@@ -10,8 +10,15 @@ import torch
 from aqbench.deploy.forms import forms_of
 from aqbench.deploy.graph import build_model, read_linear
 from aqbench.deploy.runtime import session
-from aqbench.deploy.weights import (block_size, centered_zero, nbits_blocks, nbits_codes, nbits_zero_points,
-                                    nbits_zero_values, stored_bits)
+from aqbench.deploy.weights import (
+    block_size,
+    centered_zero,
+    nbits_blocks,
+    nbits_codes,
+    nbits_zero_points,
+    nbits_zero_values,
+    stored_bits,
+)
 from aqbench.errors import AqbenchError
 
 
@@ -50,7 +57,11 @@ def test_centered_zero_keeps_the_grid(bits):
     zero, residual = centered_zero(lo, scale, bits)
     assert int(zero.min()) >= 0 and int(zero.max()) <= 2**bits - 1
     q = torch.arange(2**bits, dtype=torch.float32)[None, :]
-    assert torch.allclose((q - zero[:, None]) * scale[:, None] + residual[:, None], q * scale[:, None] + lo[:, None] * (scale[:, None] > 0), atol=1e-6)
+    assert torch.allclose(
+        (q - zero[:, None]) * scale[:, None] + residual[:, None],
+        q * scale[:, None] + lo[:, None] * (scale[:, None] > 0),
+        atol=1e-6,
+    )
 
 
 def _quantized_model(kind="classification", arch="bert", grid="asym", act_bits=8, seed=0):
@@ -63,16 +74,32 @@ def _quantized_model(kind="classification", arch="bert", grid="asym", act_bits=8
     from aqbench.quant.modules import calibrating, quantize_model
 
     torch.manual_seed(seed)
-    head = {"classification": "ForSequenceClassification", "tagging": "ForTokenClassification",
-            "span_qa": "ForQuestionAnswering"}[kind]
+    head = {
+        "classification": "ForSequenceClassification",
+        "tagging": "ForTokenClassification",
+        "span_qa": "ForQuestionAnswering",
+    }[kind]
     if arch == "bert":
-        config = transformers.BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                         intermediate_size=64, max_position_embeddings=64,
-                                         num_labels=2 if kind == "span_qa" else 3)
+        config = transformers.BertConfig(
+            vocab_size=120,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+            num_labels=2 if kind == "span_qa" else 3,
+        )
         model = getattr(transformers, f"Bert{head}")(config)
     else:
-        config = transformers.DistilBertConfig(vocab_size=120, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
-                                               max_position_embeddings=64, num_labels=2 if kind == "span_qa" else 3)
+        config = transformers.DistilBertConfig(
+            vocab_size=120,
+            dim=32,
+            n_layers=2,
+            n_heads=2,
+            hidden_dim=64,
+            max_position_embeddings=64,
+            num_labels=2 if kind == "span_qa" else 3,
+        )
         model = getattr(transformers, f"DistilBert{head}")(config)
     model.eval()
     assignment = uniform(model, 4, 8, grid, act_bits=act_bits, emb_bits=8)
@@ -198,8 +225,9 @@ def test_fp_model_exports_as_plain_matmul():
     import transformers
 
     torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                     intermediate_size=64, num_labels=2)
+    config = transformers.BertConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=2
+    )
     model = transformers.BertForSequenceClassification(config).eval()
     ids = torch.randint(5, 100, (3, 17))
     graph, held = build_model(dict(model.state_dict()), config, None, "classification")
@@ -260,12 +288,33 @@ def trained_runs(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("deploy")
     task = get_task("sst2")
-    prepare(task, {"source": "synthetic", "seed": 1, "synthetic": {"n_train": 300, "n_eval": 60},
-                   "max_train_examples": None, "max_eval_examples": None}, tmp / "data")
-    train = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "warmup_ratio": 0.0, "grad_clip": 1.0,
-             "max_length": 32, "eval_batch_size": 32, "device": "cpu"}
-    spec = {"source": "config", "tokenizer_vocab_size": 300,
-            "architecture": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}}
+    prepare(
+        task,
+        {
+            "source": "synthetic",
+            "seed": 1,
+            "synthetic": {"n_train": 300, "n_eval": 60},
+            "max_train_examples": None,
+            "max_eval_examples": None,
+        },
+        tmp / "data",
+    )
+    train = {
+        "epochs": 1,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "warmup_ratio": 0.0,
+        "grad_clip": 1.0,
+        "max_length": 32,
+        "eval_batch_size": 32,
+        "device": "cpu",
+    }
+    spec = {
+        "source": "config",
+        "tokenizer_vocab_size": 300,
+        "architecture": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
+    }
     finetune(task, tmp / "data", spec, train, 0, tmp / "model")
     quant = {"grid": "sym", "groups": 8, "act_bits": 8, "emb_bits": 8, "act_grid": "asym", "calibration_examples": 32}
     run_method("fp", task, tmp / "model", tmp / "data", "fp32", 0, {}, tmp / "fp")
@@ -327,8 +376,14 @@ def test_latency_stage_times_every_form_beside_the_baseline(trained_runs):
     for run in ("fp", "lq"):
         if not (tmp / run / "model.onnx").exists():
             export_onnx(task, tmp / "model", tmp / run, tmp / "data", train)
-    record = latency_of_runs(task, tmp / "model", [tmp / "fp", tmp / "lq"], tmp / "fp",
-                             {"batch_sizes": [1, 4], "length": 16, "seconds": 0.01}, threads=2)
+    record = latency_of_runs(
+        task,
+        tmp / "model",
+        [tmp / "fp", tmp / "lq"],
+        tmp / "fp",
+        {"batch_sizes": [1, 4], "length": 16, "seconds": 0.01},
+        threads=2,
+    )
     lq = record["runs"][str(tmp / "lq")]
     assert set(lq["forms"]) == {"exact", "fast", "fast4", "w8a8"}
     assert set(lq["baseline"]) == {"b1_t1", "b4_t1", "b1_tall", "b4_tall"} == set(lq["best"])

@@ -50,8 +50,8 @@ def quantized_run(tmp_path_factory, request):
     """A tiny fine-tuned classifier with a mixed assignment (0, 2, 3, 4, 8 bits) on each grid, calibrated, saved
     as a run."""
     from aqbench.data import prepare
-    from aqbench.methods.common import calibrate, calibration_features
     from aqbench.methods import reference_state
+    from aqbench.methods.common import calibrate, calibration_features
     from aqbench.models import load_checkpoint
     from aqbench.quant.assignment import uniform
     from aqbench.quant.modules import quantize_model
@@ -61,13 +61,30 @@ def quantized_run(tmp_path_factory, request):
 
     tmp = tmp_path_factory.mktemp("export")
     task = get_task("sst2")
-    data = {"source": "synthetic", "seed": 1, "synthetic": {"n_train": 200, "n_eval": 30},
-            "max_train_examples": None, "max_eval_examples": None}
-    train = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "warmup_ratio": 0.0, "grad_clip": 1.0,
-             "max_length": 32, "eval_batch_size": 32, "device": "cpu"}
+    data = {
+        "source": "synthetic",
+        "seed": 1,
+        "synthetic": {"n_train": 200, "n_eval": 30},
+        "max_train_examples": None,
+        "max_eval_examples": None,
+    }
+    train = {
+        "epochs": 1,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "warmup_ratio": 0.0,
+        "grad_clip": 1.0,
+        "max_length": 32,
+        "eval_batch_size": 32,
+        "device": "cpu",
+    }
     prepare(task, data, tmp / "data")
-    spec = {"source": "config", "tokenizer_vocab_size": 300,
-            "architecture": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}}
+    spec = {
+        "source": "config",
+        "tokenizer_vocab_size": 300,
+        "architecture": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
+    }
     finetune(task, tmp / "data", spec, train, 0, tmp / "model")
     model, tokenizer = load_checkpoint(task, tmp / "model")
     assignment = uniform(model, 4, 8, request.param)

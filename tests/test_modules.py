@@ -6,7 +6,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from aqbench.errors import AqbenchError
-from aqbench.quant import QuantEmbedding, QuantLinear, calibrating, encoder_linears, full_precision, quantize_model, uniform
+from aqbench.quant import (
+    QuantEmbedding,
+    QuantLinear,
+    calibrating,
+    encoder_linears,
+    full_precision,
+    quantize_model,
+    uniform,
+)
 from aqbench.quant.quantizer import GRIDS, quantize_rows, quantize_tensor
 
 
@@ -17,8 +25,11 @@ def test_quantlinear_is_group_quantized_weight_on_quantized_input():
     x = torch.randn(5, 8)
     with calibrating(q):
         q(x)
-    expected = F.linear(quantize_tensor(x, 8, x.min(), x.max(), GRIDS["asym"]),
-                        quantize_rows(lin.weight, [4, 2, 8], GRIDS["sym"]), lin.bias)
+    expected = F.linear(
+        quantize_tensor(x, 8, x.min(), x.max(), GRIDS["asym"]),
+        quantize_rows(lin.weight, [4, 2, 8], GRIDS["sym"]),
+        lin.bias,
+    )
     with torch.no_grad():
         assert torch.allclose(q.eval()(x), expected, atol=1e-6)
 
@@ -91,7 +102,9 @@ def test_an_assignment_for_another_model_is_refused(tiny_bert):
 def test_distilbert_blocks_are_found():
     from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
-    model = DistilBertForSequenceClassification(DistilBertConfig(vocab_size=50, dim=32, n_layers=3, n_heads=2, hidden_dim=64))
+    model = DistilBertForSequenceClassification(
+        DistilBertConfig(vocab_size=50, dim=32, n_layers=3, n_heads=2, hidden_dim=64)
+    )
     names = list(encoder_linears(model))
     assert len(names) == 3 * 6
     assert names[0] == "distilbert.transformer.layer.0.attention.q_lin"

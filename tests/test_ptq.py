@@ -7,15 +7,17 @@ import pytest
 import torch
 from torch import nn
 
-from aqbench.quant import Assignment, LayerBits, QuantLinear, calibrating, encoder_size
+from aqbench.quant import Assignment, LayerBits, QuantLinear, encoder_size
 from aqbench.quant.clipping import optimal_alpha, weight_clip_ranges
 from aqbench.quant.ocs import expand, plan_activation_splits, plan_weight_splits
-from aqbench.quant.quantizer import GRIDS, group_minmax, quantize_rows
-
+from aqbench.quant.quantizer import GRIDS, quantize_rows
 
 # --- ACIQ ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("dist,published", [("laplace", [2.83, 3.89, 5.03, 9.89]), ("gaussian", [1.71, 2.15, 2.55, 3.92])])
+
+@pytest.mark.parametrize(
+    "dist,published", [("laplace", [2.83, 3.89, 5.03, 9.89]), ("gaussian", [1.71, 2.15, 2.55, 3.92])]
+)
 def test_aciq_alpha_matches_the_published_values(dist, published):
     """ACIQ's grid has 2^M levels; alpha*/b (Laplace) and alpha*/sigma (Gaussian) for M = 2, 3, 4, 8."""
     for bits, value in zip([2, 3, 4, 8], published):
@@ -41,6 +43,7 @@ def test_auto_fit_tells_laplace_from_gaussian():
 
 
 # --- OCS ----------------------------------------------------------------------------------------------------
+
 
 def test_weight_splits_halve_the_largest_column_and_may_split_it_again():
     w = torch.tensor([[8.0, 1.0], [0.5, -1.0]])
@@ -86,6 +89,7 @@ def test_split_channels_are_counted_in_the_size():
 
 # --- error on heavy-tailed weights ---------------------------------------------------------------------------
 
+
 def mse(w, q):
     return float((w - q).pow(2).mean())
 
@@ -109,27 +113,57 @@ def test_on_heavy_tailed_weights_aciq_and_ocs_beat_lq(grid, bits):
 
 # --- whole runs ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method,budget,extra", [("lq", "w3", {}), ("aciq", "w3", {}),
-                                                 ("ocs", "w3-r0.05", {"act_expand_ratio": 0.05, "clip": "aciq"})])
-def test_a_ptq_run_reloads_to_the_same_model_and_evaluation_data_never_moves_its_ranges(tmp_path, method, budget, extra):
+
+@pytest.mark.parametrize(
+    "method,budget,extra",
+    [("lq", "w3", {}), ("aciq", "w3", {}), ("ocs", "w3-r0.05", {"act_expand_ratio": 0.05, "clip": "aciq"})],
+)
+def test_a_ptq_run_reloads_to_the_same_model_and_evaluation_data_never_moves_its_ranges(
+    tmp_path, method, budget, extra
+):
+    from conftest import tiny_architecture
+
     from aqbench.data import prepare
     from aqbench.methods import run_method
     from aqbench.runs import load_run
     from aqbench.tasks import get_task
     from aqbench.train import finetune
-    from conftest import tiny_architecture
 
     task = get_task("sst2")
-    train = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "warmup_ratio": 0.0, "grad_clip": 1.0,
-             "max_length": 48, "device": "cpu", "eval_batch_size": 32}
+    train = {
+        "epochs": 1,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "warmup_ratio": 0.0,
+        "grad_clip": 1.0,
+        "max_length": 48,
+        "device": "cpu",
+        "eval_batch_size": 32,
+    }
     prepare(task, {"source": "synthetic", "seed": 0, "synthetic": {"n_train": 64, "n_eval": 16}}, tmp_path / "data")
-    finetune(task, tmp_path / "data", {"source": "config", "tokenizer_vocab_size": 300, "architecture": tiny_architecture()},
-             train, 0, tmp_path / "ckpt")
-    settings = {"quant": {"grid": "sym", "act_grid": "asym", "groups": 4, "act_bits": 8, "emb_bits": 8,
-                          "calibration_examples": 16}, "train": train,
-                "aciq": {"bits": [3], "distribution": "auto", "activations": True},
-                "ocs": {"bits": [3], "expand_ratios": [0.05], "clip": "none", "act_expand_ratio": 0.0, **extra},
-                "lq": {"bits": [3]}}
+    finetune(
+        task,
+        tmp_path / "data",
+        {"source": "config", "tokenizer_vocab_size": 300, "architecture": tiny_architecture()},
+        train,
+        0,
+        tmp_path / "ckpt",
+    )
+    settings = {
+        "quant": {
+            "grid": "sym",
+            "act_grid": "asym",
+            "groups": 4,
+            "act_bits": 8,
+            "emb_bits": 8,
+            "calibration_examples": 16,
+        },
+        "train": train,
+        "aciq": {"bits": [3], "distribution": "auto", "activations": True},
+        "ocs": {"bits": [3], "expand_ratios": [0.05], "clip": "none", "act_expand_ratio": 0.0, **extra},
+        "lq": {"bits": [3]},
+    }
     run_method(method, task, tmp_path / "ckpt", tmp_path / "data", budget, 0, settings, tmp_path / "run")
     model, tok, assignment, _ = load_run(task, tmp_path / "ckpt", tmp_path / "run")
     again, _, _, _ = load_run(task, tmp_path / "ckpt", tmp_path / "run")

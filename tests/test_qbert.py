@@ -17,8 +17,16 @@ def tiny_model_and_batches(seed=0, steps=60):
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=30, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16,
-                        max_position_embeddings=16, num_labels=2, attn_implementation="eager")
+    config = BertConfig(
+        vocab_size=30,
+        hidden_size=8,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=16,
+        num_labels=2,
+        attn_implementation="eager",
+    )
     model = BertForSequenceClassification(config)
     g = torch.Generator().manual_seed(seed)
 
@@ -35,16 +43,22 @@ def tiny_model_and_batches(seed=0, steps=60):
         opt.step()
     ids, labels = data(24)
     ones = torch.ones(12, 6, dtype=torch.long)
-    return model.eval(), [{"input_ids": ids[:12], "attention_mask": ones, "labels": labels[:12]},
-                          {"input_ids": ids[12:], "attention_mask": ones, "labels": labels[12:]}]
+    return model.eval(), [
+        {"input_ids": ids[:12], "attention_mask": ones, "labels": labels[:12]},
+        {"input_ids": ids[12:], "attention_mask": ones, "labels": labels[12:]},
+    ]
 
 
 def dense_hessian(model, batch_list, params):
     """The full Hessian of the mean loss restricted to params, one row per backward pass."""
-    loss = sum(model(**b).loss * b["input_ids"].shape[0] for b in batch_list) / sum(b["input_ids"].shape[0] for b in batch_list)
+    loss = sum(model(**b).loss * b["input_ids"].shape[0] for b in batch_list) / sum(
+        b["input_ids"].shape[0] for b in batch_list
+    )
     grads = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params, create_graph=True)])
-    rows = [torch.cat([h.reshape(-1) for h in torch.autograd.grad(grads[i], params, retain_graph=True)])
-            for i in range(len(grads))]
+    rows = [
+        torch.cat([h.reshape(-1) for h in torch.autograd.grad(grads[i], params, retain_graph=True)])
+        for i in range(len(grads))
+    ]
     return torch.stack(rows)
 
 
@@ -55,8 +69,9 @@ def test_power_iteration_matches_the_dense_top_eigenvalue_of_each_block():
         by_size = eig[eig.abs().argsort(descending=True)]
         assert by_size[0].abs() > 2 * by_size[1].abs(), "the fixture must have a dominant eigenvalue"
         dominant = float(by_size[0])
-        lam, iters = top_eigenvalue(model, batch_list, params, max_iter=100, tol=1e-4,
-                                    generator=torch.Generator().manual_seed(0))
+        lam, iters = top_eigenvalue(
+            model, batch_list, params, max_iter=100, tol=1e-4, generator=torch.Generator().manual_seed(0)
+        )
         assert lam == pytest.approx(dominant, rel=0.01), (name, lam, dominant, iters)
         assert sum(p.numel() for p in params) == 4 * 8 * 8 + 2 * 8 * 16  # the block's Linear weights only
 
@@ -116,7 +131,11 @@ def test_the_ilp_and_the_rank_rule_agree_when_there_is_one_answer():
 
 def test_a_budget_below_the_smallest_bit_width_is_refused_by_name():
     costs = costs_for({"a": 2**20, "b": 2**20})
-    for rule in (lambda: rank_allocation({"a": 1, "b": 2}, costs, 2**20 * 3, BITS),
-                 lambda: ilp_allocation({"a": 1, "b": 2}, {b: {k: 1.0 for k in BITS} for b in costs}, costs, 2**20 * 3, BITS)):
-        with pytest.raises(AqbenchError, match=r"cannot be met: with bit-widths \[2, 3, 4, 8\] the encoder takes at least 0.5000 MB"):
+    for rule in (
+        lambda: rank_allocation({"a": 1, "b": 2}, costs, 2**20 * 3, BITS),
+        lambda: ilp_allocation({"a": 1, "b": 2}, {b: {k: 1.0 for k in BITS} for b in costs}, costs, 2**20 * 3, BITS),
+    ):
+        with pytest.raises(
+            AqbenchError, match=r"cannot be met: with bit-widths \[2, 3, 4, 8\] the encoder takes at least 0.5000 MB"
+        ):
             rule()

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from aqbench.quant.quantizer import GRIDS, FULL_PRECISION, group_index, group_minmax, quantize_rows, quantize_tensor
+from aqbench.quant.quantizer import FULL_PRECISION, GRIDS, group_index, group_minmax, quantize_rows, quantize_tensor
 
 
 def steps_of(grid, bits):

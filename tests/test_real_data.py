@@ -7,12 +7,12 @@ import collections
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATA, tiny_architecture
 
 from aqbench import models
 from aqbench.data import prepare
 from aqbench.tasks import get_task
 from aqbench.tasks.kinds import featurize, get_kind
-from conftest import SHARED_DATA, tiny_architecture
 
 TINY = tiny_architecture(max_position_embeddings=512)
 
@@ -44,6 +44,7 @@ def pointing_logits(features, key_pairs):
 
 # --- CoNLL-2003: labels on the first sub-token of each word --------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def conll(tmp_path_factory):
     task = get_task("conll03")
@@ -60,7 +61,7 @@ def test_ner_labels_sit_on_the_first_subtoken_of_every_real_word(conll):
     assert type(model).__name__ == "BertForTokenClassification" and model.config.num_labels == 9
     features = featurize(task, valid, tok, {"max_length": 128})
     split_words = truncated = 0
-    for i, (row, ex) in enumerate(zip(features.inputs, valid, strict=True)):
+    for row, ex in zip(features.inputs, valid, strict=True):
         word_ids = tok(ex["tokens"], is_split_into_words=True, truncation=True, max_length=128).word_ids()
         pieces = collections.Counter(w for w in word_ids if w is not None)
         split_words += sum(n > 1 for n in pieces.values())
@@ -81,7 +82,10 @@ def test_a_word_split_into_several_subtokens_is_labelled_once(conll):
     pieces = [j for j, w in enumerate(word_ids) if w == 2]  # LEICESTERSHIRE, B-ORG
     assert len(pieces) > 1
     assert [row["labels"][j] for j in pieces] == [task.labels.index("B-ORG")] + [-100] * (len(pieces) - 1)
-    assert "".join(t.removeprefix("##") for t in tok.convert_ids_to_tokens([row["input_ids"][j] for j in pieces])) == "leicestershire"
+    assert (
+        "".join(t.removeprefix("##") for t in tok.convert_ids_to_tokens([row["input_ids"][j] for j in pieces]))
+        == "leicestershire"
+    )
 
 
 @needs("conll2003")
@@ -95,7 +99,11 @@ def test_ner_tags_round_trip_through_labels_logits_and_decoding(conll):
         assert pred == ex["tags"][:kept] + ["O"] * (len(ex["tokens"]) - kept)  # words cut off are predicted O
     whole = [i for i, (p, ex) in enumerate(zip(predictions, valid)) if p == ex["tags"]]
     assert len(whole) > 3200
-    assert kind.score(task, [predictions[i] for i in whole], [valid[i] for i in whole]) == {"f1": 100.0, "precision": 100.0, "recall": 100.0}
+    assert kind.score(task, [predictions[i] for i in whole], [valid[i] for i in whole]) == {
+        "f1": 100.0,
+        "precision": 100.0,
+        "recall": 100.0,
+    }
 
 
 @needs("conll2003")
@@ -119,6 +127,7 @@ def test_entity_f1_on_real_sentences_by_hand():
 
 # --- SQuAD v1.1: windows of 384 tokens with a stride of 128, n-best decoding back to the context -----------------
 
+
 @pytest.fixture(scope="module")
 def squad(tmp_path_factory):
     task = get_task("squad")
@@ -131,7 +140,9 @@ def token_aligned(tok, examples, max_tokens):
     """Indices of the examples whose first gold answer starts and ends on token boundaries of the context and
     spans at most max_tokens tokens: exactly those can a token-level span reproduce."""
     contexts = sorted({ex["context"] for ex in examples})
-    offsets = dict(zip(contexts, tok(contexts, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]))
+    offsets = dict(
+        zip(contexts, tok(contexts, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"])
+    )
     aligned = []
     for i, ex in enumerate(examples):
         start = ex["answers"]["answer_start"][0]
@@ -169,8 +180,15 @@ def test_squad_decoding_recovers_the_gold_text_of_real_dev_questions(squad):
 def test_squad_scores_on_real_dev_questions_by_hand():
     task = get_task("squad")
     by_id = {ex["id"]: ex for ex in task.read_local(SHARED_DATA / "squad" / "dev-v1.1.json")}
-    examples = [by_id[i] for i in ("56be4db0acb8001400a502ec", "56be4db0acb8001400a502ee", "56be8e613aeaaa14008c90d1",
-                                   "56beab833aeaaa14008c91d2")]
+    examples = [
+        by_id[i]
+        for i in (
+            "56be4db0acb8001400a502ec",
+            "56be4db0acb8001400a502ee",
+            "56be8e613aeaaa14008c90d1",
+            "56beab833aeaaa14008c91d2",
+        )
+    ]
     predictions = [
         "the Denver Broncos defeated",  # gold Denver Broncos: P 2/3, R 1 -> F1 0.8
         "Levi's Stadium in the San Francisco Bay Area",  # best of 3 golds: the long one, P 1, R 7/11 -> F1 7/9
@@ -183,6 +201,7 @@ def test_squad_scores_on_real_dev_questions_by_hand():
 
 
 # --- SST-2: sentence and sentence-pair truncation, prepare from local files -----------------------------------------
+
 
 @needs("sst2")
 def test_real_sentences_and_pairs_truncate_as_bert_does(tmp_path_factory):
@@ -202,8 +221,13 @@ def test_real_sentences_and_pairs_truncate_as_bert_does(tmp_path_factory):
 
 @needs("sst2")
 def test_prepare_reads_local_sst2_and_subsamples_with_the_seed(tmp_path):
-    settings = {"source": "local", "seed": 7, "local_dirs": {"sst2": str(SHARED_DATA / "sst2")},
-                "max_train_examples": 500, "max_eval_examples": None}
+    settings = {
+        "source": "local",
+        "seed": 7,
+        "local_dirs": {"sst2": str(SHARED_DATA / "sst2")},
+        "max_train_examples": 500,
+        "max_eval_examples": None,
+    }
     assert prepare(get_task("sst2"), settings, tmp_path / "a") == {"train": 500, "validation": 872}
     prepare(get_task("sst2"), settings, tmp_path / "b")
     assert (tmp_path / "a" / "train.jsonl").read_text() == (tmp_path / "b" / "train.jsonl").read_text()

@@ -16,7 +16,6 @@ import time
 
 import pytest
 import yaml
-
 from conftest import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--cores", "1"]
@@ -24,20 +23,37 @@ CKPT = "r/models/sst2/bert/seed0"
 
 
 def config(**train):
-    return {"results": "r", "reports": "p", "tasks": ["sst2"], "methods": ["fp"], "seeds": [0],
-            "data": {"source": "synthetic", "seed": 1, "synthetic": {"n_train": 200, "n_eval": 40}},
-            "models": {"bert": {"source": "config", "tokenizer_vocab_size": 300,
-                                "architecture": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-                                                 "intermediate_size": 64, "max_position_embeddings": 64}}},
-            "train": {"epochs": 1, "batch_size": 16, "lr": 1.0e-3, "max_length": 32, "device": "cpu", **train},
-            "onnx": {"export": False}}
+    return {
+        "results": "r",
+        "reports": "p",
+        "tasks": ["sst2"],
+        "methods": ["fp"],
+        "seeds": [0],
+        "data": {"source": "synthetic", "seed": 1, "synthetic": {"n_train": 200, "n_eval": 40}},
+        "models": {
+            "bert": {
+                "source": "config",
+                "tokenizer_vocab_size": 300,
+                "architecture": {
+                    "hidden_size": 32,
+                    "num_hidden_layers": 2,
+                    "num_attention_heads": 2,
+                    "intermediate_size": 64,
+                    "max_position_embeddings": 64,
+                },
+            }
+        },
+        "train": {"epochs": 1, "batch_size": 16, "lr": 1.0e-3, "max_length": 32, "device": "cpu", **train},
+        "onnx": {"export": False},
+    }
 
 
 def snakemake(work, cfg, *args, timeout=600):
     path = work / f"config-{time.monotonic_ns()}.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    return subprocess.run([*SNAKEMAKE, "-d", str(work), f"--configfile={path}", *args],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*SNAKEMAKE, "-d", str(work), f"--configfile={path}", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def record(work):
@@ -86,8 +102,9 @@ def test_after_kill_or_ctrl_c_the_same_command_resumes(work, sig):
     command = [*SNAKEMAKE, "-d", str(work), f"--configfile={path}", CKPT]
     log = work / "r" / "logs" / "finetune" / "sst2" / "bert" / "seed0.log"
     log.unlink(missing_ok=True)
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     deadline = time.time() + 120
     while not log.is_file() and time.time() < deadline:
         time.sleep(0.2)
@@ -118,11 +135,35 @@ def test_editing_a_local_data_file_or_model_file_reruns_what_it_determines(tmp_p
     model = tmp_path / "model"
     corpus = tmp_path / "corpus.yaml"
     corpus.write_text(yaml.safe_dump({**config(), "data": {"source": "local", "local_dirs": {"sst2": str(data)}}}))
-    assert main(["make-model", "--config", str(corpus), "--out", str(model), "--vocab-size", "200",
-                 "--architecture", json.dumps({"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                                               "intermediate_size": 64, "max_position_embeddings": 64})]) == 0
-    cfg = {**config(), "data": {"source": "local", "local_dirs": {"sst2": str(data)}},
-           "models": {"bert": {"source": "local", "path": str(model)}}}
+    assert (
+        main(
+            [
+                "make-model",
+                "--config",
+                str(corpus),
+                "--out",
+                str(model),
+                "--vocab-size",
+                "200",
+                "--architecture",
+                json.dumps(
+                    {
+                        "hidden_size": 32,
+                        "num_hidden_layers": 1,
+                        "num_attention_heads": 2,
+                        "intermediate_size": 64,
+                        "max_position_embeddings": 64,
+                    }
+                ),
+            ]
+        )
+        == 0
+    )
+    cfg = {
+        **config(),
+        "data": {"source": "local", "local_dirs": {"sst2": str(data)}},
+        "models": {"bert": {"source": "local", "path": str(model)}},
+    }
     done = snakemake(tmp_path, cfg, CKPT)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Nothing to be done" in snakemake(tmp_path, cfg, "-n", CKPT).stdout
@@ -141,14 +182,24 @@ def test_editing_a_local_data_file_or_model_file_reruns_what_it_determines(tmp_p
 
 # --- model directories and checkpoints, checked where they are read -------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     from aqbench.models import make_model_dir
 
     out = tmp_path_factory.mktemp("model") / "m"
-    make_model_dir(out, ["a good film", "a dull film"] * 20, vocab_size=100,
-                   architecture={"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                                 "intermediate_size": 64, "max_position_embeddings": 64})
+    make_model_dir(
+        out,
+        ["a good film", "a dull film"] * 20,
+        vocab_size=100,
+        architecture={
+            "hidden_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 64,
+            "max_position_embeddings": 64,
+        },
+    )
     return out
 
 
@@ -207,12 +258,25 @@ def checkpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp("ckpt")
     task = get_task("sst2")
     prepare(task, {"source": "synthetic", "seed": 1, "synthetic": {"n_train": 64, "n_eval": 16}}, root / "data")
-    spec = {"source": "config", "tokenizer_vocab_size": 200,
-            "architecture": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                             "intermediate_size": 64, "max_position_embeddings": 64}}
-    finetune(task, root / "data", spec, {"epochs": 1, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "max_length": 32,
-              "device": "cpu"},
-             0, root / "ckpt")
+    spec = {
+        "source": "config",
+        "tokenizer_vocab_size": 200,
+        "architecture": {
+            "hidden_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 64,
+            "max_position_embeddings": 64,
+        },
+    }
+    finetune(
+        task,
+        root / "data",
+        spec,
+        {"epochs": 1, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "max_length": 32, "device": "cpu"},
+        0,
+        root / "ckpt",
+    )
     return root / "ckpt"
 
 
@@ -244,8 +308,23 @@ def test_a_corrupt_checkpoint_is_detected_when_it_is_read(checkpoint, tmp_path, 
 def test_ctrl_c_in_a_stage_is_one_line_and_exit_130(tmp_path):
     """The stage is interrupted while it works (here: preparing a large synthetic split)."""
     settings = json.dumps({"source": "synthetic", "seed": 1, "synthetic": {"n_train": 10_000_000, "n_eval": 10}})
-    proc = subprocess.Popen([sys.executable, "-m", "aqbench", "prepare", "--task", "sst2", "--settings", settings,
-                             "--out", str(tmp_path / "data")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aqbench",
+            "prepare",
+            "--task",
+            "sst2",
+            "--settings",
+            settings,
+            "--out",
+            str(tmp_path / "data"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

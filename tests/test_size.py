@@ -5,9 +5,18 @@ import pytest
 from aqbench.quant.assignment import Assignment, LayerBits
 from aqbench.quant.size import MB, budget_mb, embedding_size_mb, encoder_size
 
-BERT_BASE = {f"layer{i}.{n}": shape for i in range(12) for n, shape in
-             [("q", (768, 768)), ("k", (768, 768)), ("v", (768, 768)), ("o", (768, 768)),
-              ("ffn1", (3072, 768)), ("ffn2", (768, 3072))]}
+BERT_BASE = {
+    f"layer{i}.{n}": shape
+    for i in range(12)
+    for n, shape in [
+        ("q", (768, 768)),
+        ("k", (768, 768)),
+        ("v", (768, 768)),
+        ("o", (768, 768)),
+        ("ffn1", (3072, 768)),
+        ("ffn2", (768, 3072)),
+    ]
+}
 
 
 def bert_base(bits, groups, grid="asym"):
@@ -49,5 +58,6 @@ def test_mixed_bits_and_pruned_groups_by_hand():
 
 def test_embedding_size_per_row_parameters():
     assert embedding_size_mb([(30522, 768), (512, 768), (2, 768)], 8, "asym") * MB == pytest.approx(
-        (31036 * 768 * 8 + 31036 * 32) / 8)
+        (31036 * 768 * 8 + 31036 * 32) / 8
+    )
     assert embedding_size_mb([(10, 4)], 32) * MB == 10 * 4 * 4

@@ -7,14 +7,16 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATA, build_tiny
 
 from aqbench.errors import AqbenchError
 from aqbench.tasks import get_task, task_names
 from aqbench.tasks.kinds import featurize, get_kind
-from conftest import SHARED_DATA, build_tiny
 
-DIGEST = ("import hashlib, json, aqbench.tasks as T; "
-          "print(hashlib.md5(json.dumps({n: T.get_task(n).synthesize(7, 50, 20) for n in T.task_names()}).encode()).hexdigest())")
+DIGEST = (
+    "import hashlib, json, aqbench.tasks as T; "
+    "print(hashlib.md5(json.dumps({n: T.get_task(n).synthesize(7, 50, 20) for n in T.task_names()}).encode()).hexdigest())"
+)
 
 
 def test_registry_knows_the_four_tasks_and_names_them_on_a_typo():
@@ -25,10 +27,20 @@ def test_registry_knows_the_four_tasks_and_names_them_on_a_typo():
 
 def test_generators_are_deterministic_across_processes():
     """Same seed, same data, even under different hash seeds (a generator must not depend on hash())."""
-    digests = {subprocess.run([sys.executable, "-c", DIGEST], capture_output=True, text=True, check=True,
-                              env={"PYTHONHASHSEED": str(h), "PATH": ""}).stdout for h in (1, 2)}
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", DIGEST],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": str(h), "PATH": ""},
+        ).stdout
+        for h in (1, 2)
+    }
     assert len(digests) == 1
-    in_process = hashlib.md5(json.dumps({n: get_task(n).synthesize(7, 50, 20) for n in task_names()}).encode()).hexdigest()
+    in_process = hashlib.md5(
+        json.dumps({n: get_task(n).synthesize(7, 50, 20) for n in task_names()}).encode()
+    ).hexdigest()
     assert digests == {in_process + "\n"}
 
 
@@ -46,11 +58,14 @@ def test_generated_examples_have_the_real_shape(name):
                 assert 0 <= ex["label"] < len(task.labels)
             elif task.kind == "tagging":
                 assert len(ex["tokens"]) == len(ex["tags"]) and set(ex["tags"]) <= set(task.labels)
-                assert all(t != "O" and (t.startswith("B-") or prev[2:] == t[2:])  # I- only continues an entity
-                           for prev, t in zip(["O"] + ex["tags"], ex["tags"]) if t.startswith("I-"))
+                assert all(
+                    t != "O" and (t.startswith("B-") or prev[2:] == t[2:])  # I- only continues an entity
+                    for prev, t in zip(["O"] + ex["tags"], ex["tags"])
+                    if t.startswith("I-")
+                )
             else:
                 for text, start in zip(ex["answers"]["text"], ex["answers"]["answer_start"]):
-                    assert ex["context"][start:start + len(text)] == text
+                    assert ex["context"][start : start + len(text)] == text
     if task.kind == "classification":  # every class is present in a balanced way
         counts = np.bincount([ex["label"] for ex in splits["train"]], minlength=len(task.labels))
         assert counts.min() > 0.3 * len(splits["train"]) / len(task.labels)
@@ -117,4 +132,4 @@ def test_local_squad_dev_has_10570_questions():
     examples = get_task("squad").read_local(SHARED_DATA / "squad" / "dev-v1.1.json")
     assert len(examples) == 10570
     ex = examples[0]
-    assert ex["context"][ex["answers"]["answer_start"][0]:].startswith(ex["answers"]["text"][0])
+    assert ex["context"][ex["answers"]["answer_start"][0] :].startswith(ex["answers"]["text"][0])

@@ -2,14 +2,23 @@
 
 import pytest
 import torch
+from conftest import build_tiny
 
 from aqbench.errors import AqbenchError
 from aqbench.tasks.kinds import featurize
 from aqbench.train import train_loop
-from conftest import build_tiny
 
-SETTINGS = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "warmup_ratio": 0.0, "grad_clip": 1.0,
-            "max_length": 64, "device": "cpu", "eval_batch_size": 64}
+SETTINGS = {
+    "epochs": 1,
+    "batch_size": 16,
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "warmup_ratio": 0.0,
+    "grad_clip": 1.0,
+    "max_length": 64,
+    "device": "cpu",
+    "eval_batch_size": 64,
+}
 
 
 def test_a_nan_loss_stops_training_with_the_fix_named():
@@ -20,11 +29,12 @@ def test_a_nan_loss_stops_training_with_the_fix_named():
 
 
 def test_finetune_writes_a_loadable_checkpoint_and_fails_cleanly(tmp_path):
+    from conftest import tiny_architecture
+
     from aqbench.data import prepare
     from aqbench.models import load_checkpoint
     from aqbench.tasks import get_task
     from aqbench.train import finetune
-    from conftest import tiny_architecture
 
     task = get_task("sst2")
     prepare(task, {"source": "synthetic", "seed": 0, "synthetic": {"n_train": 64, "n_eval": 16}}, tmp_path / "data")

@@ -10,7 +10,6 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import REPO
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +25,9 @@ def snakemake(workdir, *args):
 def job_counts(output):
     """The 'Job stats' table of a Snakemake plan as {rule: count}."""
     lines = output.split("Job stats:", 1)[1].splitlines()[3:]
-    return {rule: int(n) for rule, n in (l.split() for l in lines[: next(i for i, l in enumerate(lines) if not l.strip())])}
+    return {
+        rule: int(n) for rule, n in (l.split() for l in lines[: next(i for i, l in enumerate(lines) if not l.strip())])
+    }
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,9 @@ def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("dag")
     (work / "config").mkdir()
     cfg = (REPO / "config" / "ci.yaml").read_text()
-    cfg = cfg.replace("results: results-ci", f"results: '{RESULTS}'").replace("reports: reports-ci", f"reports: '{REPORTS}'")
+    cfg = cfg.replace("results: results-ci", f"results: '{RESULTS}'").replace(
+        "reports: reports-ci", f"reports: '{REPORTS}'"
+    )
     (work / "config" / "config.yaml").write_text(cfg)
     done = snakemake(work, "all")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -46,13 +49,35 @@ def test_the_dag_produces_every_output_and_contract(run):
     work, done = run
     summary = pd.read_csv(work / RESULTS / "summary.csv", dtype={"budget": str})
     assert set(summary.task) == {"sst2", "mnli", "conll03", "squad"}
-    assert set(zip(summary.method, summary.budget)) == {("fp", "fp32"), ("lq", "w8"), ("lq", "w2"), ("aciq", "w2"),
-                                                         ("ocs", "w2-r0.05"), ("qbert", "w2"), ("qbert", "b2.5"),
-                                                         ("aq", "b2.5"), ("distil", "fp32"), ("aq_distil", "b2.5"),
-                                                         ("qbert", "b2.5-g2"), ("aq", "b2.5-g2")}
+    assert set(zip(summary.method, summary.budget)) == {
+        ("fp", "fp32"),
+        ("lq", "w8"),
+        ("lq", "w2"),
+        ("aciq", "w2"),
+        ("ocs", "w2-r0.05"),
+        ("qbert", "w2"),
+        ("qbert", "b2.5"),
+        ("aq", "b2.5"),
+        ("distil", "fp32"),
+        ("aq_distil", "b2.5"),
+        ("qbert", "b2.5-g2"),
+        ("aq", "b2.5-g2"),
+    }
     assert set(zip(summary.method, summary.model)) >= {("aq", "bert"), ("distil", "distil"), ("aq_distil", "distil")}
-    required = {"task", "model", "method", "budget", "seed", "metric", "value", "size_mb", "avg_bits", "emb_bits",
-                "act_bits", "pruned_frac"}
+    required = {
+        "task",
+        "model",
+        "method",
+        "budget",
+        "seed",
+        "metric",
+        "value",
+        "size_mb",
+        "avg_bits",
+        "emb_bits",
+        "act_bits",
+        "pruned_frac",
+    }
     assert required <= set(summary.columns)
     assert set(summary[summary.task == "mnli"].metric) >= {"accuracy_m", "accuracy_mm"}
     assert set(summary[summary.task == "squad"].metric) >= {"exact_match", "f1"}
@@ -67,9 +92,13 @@ def test_the_dag_produces_every_output_and_contract(run):
     assert (work / REPORTS / "figures" / "squad_ptq_vs_bits.svg").is_file()
     spectrum = json.loads((work / RESULTS / "hessian" / "mnli" / "bert" / "seed0" / "spectrum.json").read_text())
     assert len(spectrum["blocks"]) == 2 and all(len(b["eigenvalues"]) == 2 for b in spectrum["blocks"])
-    mixed = json.loads((work / RESULTS / "runs" / "mnli" / "bert" / "qbert" / "b2.5" / "seed0" / "assignment.json").read_text())
+    mixed = json.loads(
+        (work / RESULTS / "runs" / "mnli" / "bert" / "qbert" / "b2.5" / "seed0" / "assignment.json").read_text()
+    )
     assert sorted(mixed["meta"]["block_bits"].values()) in ([2, 2], [2, 4])  # fits 2.5 bits, group parameters included
-    qbert = json.loads((work / RESULTS / "runs" / "mnli" / "bert" / "qbert" / "b2.5" / "seed0" / "metrics.json").read_text())
+    qbert = json.loads(
+        (work / RESULTS / "runs" / "mnli" / "bert" / "qbert" / "b2.5" / "seed0" / "metrics.json").read_text()
+    )
     assert qbert["size_mb"] <= mixed["meta"]["budget_mb"]
     for name in ("mnli_hessian.png", "mnli_qbert_bits.png", "mnli_aq_search.png", "mnli_aq_bits.png"):
         assert (work / REPORTS / "figures" / name).is_file()
@@ -88,7 +117,9 @@ def test_the_dag_produces_every_output_and_contract(run):
     assert "packed (MB)" in (work / REPORTS / "tables" / "results.md").read_text()
     # every run, FP included, runs on ONNX Runtime: its exact form was checked against PyTorch on the whole eval split
     onnx = json.loads((aq_run / "onnx.json").read_text())
-    assert onnx["unexplained"] == 0 and onnx["eval_examples"] == {"validation": 60} and (aq_run / "model.onnx").is_file()
+    assert (
+        onnx["unexplained"] == 0 and onnx["eval_examples"] == {"validation": 60} and (aq_run / "model.onnx").is_file()
+    )
     assert (summary.onnx_value - summary.value).abs().max() <= 0.1 and summary.onnx_mb.notna().all()
     for cell in ("b1_t1", "b8_t1", "b1_tall", "b8_tall"):  # ci.yaml's batch sizes, 1 and 2 threads
         assert summary[f"latency_{cell}_ms"].notna().all() and (summary[f"speedup_{cell}"] > 0).all()
@@ -147,8 +178,12 @@ def test_snakemake_report_packages_tables_figures_and_the_page(run):
 def test_seeds_fan_out_in_the_dag(tmp_path):
     cfg = (REPO / "config" / "ci.yaml").read_text().replace("results: results-ci", f"results: {tmp_path}/r")
     (tmp_path / "seeds.yaml").write_text(cfg.replace("seeds: [0]", "seeds: [0, 1, 2]"))
-    plan = subprocess.run([*SNAKEMAKE, "-d", str(tmp_path), "-n", "--configfile", str(tmp_path / "seeds.yaml"), "--", "all"],
-                          capture_output=True, text=True, timeout=300)
+    plan = subprocess.run(
+        [*SNAKEMAKE, "-d", str(tmp_path), "-n", "--configfile", str(tmp_path / "seeds.yaml"), "--", "all"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     counts = job_counts(plan.stdout + plan.stderr)
     assert (counts["finetune"], counts["hessian"], counts["aq_search"]) == (3 * 8, 3 * 4, 3 * 12)
     assert counts["aggregate"] == counts["report"] == 1  # one summary over every seed
@@ -173,8 +208,17 @@ def test_deleting_one_metrics_file_reruns_only_that_job(run):
     work, _ = run
     (work / RESULTS / "runs" / "conll03" / "bert" / "lq" / "w8" / "seed0" / "metrics.json").unlink()
     plan = snakemake(work, "-n", "all")
-    assert job_counts(plan.stdout + plan.stderr) == {"ptq_lq": 1, "export_lq": 1, "latency": 1, "aggregate": 1,
-                                                      "tables": 1, "figures": 1, "report": 1, "all": 1, "total": 8}
+    assert job_counts(plan.stdout + plan.stderr) == {
+        "ptq_lq": 1,
+        "export_lq": 1,
+        "latency": 1,
+        "aggregate": 1,
+        "tables": 1,
+        "figures": 1,
+        "report": 1,
+        "all": 1,
+        "total": 8,
+    }
     assert snakemake(work, "all").returncode == 0
 
 
@@ -197,8 +241,12 @@ def test_a_configfile_replaces_the_demo_config_instead_of_merging_into_it(tmp_pa
     """The demo gives sst2 3 epochs in task_overrides; a user's file without overrides must not inherit them."""
     cfg = (REPO / "config" / "ci.yaml").read_text().replace("results: results-ci", f"results: {tmp_path}/r")
     (tmp_path / "mine.yaml").write_text(cfg.replace("tasks: [sst2, mnli, conll03, squad]", "tasks: [sst2]"))
-    plan = subprocess.run([*SNAKEMAKE, "-d", str(REPO), "-n", "-p", "--configfile", str(tmp_path / "mine.yaml"),
-                           "--", "all"], capture_output=True, text=True, timeout=300)
+    plan = subprocess.run(
+        [*SNAKEMAKE, "-d", str(REPO), "-n", "-p", "--configfile", str(tmp_path / "mine.yaml"), "--", "all"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert plan.returncode == 0, plan.stdout[-2000:]
     finetune = next(line for line in plan.stdout.splitlines() if "aqbench finetune" in line)
     assert '"epochs":1' in finetune  # merged, the demo's sst2 override would make it 3
@@ -213,9 +261,15 @@ def test_lint_is_clean(tmp_path, configfile):
 
 
 def test_the_slurm_profile_plans_the_dag_with_the_rules_resources(tmp_path):
-    plan = snakemake(tmp_path, "-n", "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"),
-                     f"--configfile={REPO / 'config' / 'paper.yaml'}", "all")
+    plan = snakemake(
+        tmp_path,
+        "-n",
+        "--workflow-profile",
+        str(REPO / "workflow" / "profiles" / "slurm"),
+        f"--configfile={REPO / 'config' / 'paper.yaml'}",
+        "all",
+    )
     out = plan.stdout + plan.stderr
     assert plan.returncode == 0, out[-3000:]
-    finetune = out[out.index("rule finetune:"):][:1500]
+    finetune = out[out.index("rule finetune:") :][:1500]
     assert "mem_mb=16000" in finetune and "runtime=600" in finetune and "gpu=1" in finetune

@@ -21,8 +21,11 @@ def is_quantized(assignment):
     """Whether a run has anything quantized (then it has a packed file): FP runs are exported from the checkpoint."""
     from aqbench.quant.quantizer import FULL_PRECISION
 
-    return (assignment.act_bits < FULL_PRECISION or assignment.emb_bits < FULL_PRECISION
-            or any(b < FULL_PRECISION for layer in assignment.layers.values() for b in layer.bits))
+    return (
+        assignment.act_bits < FULL_PRECISION
+        or assignment.emb_bits < FULL_PRECISION
+        or any(b < FULL_PRECISION for layer in assignment.layers.values() for b in layer.bits)
+    )
 
 
 def load_source(task, checkpoint_dir, run_dir):
@@ -67,12 +70,16 @@ def export_onnx(task, checkpoint_dir, run_dir, data_dir, settings, threads=1, li
         torch_metrics.update(split_metrics(task, suffix, features, outputs, examples))
         splits.append((split, suffix, examples, features, outputs))
         counts[split] = len(examples)
-    meta = {"task": task.name, "run": str(run_dir),
-            "assignment": json.dumps(assignment.to_json()) if assignment is not None else ""}
+    meta = {
+        "task": task.name,
+        "run": str(run_dir),
+        "assignment": json.dumps(assignment.to_json()) if assignment is not None else "",
+    }
     results, exact_bytes = {}, None
     for name in names:
-        graph, held = build_model(tensors, config, assignment, task.kind, name if assignment is not None else "exact",
-                                  meta)
+        graph, held = build_model(
+            tensors, config, assignment, task.kind, name if assignment is not None else "exact", meta
+        )
         data = graph.SerializeToString()
         sess = session(data, threads, what=f"the {name} ONNX model of {run_dir}")
         metrics, parity = {}, []
@@ -81,13 +88,18 @@ def export_onnx(task, checkpoint_dir, run_dir, data_dir, settings, threads=1, li
             metrics.update(split_metrics(task, suffix, features, outputs, examples))
             parity.append(compare(task.kind, features, reference, outputs, examples))
         exact = assignment is None or FORMS[name].exact
-        results[name] = {"exact": exact, "onnx_mb": held["onnx_encoder_bytes"] / MB,
-                         "onnx_embedding_mb": held["onnx_embedding_bytes"] / MB, "bytes": len(data),
-                         "stored_weights": held["stored_weights"], "metrics": metrics,
-                         "gap": {k: metrics[k] - torch_metrics[k] for k in metrics},
-                         "max_abs_diff": max(p["max_abs_diff"] for p in parity),
-                         "max_abs_output": max(p["max_abs_output"] for p in parity),
-                         **{k: sum(p[k] for p in parity) for k in ("changed", "near_ties", "unexplained")}}
+        results[name] = {
+            "exact": exact,
+            "onnx_mb": held["onnx_encoder_bytes"] / MB,
+            "onnx_embedding_mb": held["onnx_embedding_bytes"] / MB,
+            "bytes": len(data),
+            "stored_weights": held["stored_weights"],
+            "metrics": metrics,
+            "gap": {k: metrics[k] - torch_metrics[k] for k in metrics},
+            "max_abs_diff": max(p["max_abs_diff"] for p in parity),
+            "max_abs_output": max(p["max_abs_output"] for p in parity),
+            **{k: sum(p[k] for p in parity) for k in ("changed", "near_ties", "unexplained")},
+        }
         if exact:
             _check(run_dir, name, results[name])
         if name == names[0]:
@@ -95,11 +107,22 @@ def export_onnx(task, checkpoint_dir, run_dir, data_dir, settings, threads=1, li
     first = results[names[0]]
     with atomic_file(run_dir / "model.onnx") as tmp:
         tmp.write_bytes(exact_bytes)
-    record = {"run": str(run_dir), "form": names[0], "onnx_mb": first["onnx_mb"],
-              "onnx_file_mb": len(exact_bytes) / MB, "onnx_embedding_mb": first["onnx_embedding_mb"],
-              "stored_weights": first["stored_weights"], "metrics_torch": torch_metrics, "metrics_onnx": first["metrics"],
-              **{k: first[k] for k in ("max_abs_diff", "max_abs_output", "changed", "near_ties", "unexplained")},
-              "forms": results, "eval_examples": counts, "seconds": time.time() - start, **cpu(), "versions": versions()}
+    record = {
+        "run": str(run_dir),
+        "form": names[0],
+        "onnx_mb": first["onnx_mb"],
+        "onnx_file_mb": len(exact_bytes) / MB,
+        "onnx_embedding_mb": first["onnx_embedding_mb"],
+        "stored_weights": first["stored_weights"],
+        "metrics_torch": torch_metrics,
+        "metrics_onnx": first["metrics"],
+        **{k: first[k] for k in ("max_abs_diff", "max_abs_output", "changed", "near_ties", "unexplained")},
+        "forms": results,
+        "eval_examples": counts,
+        "seconds": time.time() - start,
+        **cpu(),
+        "versions": versions(),
+    }
     write_json(run_dir / "onnx.json", record)
     return record
 
@@ -110,9 +133,12 @@ def _check(run_dir, form, result):
     changed prediction at all means the decoding of the two backends differs, which is a bug."""
     gaps = {k: v for k, v in result["gap"].items() if abs(v) > MAX_GAP}
     if (gaps and not result["changed"]) or result["unexplained"]:
-        shown = ", ".join(f"{k} {result['metrics'][k]:.2f} vs PyTorch {result['metrics'][k] - v:.2f}" for k, v in gaps.items())
+        shown = ", ".join(
+            f"{k} {result['metrics'][k]:.2f} vs PyTorch {result['metrics'][k] - v:.2f}" for k, v in gaps.items()
+        )
         raise AqbenchError(
             f"{run_dir}: ONNX Runtime ({form} form) disagrees with the PyTorch run: {shown or 'metrics within 0.1'}; "
             f"{result['unexplained']} changed predictions beyond rounding ties ({result['changed']} changed), largest "
             f"output difference {result['max_abs_diff']:.3g}. The ONNX export is wrong (nothing was written); please "
-            "report it")
+            "report it"
+        )

@@ -33,8 +33,15 @@ class Form:
     int8_gemm: bool = True  # 8-bit rows through the int8 x int8 GEMM (else MatMulNBits at 8 bits)
 
 
-FORMS = {f.name: f for f in (Form("exact", 0, 2, True), Form("fast", 4, 2, False), Form("fast4", 4, 4, False),
-                             Form("w8a8", 0, 8, True))}
+FORMS = {
+    f.name: f
+    for f in (
+        Form("exact", 0, 2, True),
+        Form("fast", 4, 2, False),
+        Form("fast4", 4, 4, False),
+        Form("w8a8", 0, 8, True),
+    )
+}
 FP_FORM = "fp32"
 
 

@@ -75,18 +75,24 @@ class Graph:
         from onnx import helper
 
         outs = [self.name(name if outputs == 1 else f"{name}:{i}") for i in range(outputs)]
-        self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=self.name(f"{name}/{op_type}"),
-                                           domain=domain, **attrs))
+        self.nodes.append(
+            helper.make_node(op_type, list(inputs), outs, name=self.name(f"{name}/{op_type}"), domain=domain, **attrs)
+        )
         return outs[0] if outputs == 1 else outs
 
     def model(self, outputs, metadata):
         from onnx import TensorProto, helper
 
-        graph = helper.make_graph(self.nodes, "aqbench", self.inputs,
-                                  [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
-                                  self.initializers)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
-                                  producer_name="aqbench")
+        graph = helper.make_graph(
+            self.nodes,
+            "aqbench",
+            self.inputs,
+            [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+            self.initializers,
+        )
+        model = helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)], producer_name="aqbench"
+        )
         model.ir_version = 10  # what onnxruntime >= 1.20 reads
         helper.set_model_props(model, {k: str(v) for k, v in metadata.items()})
         return model
@@ -108,15 +114,30 @@ class Block:
 
 def _bert(config, i):
     p = f"bert.encoder.layer.{i}"
-    return Block(f"{p}.attention.self.query", f"{p}.attention.self.key", f"{p}.attention.self.value",
-                 f"{p}.attention.output.dense", f"{p}.attention.output.LayerNorm", f"{p}.intermediate.dense",
-                 f"{p}.output.dense", f"{p}.output.LayerNorm")
+    return Block(
+        f"{p}.attention.self.query",
+        f"{p}.attention.self.key",
+        f"{p}.attention.self.value",
+        f"{p}.attention.output.dense",
+        f"{p}.attention.output.LayerNorm",
+        f"{p}.intermediate.dense",
+        f"{p}.output.dense",
+        f"{p}.output.LayerNorm",
+    )
 
 
 def _distilbert(config, i):
     p = f"distilbert.transformer.layer.{i}"
-    return Block(f"{p}.attention.q_lin", f"{p}.attention.k_lin", f"{p}.attention.v_lin", f"{p}.attention.out_lin",
-                 f"{p}.sa_layer_norm", f"{p}.ffn.lin1", f"{p}.ffn.lin2", f"{p}.output_layer_norm")
+    return Block(
+        f"{p}.attention.q_lin",
+        f"{p}.attention.k_lin",
+        f"{p}.attention.v_lin",
+        f"{p}.attention.out_lin",
+        f"{p}.sa_layer_norm",
+        f"{p}.ffn.lin1",
+        f"{p}.ffn.lin2",
+        f"{p}.output_layer_norm",
+    )
 
 
 @dataclass(frozen=True)
@@ -135,12 +156,30 @@ def architecture(config):
     kind = getattr(config, "model_type", None)
     if kind == "bert":
         if getattr(config, "position_embedding_type", "absolute") not in (None, "absolute"):
-            raise AqbenchError(f"ONNX export supports absolute position embeddings, not {config.position_embedding_type!r}")
-        return Architecture("bert", config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
-                            config.hidden_act, config.layer_norm_eps, True, lambda i: _bert(config, i))
+            raise AqbenchError(
+                f"ONNX export supports absolute position embeddings, not {config.position_embedding_type!r}"
+            )
+        return Architecture(
+            "bert",
+            config.num_hidden_layers,
+            config.hidden_size,
+            config.num_attention_heads,
+            config.hidden_act,
+            config.layer_norm_eps,
+            True,
+            lambda i: _bert(config, i),
+        )
     if kind == "distilbert":
-        return Architecture("distilbert", config.n_layers, config.dim, config.n_heads, config.activation, 1e-12, False,
-                            lambda i: _distilbert(config, i))
+        return Architecture(
+            "distilbert",
+            config.n_layers,
+            config.dim,
+            config.n_heads,
+            config.activation,
+            1e-12,
+            False,
+            lambda i: _distilbert(config, i),
+        )
     raise AqbenchError(f"ONNX export supports BERT and DistilBERT models, not model_type {kind!r}")
 
 
@@ -161,8 +200,10 @@ class EncoderGraph:
 
     def tensor(self, name):
         if name not in self.t:
-            raise AqbenchError(f"the model has no tensor {name!r}: it is not a {self.arch.base} model of this task, "
-                               "or its file is damaged")
+            raise AqbenchError(
+                f"the model has no tensor {name!r}: it is not a {self.arch.base} model of this task, "
+                "or its file is damaged"
+            )
         return self.t[name].detach().float().cpu()
 
     # --- inputs, embeddings, mask ---------------------------------------------------------------------------
@@ -179,7 +220,9 @@ class EncoderGraph:
         """One embedding table looked up: float, or the packed file's codes dequantized per row after the Gather."""
         g = self.g
         if f"{name}.weight" in self.t:
-            return g.op("Gather", [g.const(self.tensor(f"{name}.weight").numpy(), f"{name}.weight", "embedding"), ids], name)
+            return g.op(
+                "Gather", [g.const(self.tensor(f"{name}.weight").numpy(), f"{name}.weight", "embedding"), ids], name
+            )
         from aqbench.export import decode_codes
 
         bits = self.assignment.emb_bits
@@ -214,9 +257,17 @@ class EncoderGraph:
 
     def layer_norm(self, x, name):
         g = self.g
-        return g.op("LayerNormalization", [x, g.const(self.tensor(f"{name}.weight").numpy(), f"{name}.weight"),
-                                           g.const(self.tensor(f"{name}.bias").numpy(), f"{name}.bias")],
-                    name, axis=-1, epsilon=float(self.arch.eps))
+        return g.op(
+            "LayerNormalization",
+            [
+                x,
+                g.const(self.tensor(f"{name}.weight").numpy(), f"{name}.weight"),
+                g.const(self.tensor(f"{name}.bias").numpy(), f"{name}.bias"),
+            ],
+            name,
+            axis=-1,
+            epsilon=float(self.arch.eps),
+        )
 
     def activation(self, x, name):
         act = self.arch.activation
@@ -241,8 +292,10 @@ class EncoderGraph:
         return QuantizedLinear(self, name).build(x)
 
     def _in_encoder(self, name):
-        return any(name in (getattr(self.arch.block(i), f) for f in Block.__dataclass_fields__)
-                   for i in range(self.arch.layers))
+        return any(
+            name in (getattr(self.arch.block(i), f) for f in Block.__dataclass_fields__)
+            for i in range(self.arch.layers)
+        )
 
     def _bias(self, y, name):
         bias = self.t.get(f"{name}.bias")
@@ -255,8 +308,12 @@ class EncoderGraph:
         head_dim = hidden // heads
 
         def split(t, perm, name):
-            return g.op("Transpose", [g.op("Reshape", [t, g.ints([0, 0, heads, head_dim])], f"{name}.heads")],
-                        f"{name}.t", perm=perm)
+            return g.op(
+                "Transpose",
+                [g.op("Reshape", [t, g.ints([0, 0, heads, head_dim])], f"{name}.heads")],
+                f"{name}.t",
+                perm=perm,
+            )
 
         names = [block.query, block.key, block.value]
         if QuantizedLinear.fusable(self, names):  # one matrix of their rows: a kernel call per width, not three
@@ -267,12 +324,16 @@ class EncoderGraph:
         q = split(q, [0, 2, 1, 3], block.query)
         k = split(k, [0, 2, 3, 1], block.key)
         v = split(v, [0, 2, 1, 3], block.value)
-        scores = g.op("Mul", [g.op("MatMul", [q, k], f"{block.query}.qk"), g.scalar(head_dim**-0.5)],
-                      f"{block.query}.scaled")
+        scores = g.op(
+            "Mul", [g.op("MatMul", [q, k], f"{block.query}.qk"), g.scalar(head_dim**-0.5)], f"{block.query}.scaled"
+        )
         probs = g.op("Softmax", [g.op("Add", [scores, mask], f"{block.query}.masked")], f"{block.query}.probs", axis=-1)
         context = g.op("MatMul", [probs, v], f"{block.query}.context")
-        context = g.op("Reshape", [g.op("Transpose", [context], f"{block.query}.ctx.t", perm=[0, 2, 1, 3]),
-                                   g.ints([0, 0, hidden])], f"{block.query}.ctx")
+        context = g.op(
+            "Reshape",
+            [g.op("Transpose", [context], f"{block.query}.ctx.t", perm=[0, 2, 1, 3]), g.ints([0, 0, hidden])],
+            f"{block.query}.ctx",
+        )
         return self.linear(context, block.attn_out)
 
     def block(self, x, i, mask):
@@ -294,8 +355,10 @@ class EncoderGraph:
             return {"logits": self.linear(h, "classifier")}
         if kind == "span_qa":
             start, end = g.op("Split", [self.linear(h, "qa_outputs"), g.ints([1, 1])], "qa", outputs=2, axis=-1)
-            return {"start_logits": g.op("Squeeze", [start, g.ints([-1])], "qa.start"),
-                    "end_logits": g.op("Squeeze", [end, g.ints([-1])], "qa.end")}
+            return {
+                "start_logits": g.op("Squeeze", [start, g.ints([-1])], "qa.start"),
+                "end_logits": g.op("Squeeze", [end, g.ints([-1])], "qa.end"),
+            }
         raise AqbenchError(f"ONNX export: unknown task kind {kind!r}")
 
     def build(self, kind, metadata=None):
@@ -310,8 +373,12 @@ class EncoderGraph:
             outputs[key] = self.g.op("Identity", [out], key)
             if outputs[key] != key:
                 raise AssertionError(f"graph output name {key!r} was taken by another node")
-        meta = {"format": FORMAT, "form": self.form.name if self.assignment is not None else "fp32",
-                "config": self.config.to_json_string(), **(metadata or {})}
+        meta = {
+            "format": FORMAT,
+            "form": self.form.name if self.assignment is not None else "fp32",
+            "config": self.config.to_json_string(),
+            **(metadata or {}),
+        }
         return self.g.model(list(outputs.values()), meta)
 
 
@@ -328,10 +395,16 @@ def quantize_activation(g, x, name, lo, hi, bits, grid):
         # with 255 steps QuantizeLinear's saturation to uint8 [0, 255] is the clamp; fewer steps need the Clip
         steps = float(grid.steps(torch.tensor(float(bits))))
         clipped = x if steps == 255 else g.op("Clip", [x, g.scalar(lo), g.scalar(hi)], f"{name}.clip")
-        codes = g.op("QuantizeLinear", [g.op("Sub", [clipped, g.scalar(lo)], f"{name}.shift"), g.scalar(scale),
-                                        g.scalar(0, np.uint8)], f"{name}.q")
-        x_hat = g.op("Add", [g.op("DequantizeLinear", [codes, g.scalar(scale), g.scalar(0, np.uint8)], f"{name}.dq"),
-                             g.scalar(lo)], f"{name}.hat")
+        codes = g.op(
+            "QuantizeLinear",
+            [g.op("Sub", [clipped, g.scalar(lo)], f"{name}.shift"), g.scalar(scale), g.scalar(0, np.uint8)],
+            f"{name}.q",
+        )
+        x_hat = g.op(
+            "Add",
+            [g.op("DequantizeLinear", [codes, g.scalar(scale), g.scalar(0, np.uint8)], f"{name}.dq"), g.scalar(lo)],
+            f"{name}.hat",
+        )
         g.memo[key] = (x_hat, codes, scale, lo)
     return g.memo[key]
 
@@ -353,11 +426,19 @@ class QuantizedLinear:
         parts = [decode_codes(enc.t, n, l.bits, (l.shape[0], self.k), enc.grid) for n, l in zip(names, layers)]
         self.codes, self.row_bits, self.lo, self.scale = (torch.cat([p[i] for p in parts]) for i in range(4))
         self.rows, self.groups = sum(l.shape[0] for l in layers), sum(l.groups for l in layers)
-        self.bias = np.concatenate([enc.t[f"{n}.bias"].detach().float().cpu().numpy() if f"{n}.bias" in enc.t
-                                    else np.zeros(l.shape[0], np.float32) for n, l in zip(names, layers)])
+        self.bias = np.concatenate(
+            [
+                enc.t[f"{n}.bias"].detach().float().cpu().numpy()
+                if f"{n}.bias" in enc.t
+                else np.zeros(l.shape[0], np.float32)
+                for n, l in zip(names, layers)
+            ]
+        )
         self.act_bits, self.act_grid = enc.assignment.act_bits, get_grid(enc.assignment.act_grid)
         if FULL_PRECISION > self.act_bits > 8:
-            raise AqbenchError(f"ONNX export: {self.act_bits}-bit activations do not fit QuantizeLinear's uint8 (at most 8)")
+            raise AqbenchError(
+                f"ONNX export: {self.act_bits}-bit activations do not fit QuantizeLinear's uint8 (at most 8)"
+            )
 
     @staticmethod
     def fusable(enc, names):
@@ -368,7 +449,9 @@ class QuantizedLinear:
         layers = [enc.layers[n] for n in names]
         same = all(l.shape == layers[0].shape and l.groups == layers[0].groups for l in layers)
         ranges = [enc.t.get(f"{n}.act") for n in names]
-        equal_ranges = all(r is None for r in ranges) or all(r is not None and torch.equal(r, ranges[0]) for r in ranges)
+        equal_ranges = all(r is None for r in ranges) or all(
+            r is not None and torch.equal(r, ranges[0]) for r in ranges
+        )
         return same and equal_ranges and not any(f"{n}.splits" in enc.t for n in names)
 
     def build(self, x):
@@ -409,8 +492,16 @@ class QuantizedLinear:
                 y = self.reorder(y, np.argsort(np.asarray(order)).astype(np.int64))
         if np.any(offset != 0):
             rowsum = self.rowsum(x_hat)
-            y = self.g.op("Add", [y, self.g.op("Mul", [rowsum, self.g.const(offset, f"{self.name}.offset", "encoder")],
-                                               f"{self.name}.offset")], f"{self.name}.shifted")
+            y = self.g.op(
+                "Add",
+                [
+                    y,
+                    self.g.op(
+                        "Mul", [rowsum, self.g.const(offset, f"{self.name}.offset", "encoder")], f"{self.name}.offset"
+                    ),
+                ],
+                f"{self.name}.shifted",
+            )
         if bias is not None and np.any(bias != 0):
             y = self.g.op("Add", [y, self.g.const(bias.astype(np.float32), f"{self.name}.bias")], f"{self.name}.out")
         return y
@@ -433,8 +524,12 @@ class QuantizedLinear:
         blocks = inverse.reshape(groups, size) if rows % groups == 0 else None
         if size > 1 and blocks is not None and (blocks == blocks[:, :1] + np.arange(size)).all():
             grouped = g.op("Reshape", [y, g.ints([0, 0, groups, size])], f"{self.name}.groups")
-            grouped = g.op("Gather", [grouped, g.const(blocks[:, 0] // size, f"{self.name}.group_order", "encoder")],
-                           f"{self.name}.reorder", axis=2)
+            grouped = g.op(
+                "Gather",
+                [grouped, g.const(blocks[:, 0] // size, f"{self.name}.group_order", "encoder")],
+                f"{self.name}.reorder",
+                axis=2,
+            )
             return g.op("Reshape", [grouped, g.ints([0, 0, rows])], f"{self.name}.reordered")
         return g.op("Gather", [y, g.const(inverse, f"{self.name}.order", "encoder")], f"{self.name}.reorder", axis=-1)
 
@@ -447,12 +542,17 @@ class QuantizedLinear:
             return x
         index, _, scale = replay(self.in_features, self.splits)
         g = self.g
-        extra = np.asarray(index[self.in_features:], dtype=np.int64)
-        copies = g.op("Gather", [x, g.const(extra, f"{self.name}.split_index", "encoder")], f"{self.name}.split", axis=-1)
+        extra = np.asarray(index[self.in_features :], dtype=np.int64)
+        copies = g.op(
+            "Gather", [x, g.const(extra, f"{self.name}.split_index", "encoder")], f"{self.name}.split", axis=-1
+        )
         x = g.op("Concat", [x, copies], f"{self.name}.expanded", axis=-1)
         if any(s != 1.0 for s in scale):
-            x = g.op("Mul", [x, g.const(np.asarray(scale, dtype=np.float32), f"{self.name}.split_scale", "encoder")],
-                     f"{self.name}.split_scaled")
+            x = g.op(
+                "Mul",
+                [x, g.const(np.asarray(scale, dtype=np.float32), f"{self.name}.split_scale", "encoder")],
+                f"{self.name}.split_scaled",
+            )
         return x
 
     def quantize_input(self, x):
@@ -470,12 +570,18 @@ class QuantizedLinear:
 
     def zeros(self, x, count):
         g = self.g
-        lead = g.op("Slice", [g.op("Shape", [x], f"{self.name}.xshape"), g.ints([0]), g.ints([-1])], f"{self.name}.lead")
+        lead = g.op(
+            "Slice", [g.op("Shape", [x], f"{self.name}.xshape"), g.ints([0]), g.ints([-1])], f"{self.name}.lead"
+        )
         shape = g.op("Concat", [lead, g.ints([count])], f"{self.name}.zshape", axis=0)
         from onnx import TensorProto, helper
 
-        return g.op("ConstantOfShape", [shape], f"{self.name}.pruned",
-                    value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]))
+        return g.op(
+            "ConstantOfShape",
+            [shape],
+            f"{self.name}.pruned",
+            value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]),
+        )
 
     def nbits(self, x_hat, rows, width, accuracy_level):
         """MatMulNBits over `rows` at `width` bits: (output, offset per row). In fp32 (accuracy 0) the zero point
@@ -489,11 +595,23 @@ class QuantizedLinear:
             zero, offset = torch.zeros(len(rows), dtype=torch.long), lo
         else:
             zero, offset = centered_zero(lo, scale, width)
-        inputs = [x_hat, g.const(nbits_blocks(codes, width, block), f"{n}.B", "encoder"),
-                  g.const(scale.numpy()[:, None].repeat(blocks, 1), f"{n}.scales", "encoder"),
-                  g.const(nbits_zero_points(zero, width, blocks), f"{n}.zero_points", "encoder")]
-        y = g.op("MatMulNBits", inputs, n, domain=MS, K=self.k, N=len(rows), bits=width, block_size=block,
-                 accuracy_level=accuracy_level)
+        inputs = [
+            x_hat,
+            g.const(nbits_blocks(codes, width, block), f"{n}.B", "encoder"),
+            g.const(scale.numpy()[:, None].repeat(blocks, 1), f"{n}.scales", "encoder"),
+            g.const(nbits_zero_points(zero, width, blocks), f"{n}.zero_points", "encoder"),
+        ]
+        y = g.op(
+            "MatMulNBits",
+            inputs,
+            n,
+            domain=MS,
+            K=self.k,
+            N=len(rows),
+            bits=width,
+            block_size=block,
+            accuracy_level=accuracy_level,
+        )
         return y, offset.numpy().astype(np.float32)
 
     def int8_gemm(self, x_codes, act_scale, act_lo, rows):
@@ -507,10 +625,19 @@ class QuantizedLinear:
         shift = (2 ** (bits - 1)).long()
         weights = (codes - shift[:, None]).numpy().astype(np.int8).T  # [K, N]
         zero_points = (zero - shift).numpy().astype(np.int8)
-        y = g.op("MatMulIntegerToFloat", [x_codes, g.const(weights, f"{n}.B", "encoder"), g.scalar(act_scale),
-                                          g.const(scale.numpy().astype(np.float32), f"{n}.scales", "encoder"),
-                                          g.scalar(0, np.uint8), g.const(zero_points, f"{n}.zero_points", "encoder")],
-                 n, domain=MS)
+        y = g.op(
+            "MatMulIntegerToFloat",
+            [
+                x_codes,
+                g.const(weights, f"{n}.B", "encoder"),
+                g.scalar(act_scale),
+                g.const(scale.numpy().astype(np.float32), f"{n}.scales", "encoder"),
+                g.scalar(0, np.uint8),
+                g.const(zero_points, f"{n}.zero_points", "encoder"),
+            ],
+            n,
+            domain=MS,
+        )
         column = (codes - zero[:, None]).sum(1).double()
         constant = (float(act_lo) * scale.double() * column).numpy().astype(np.float32)
         return y, residual.numpy().astype(np.float32), constant
@@ -521,10 +648,13 @@ def build_model(tensors, config, assignment, kind, form="exact", metadata=None):
     weights per stored width)."""
     enc = EncoderGraph(tensors, config, assignment, form)
     model = enc.build(kind, metadata)
-    record = {"form": enc.form.name if assignment is not None else "fp32",
-              "onnx_encoder_bytes": int(enc.g.bytes["encoder"]), "onnx_embedding_bytes": int(enc.g.bytes["embedding"]),
-              "onnx_other_bytes": int(enc.g.bytes["other"]),
-              "stored_weights": {str(k): int(v) for k, v in sorted(enc.stored.items())}}
+    record = {
+        "form": enc.form.name if assignment is not None else "fp32",
+        "onnx_encoder_bytes": int(enc.g.bytes["encoder"]),
+        "onnx_embedding_bytes": int(enc.g.bytes["embedding"]),
+        "onnx_other_bytes": int(enc.g.bytes["other"]),
+        "stored_weights": {str(k): int(v) for k, v in sorted(enc.stored.items())},
+    }
     return model, record
 
 
@@ -537,8 +667,11 @@ def read_linear(model, name, rows):
 
     init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     # a Linear of its own, or one of several stacked into one matrix (query+key+value): find its prefix
-    prefixes = {n.name.split("/")[0].rsplit(".", 1)[0] for n in model.graph.node
-                if n.op_type in ("MatMulNBits", "MatMulIntegerToFloat")}
+    prefixes = {
+        n.name.split("/")[0].rsplit(".", 1)[0]
+        for n in model.graph.node
+        if n.op_type in ("MatMulNBits", "MatMulIntegerToFloat")
+    }
     prefix = next((p for p in prefixes if name in p.split("+")), name)
     members = prefix.split("+")
     position, total = members.index(name) if name in members else 0, rows * len(members)
@@ -557,18 +690,33 @@ def _read_stacked(model, init, name, rows):
             a = {x.name: x.i for x in node.attribute}
             scales = init[node.input[2]]
             zero = nbits_zero_values(init[node.input[3]], a["bits"], scales.shape[1]).numpy()[:, 0]
-            parts.append(("nbits", a["bits"], nbits_codes(init[node.input[1]], a["bits"], a["K"]).numpy(), zero,
-                          scales[:, 0]))
+            parts.append(
+                ("nbits", a["bits"], nbits_codes(init[node.input[1]], a["bits"], a["K"]).numpy(), zero, scales[:, 0])
+            )
         elif node.op_type == "MatMulIntegerToFloat":
-            parts.append(("int8", 8, init[node.input[1]].T.astype(np.int64), init[node.input[5]].astype(np.int64),
-                          init[node.input[3]]))
+            parts.append(
+                (
+                    "int8",
+                    8,
+                    init[node.input[1]].T.astype(np.int64),
+                    init[node.input[5]].astype(np.int64),
+                    init[node.input[3]],
+                )
+            )
     parts.sort(key=lambda p: (p[0], p[1]))
     kept = sum(len(p[2]) for p in parts)
     k = parts[0][2].shape[1] if parts else 0
-    cat = lambda i, fill: np.concatenate([np.asarray(p[i]) for p in parts] + [np.full((rows - kept, *fill[0]), fill[1])])
+    cat = lambda i, fill: np.concatenate(
+        [np.asarray(p[i]) for p in parts] + [np.full((rows - kept, *fill[0]), fill[1])]
+    )
     per_row = lambda i, pruned: np.asarray(sum(([p[i]] * len(p[2]) for p in parts), []) + [pruned] * (rows - kept))
-    held = {"kernel": per_row(0, "pruned"), "width": per_row(1, 0), "q": cat(2, ((k,), 0)).astype(np.int64),
-            "zero": cat(3, ((), 0)).astype(np.int64), "scale": cat(4, ((), 0.0)).astype(np.float32)}
+    held = {
+        "kernel": per_row(0, "pruned"),
+        "width": per_row(1, 0),
+        "q": cat(2, ((k,), 0)).astype(np.int64),
+        "zero": cat(3, ((), 0)).astype(np.int64),
+        "scale": cat(4, ((), 0.0)).astype(np.float32),
+    }
     inverse = init.get(f"{name}.order", np.arange(rows))  # output row n is concatenated row inverse[n]
     if f"{name}.group_order" in init:  # the same, a group at a time
         group_order = init[f"{name}.group_order"]

@@ -103,12 +103,22 @@ def latency_of_runs(task, checkpoint_dir, runs, baseline, settings, threads=0, l
     base_sessions = {t: session(Path(baseline) / "model.onnx", t) for t in {t for _, _, t in grid}}
 
     def pytorch():
-        return {label: measure({"torch": torch_callable(torch_model, b, length, vocab, t)}, seconds)["torch"]
-                for label, b, t in grid}
+        return {
+            label: measure({"torch": torch_callable(torch_model, b, length, vocab, t)}, seconds)["torch"]
+            for label, b, t in grid
+        }
 
-    record = {"task": task.name, "length": length, "batch_sizes": settings["batch_sizes"], "threads": all_threads,
-              "seconds_per_cell": seconds, "rounds": ROUNDS, "baseline": str(baseline), "torch_fp_start": pytorch(),
-              "runs": {}}
+    record = {
+        "task": task.name,
+        "length": length,
+        "batch_sizes": settings["batch_sizes"],
+        "threads": all_threads,
+        "seconds_per_cell": seconds,
+        "rounds": ROUNDS,
+        "baseline": str(baseline),
+        "torch_fp_start": pytorch(),
+        "runs": {},
+    }
     for run_dir in runs:
         run_dir = Path(run_dir)
         assignment = None
@@ -118,24 +128,41 @@ def latency_of_runs(task, checkpoint_dir, runs, baseline, settings, threads=0, l
         models = {names[0]: run_dir / "model.onnx"}  # the exported file itself; the other forms from the packed file
         for name in names[1:]:
             models[name] = build_model(tensors, config, assignment, task.kind, name)[0].SerializeToString()
-        result = {"forms": {name: {} for name in names}, "baseline": {}, "exact": {n: n == "fp32" or FORMS[n].exact
-                                                                                 for n in names}}
+        result = {
+            "forms": {name: {} for name in names},
+            "baseline": {},
+            "exact": {n: n == "fp32" or FORMS[n].exact for n in names},
+        }
         for t in sorted({t for _, _, t in grid}):
             sessions = {name: session(m, t, what=f"{run_dir} ({name})") for name, m in models.items()}
             for label, b, _ in [c for c in grid if c[2] == t]:
-                timed = measure({"baseline": ort_callable(base_sessions[t], b, length, vocab),
-                                 **{n: ort_callable(s, b, length, vocab) for n, s in sessions.items()}}, seconds)
+                timed = measure(
+                    {
+                        "baseline": ort_callable(base_sessions[t], b, length, vocab),
+                        **{n: ort_callable(s, b, length, vocab) for n, s in sessions.items()},
+                    },
+                    seconds,
+                )
                 result["baseline"][label] = timed.pop("baseline")
                 for name, summary in timed.items():
                     summary["speedup"] = result["baseline"][label]["median_ms"] / summary["median_ms"]
                     result["forms"][name][label] = summary
-        result["best"] = {label: min(((n, result["forms"][n][label]) for n in names), key=lambda x: x[1]["median_ms"])[0]
-                          for label, _, _ in grid}
+        result["best"] = {
+            label: min(((n, result["forms"][n][label]) for n in names), key=lambda x: x[1]["median_ms"])[0]
+            for label, _, _ in grid
+        }
         record["runs"][str(run_dir)] = result
         if log:
-            log(f"{run_dir}: " + ", ".join(f"{label} {result['forms'][result['best'][label]][label]['median_ms']:.3g} ms "
-                                           f"({result['best'][label]}, x{result['forms'][result['best'][label]][label]['speedup']:.2f})"
-                                           for label, _, _ in grid))
+            log(
+                f"{run_dir}: "
+                + ", ".join(
+                    f"{label} {result['forms'][result['best'][label]][label]['median_ms']:.3g} ms "
+                    f"({result['best'][label]}, x{result['forms'][result['best'][label]][label]['speedup']:.2f})"
+                    for label, _, _ in grid
+                )
+            )
     record["torch_fp_end"] = pytorch()
-    record.update({"load_average_start": load_start, "load_average_end": os.getloadavg(), **cpu(), "versions": versions()})
+    record.update(
+        {"load_average_start": load_start, "load_average_end": os.getloadavg(), **cpu(), "versions": versions()}
+    )
     return record

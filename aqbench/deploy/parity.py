@@ -31,8 +31,13 @@ def compare(kind, features, reference, other, examples):
     for ref_margin, slack in _changes(kind, features, reference, other, examples, excusable):
         changed += 1
         ties += ref_margin <= TIE_FACTOR * slack
-    return {"max_abs_diff": max(diffs, default=0.0), "max_abs_output": scale, "changed": changed, "near_ties": ties,
-            "unexplained": changed - ties}
+    return {
+        "max_abs_diff": max(diffs, default=0.0),
+        "max_abs_output": scale,
+        "changed": changed,
+        "near_ties": ties,
+        "unexplained": changed - ties,
+    }
 
 
 def _changes(kind, features, reference, other, examples, diffs):

@@ -34,8 +34,10 @@ def session(model, threads=1, what=None):
         return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as e:  # ORT raises its own types (InvalidProtobuf, InvalidGraph, Fail ...) for a bad file
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise AqbenchError(f"{what or 'the ONNX model'} cannot be loaded by ONNX Runtime ({first[:300]}). Fix: delete "
-                           "it and rerun its export job (snakemake --forcerun export_<method>)") from e
+        raise AqbenchError(
+            f"{what or 'the ONNX model'} cannot be loaded by ONNX Runtime ({first[:300]}). Fix: delete "
+            "it and rerun its export job (snakemake --forcerun export_<method>)"
+        ) from e
 
 
 def runner(sess):

@@ -40,8 +40,15 @@ def run_method(name, task, checkpoint_dir, data_dir, budget, seed, settings, out
     inputs = {"checkpoint": str(checkpoint_dir), **(inputs or {})}
     assignment, info = method.run(task, model, tokenizer, data_dir, budget, seed, settings, inputs)
     assignment.meta["method"] = name  # distil runs fp's code, aq_distil aq's
-    info = {"method": name, "task": task.name, "budget": budget, "seed": seed, "checkpoint": str(checkpoint_dir),
-            **info, "seconds": time.time() - start}
+    info = {
+        "method": name,
+        "task": task.name,
+        "budget": budget,
+        "seed": seed,
+        "checkpoint": str(checkpoint_dir),
+        **info,
+        "seconds": time.time() - start,
+    }
     save_run(out_dir, model, reference_state(task, checkpoint_dir, assignment), assignment, info)
     return info
 

@@ -49,7 +49,9 @@ def clip_activations(model, features, pad_id, settings, dist):
         mu = st["sum"] / st["n"]
         b = max(st["absdev"] / st["n"], 1e-12)
         sigma = max(math.sqrt(max(st["sumsq"] / st["n"] - mu * mu, 0.0)), 1e-12)
-        use_laplace = dist == "laplace" or (dist == "auto" and -math.log(2 * b) - 1 > -math.log(sigma * math.sqrt(2 * math.pi * math.e)))
+        use_laplace = dist == "laplace" or (
+            dist == "auto" and -math.log(2 * b) - 1 > -math.log(sigma * math.sqrt(2 * math.pi * math.e))
+        )
         steps = float(q.grid.steps(torch.tensor(float(q.bits))))
         alpha = optimal_alpha("laplace", steps) * b if use_laplace else optimal_alpha("gaussian", steps) * sigma
         q.lo.copy_(torch.maximum(q.lo, torch.tensor(mu - alpha)))
@@ -63,9 +65,14 @@ def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
         layer.extra["clip"] = f"aciq-{cfg['distribution']}"
     quantize_model(model, assignment)
     laplace_share = clip_weights(model, cfg["distribution"])
-    features = calibration_features(task, data_dir, tokenizer, settings["train"], settings["quant"]["calibration_examples"], seed)
+    features = calibration_features(
+        task, data_dir, tokenizer, settings["train"], settings["quant"]["calibration_examples"], seed
+    )
     calibrate(model, features, tokenizer.pad_token_id, settings["train"])
     if cfg["activations"]:
         clip_activations(model, features, tokenizer.pad_token_id, settings["train"], cfg["distribution"])
-    return assignment, {"calibration_examples": len(features), "laplace_groups": laplace_share,
-                        "activations_clipped": cfg["activations"]}
+    return assignment, {
+        "calibration_examples": len(features),
+        "laplace_groups": laplace_share,
+        "activations_clipped": cfg["activations"],
+    }

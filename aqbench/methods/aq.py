@@ -18,13 +18,19 @@ def validate(budget, settings):
 
 def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs):
     if "assignment" not in inputs:
-        raise AqbenchError("aq needs the search's assignment: pass --input assignment=results/search/.../assignment.json "
-                           "(the aq_search stage writes it)")
+        raise AqbenchError(
+            "aq needs the search's assignment: pass --input assignment=results/search/.../assignment.json "
+            "(the aq_search stage writes it)"
+        )
     assignment = Assignment.load(inputs["assignment"])
     shapes = {n: tuple(m.weight.shape) for n, m in encoder_linears(model).items()}
     if {n: tuple(l.shape) for n, l in assignment.layers.items()} != shapes:
-        raise AqbenchError(f"the assignment {inputs['assignment']} was searched on another model than the checkpoint "
-                           f"{inputs['checkpoint']}: rerun the search for it")
+        raise AqbenchError(
+            f"the assignment {inputs['assignment']} was searched on another model than the checkpoint "
+            f"{inputs['checkpoint']}: rerun the search for it"
+        )
     assignment.meta["budget"] = budget
-    stats = quantization_aware_training(task, model, tokenizer, data_dir, assignment, settings, seed, inputs["checkpoint"])
+    stats = quantization_aware_training(
+        task, model, tokenizer, data_dir, assignment, settings, seed, inputs["checkpoint"]
+    )
     return assignment, {"qat": stats, "search": str(inputs["assignment"])}

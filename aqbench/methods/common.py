@@ -18,8 +18,10 @@ def weight_bits(budget, method):
     head = bits_label(budget)
     bits = int(head[1:]) if head.startswith("w") and head[1:].isdigit() else None
     if bits not in WEIGHT_BITS:
-        raise AqbenchError(f"budget {budget!r} cannot be met by {method}: it quantizes weights to w2 ... w8. Fix "
-                           f"{method}.bits (or the target you asked for)")
+        raise AqbenchError(
+            f"budget {budget!r} cannot be met by {method}: it quantizes weights to w2 ... w8. Fix "
+            f"{method}.bits (or the target you asked for)"
+        )
     return bits
 
 
@@ -31,8 +33,10 @@ def avg_bits(budget, method):
     except ValueError:
         value = None
     if value is None or not 0 < value <= 32:
-        raise AqbenchError(f"budget {budget!r} for {method}: use b<average bits per weight>, e.g. b2.96"
-                           + (" (or w<bits> for a uniform run)" if method == "qbert" else ""))
+        raise AqbenchError(
+            f"budget {budget!r} for {method}: use b<average bits per weight>, e.g. b2.96"
+            + (" (or w<bits> for a uniform run)" if method == "qbert" else "")
+        )
     return value
 
 
@@ -47,8 +51,16 @@ def settings_for_budget(settings, budget):
 def uniform_assignment(model, bits, settings, method, budget):
     """Every encoder Linear at `bits` with the run's quantization settings (grid, groups, act/emb bits)."""
     q = settings["quant"]
-    return uniform(model, bits, q["groups"], q["grid"], q["act_bits"], q["emb_bits"], q["act_grid"],
-                   meta={"method": method, "budget": budget})
+    return uniform(
+        model,
+        bits,
+        q["groups"],
+        q["grid"],
+        q["act_bits"],
+        q["emb_bits"],
+        q["act_grid"],
+        meta={"method": method, "budget": budget},
+    )
 
 
 def calibration_features(task, data_dir, tokenizer, settings, n, seed):
@@ -67,6 +79,7 @@ def input_absmax(model, names, features, pad_id, settings):
         def record(module, args):
             x = args[0].detach().abs().reshape(-1, args[0].shape[-1]).amax(0)
             found[name] = x if name not in found else torch.maximum(found[name], x)
+
         return record
 
     for name in names:
@@ -83,8 +96,15 @@ def calibrate(model, features, pad_id, settings):
     """Set every activation quantizer's range to the min/max it sees on the calibration features."""
     with calibrating(model) as quantizers:
         if quantizers:
-            predict(model, features, settings["eval_batch_size"], pad_id, settings["device"], desc="calibrate",
-                    mixed_precision=settings.get("mixed_precision"))
+            predict(
+                model,
+                features,
+                settings["eval_batch_size"],
+                pad_id,
+                settings["device"],
+                desc="calibrate",
+                mixed_precision=settings.get("mixed_precision"),
+            )
     missing = [q for q in act_quantizers(model) if not q.calibrated]
     if missing:
         raise AqbenchError(f"{len(missing)} activation quantizers saw no data during calibration")

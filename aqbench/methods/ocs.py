@@ -17,7 +17,9 @@ def expand_ratio(budget):
     try:
         return float(budget.split("-r", 1)[1])
     except (IndexError, ValueError):
-        raise AqbenchError(f"budget {budget!r} for ocs needs an expand ratio: w<bits>-r<ratio>, e.g. w4-r0.02") from None
+        raise AqbenchError(
+            f"budget {budget!r} for ocs needs an expand ratio: w<bits>-r<ratio>, e.g. w4-r0.02"
+        ) from None
 
 
 def validate(budget, settings):
@@ -32,13 +34,16 @@ def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
     linears = encoder_linears(model)
     for name, layer in assignment.layers.items():
         layer.extra["splits"] = plan_weight_splits(linears[name].weight, expand_ratio(budget))
-    features = calibration_features(task, data_dir, tokenizer, settings["train"], settings["quant"]["calibration_examples"], seed)
+    features = calibration_features(
+        task, data_dir, tokenizer, settings["train"], settings["quant"]["calibration_examples"], seed
+    )
     if cfg["act_expand_ratio"] > 0:  # activation side: planned on the FP model's inputs, after the weight splits
         absmax = input_absmax(model, list(assignment.layers), features, tokenizer.pad_token_id, settings["train"])
         for name, layer in assignment.layers.items():
             _, index, scale = expand(linears[name].weight, layer.extra["splits"])
-            layer.extra["splits"] += plan_activation_splits(absmax[name][index] * scale, cfg["act_expand_ratio"],
-                                                            layer.shape[1])
+            layer.extra["splits"] += plan_activation_splits(
+                absmax[name][index] * scale, cfg["act_expand_ratio"], layer.shape[1]
+            )
     for layer in assignment.layers.values():
         layer.extra["splits"] = [list(s) for s in layer.extra["splits"]]  # JSON-friendly
         if cfg["clip"] == "aciq":
@@ -50,5 +55,8 @@ def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
     if cfg["clip"] == "aciq" and settings["aciq"]["activations"]:
         clip_activations(model, features, tokenizer.pad_token_id, settings["train"], settings["aciq"]["distribution"])
     added = sum(len(l.extra["splits"]) for l in assignment.layers.values())
-    return assignment, {"calibration_examples": len(features), "split_channels": added,
-                        "act_splits": sum(s[0] == "a" for l in assignment.layers.values() for s in l.extra["splits"])}
+    return assignment, {
+        "calibration_examples": len(features),
+        "split_channels": added,
+        "act_splits": sum(s[0] == "a" for l in assignment.layers.values() for s in l.extra["splits"]),
+    }

@@ -44,15 +44,17 @@ def mixed_assignment(model, budget, settings, spectrum):
     numel = sum(l.shape[0] * l.shape[1] for l in assignment.layers.values())
     budget_bits = avg_bits(budget, "qbert") * numel
     if cfg["rule"] == "ilp":
-        bits = ilp_allocation(sens, block_perturbation(model, assignment, list(sens), cfg["bits"]), costs, budget_bits,
-                              cfg["bits"])
+        bits = ilp_allocation(
+            sens, block_perturbation(model, assignment, list(sens), cfg["bits"]), costs, budget_bits, cfg["bits"]
+        )
     else:
         bits = rank_allocation(sens, costs, budget_bits, cfg["bits"])
     for name, layer in assignment.layers.items():
         block = next(b for b in sens if name.startswith(b + "."))
         layer.bits = [bits[block]] * layer.groups
-    assignment.meta.update({"rule": cfg["rule"], "block_bits": bits, "sensitivity": sens,
-                            "budget_mb": budget_bits / 8 / MB})
+    assignment.meta.update(
+        {"rule": cfg["rule"], "block_bits": bits, "sensitivity": sens, "budget_mb": budget_bits / 8 / MB}
+    )
     return assignment
 
 
@@ -61,5 +63,7 @@ def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs):
         assignment = uniform_assignment(model, weight_bits(budget, "qbert"), settings, "qbert", budget)
     else:
         assignment = mixed_assignment(model, budget, settings, read_json(inputs["spectrum"], what="Hessian spectrum"))
-    stats = quantization_aware_training(task, model, tokenizer, data_dir, assignment, settings, seed, inputs["checkpoint"])
+    stats = quantization_aware_training(
+        task, model, tokenizer, data_dir, assignment, settings, seed, inputs["checkpoint"]
+    )
     return assignment, {"qat": stats, "block_bits": assignment.meta.get("block_bits")}

@@ -54,7 +54,9 @@ class Assignment:
         for name, layer in self.layers.items():
             bad = set(layer.bits) - VALID_BITS
             if bad:
-                raise AqbenchError(f"assignment: layer {name} has bit-widths {sorted(bad)}; allowed: {sorted(VALID_BITS)}")
+                raise AqbenchError(
+                    f"assignment: layer {name} has bit-widths {sorted(bad)}; allowed: {sorted(VALID_BITS)}"
+                )
             if not 1 <= layer.groups <= layer.shape[0]:
                 raise AqbenchError(f"assignment: layer {name} has {layer.groups} groups for {layer.shape[0]} rows")
         return self
@@ -67,8 +69,15 @@ class Assignment:
             "act_bits": self.act_bits,
             "emb_bits": self.emb_bits,
             "meta": self.meta,
-            "layers": {n: {"shape": list(l.shape), "groups": l.groups, "bits": list(l.bits), **({"extra": l.extra} if l.extra else {})}
-                       for n, l in self.layers.items()},
+            "layers": {
+                n: {
+                    "shape": list(l.shape),
+                    "groups": l.groups,
+                    "bits": list(l.bits),
+                    **({"extra": l.extra} if l.extra else {}),
+                }
+                for n, l in self.layers.items()
+            },
         }
 
     @classmethod
@@ -76,7 +85,9 @@ class Assignment:
         if d.get("format") != FORMAT:
             raise AqbenchError(f"not a bit assignment of format {FORMAT} (found {d.get('format')!r})")
         layers = {n: LayerBits(tuple(l["shape"]), list(l["bits"]), l.get("extra", {})) for n, l in d["layers"].items()}
-        return cls(d["grid"], d["act_bits"], d["emb_bits"], layers, d.get("act_grid", "asym"), d.get("meta", {})).validate()
+        return cls(
+            d["grid"], d["act_bits"], d["emb_bits"], layers, d.get("act_grid", "asym"), d.get("meta", {})
+        ).validate()
 
     def save(self, path):
         write_json(path, self.to_json())

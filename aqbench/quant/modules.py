@@ -69,8 +69,10 @@ class ActQuantizer(nn.Module):
                 self.lo.copy_(lo)
                 self.hi.copy_(hi)
         elif not self.calibrated:
-            raise AqbenchError("activation ranges were never calibrated: run aqbench.quant.calibrate(model, batches) "
-                               "before evaluating a model with quantized activations")
+            raise AqbenchError(
+                "activation ranges were never calibrated: run aqbench.quant.calibrate(model, batches) "
+                "before evaluating a model with quantized activations"
+            )
         return quantize_tensor(x, self.bits, self.lo, self.hi, self.grid)
 
     def extra_repr(self):
@@ -132,7 +134,9 @@ class QuantLinear(_CachedWeight):
 
     def _quantize(self):
         if self.w_lo is not None and not bool(torch.isfinite(self.w_lo).all() and torch.isfinite(self.w_hi).all()):
-            raise AqbenchError("a clipped QuantLinear has no clipping ranges: set w_lo / w_hi (or load the run's state)")
+            raise AqbenchError(
+                "a clipped QuantLinear has no clipping ranges: set w_lo / w_hi (or load the run's state)"
+            )
         return quantize_rows(self.weight, self.bits, self.grid, self.w_lo, self.w_hi)
 
     def expand_input(self, x):
@@ -146,8 +150,10 @@ class QuantLinear(_CachedWeight):
 
     def extra_repr(self):
         extra = f", +{len(self.splits)} split channels" if self.splits else ""
-        return (f"in={self.in_features}, out={self.out_features}, groups={self.bits.numel()}, grid={self.grid.name}"
-                f"{', clipped' if self.w_lo is not None else ''}{extra}")
+        return (
+            f"in={self.in_features}, out={self.out_features}, groups={self.bits.numel()}, grid={self.grid.name}"
+            f"{', clipped' if self.w_lo is not None else ''}{extra}"
+        )
 
 
 class QuantEmbedding(_CachedWeight):
@@ -175,22 +181,31 @@ def encoder_blocks(model):
     for name, module in model.named_modules():
         if isinstance(module, nn.ModuleList) and any(name == p or name.endswith("." + p) for p in _BLOCK_LISTS):
             return [(f"{name}.{i}", block) for i, block in enumerate(module)]
-    raise AqbenchError(f"cannot find the transformer blocks of {type(model).__name__}: supported are BERT-like "
-                       "(encoder.layer) and DistilBERT-like (transformer.layer) models")
+    raise AqbenchError(
+        f"cannot find the transformer blocks of {type(model).__name__}: supported are BERT-like "
+        "(encoder.layer) and DistilBERT-like (transformer.layer) models"
+    )
 
 
 def encoder_linears(model):
     """{qualified name: module} of every Linear (or QuantLinear) inside the transformer blocks: the weights the
     papers quantize and count. Pooler and task head stay in FP and outside the size, as in the papers."""
-    return {f"{bname}.{n}": m for bname, block in encoder_blocks(model)
-            for n, m in block.named_modules() if isinstance(m, (nn.Linear, QuantLinear))}
+    return {
+        f"{bname}.{n}": m
+        for bname, block in encoder_blocks(model)
+        for n, m in block.named_modules()
+        if isinstance(m, (nn.Linear, QuantLinear))
+    }
 
 
 def embedding_modules(model):
     """{qualified name: module} of the embedding tables outside the blocks (word, position, token type)."""
     inside = tuple(name + "." for name, _ in encoder_blocks(model))
-    return {n: m for n, m in model.named_modules()
-            if isinstance(m, (nn.Embedding, QuantEmbedding)) and not n.startswith(inside)}
+    return {
+        n: m
+        for n, m in model.named_modules()
+        if isinstance(m, (nn.Embedding, QuantEmbedding)) and not n.startswith(inside)
+    }
 
 
 def _replace(model, name, new):
@@ -203,18 +218,32 @@ def quantize_model(model, assignment):
     linears = encoder_linears(model)
     for name, layer in assignment.layers.items():
         if name not in linears:
-            raise AqbenchError(f"the assignment names layer {name!r}, which this model does not have: was it made for "
-                               "another model?")
+            raise AqbenchError(
+                f"the assignment names layer {name!r}, which this model does not have: was it made for another model?"
+            )
         module = linears[name]
         if isinstance(module, QuantLinear):
             raise AqbenchError(f"layer {name} is already quantized")
         if tuple(module.weight.shape) != tuple(layer.shape):
-            raise AqbenchError(f"layer {name}: the assignment says shape {tuple(layer.shape)}, the model has "
-                               f"{tuple(module.weight.shape)}")
+            raise AqbenchError(
+                f"layer {name}: the assignment says shape {tuple(layer.shape)}, the model has "
+                f"{tuple(module.weight.shape)}"
+            )
         if min(layer.bits) >= FULL_PRECISION and assignment.act_bits >= FULL_PRECISION:
             continue
-        _replace(model, name, QuantLinear(module, layer.bits, assignment.grid, assignment.act_bits, assignment.act_grid,
-                                          splits=layer.extra.get("splits", ()), clip=bool(layer.extra.get("clip"))))
+        _replace(
+            model,
+            name,
+            QuantLinear(
+                module,
+                layer.bits,
+                assignment.grid,
+                assignment.act_bits,
+                assignment.act_grid,
+                splits=layer.extra.get("splits", ()),
+                clip=bool(layer.extra.get("clip")),
+            ),
+        )
     if assignment.emb_bits < FULL_PRECISION:
         for name, module in embedding_modules(model).items():
             _replace(model, name, QuantEmbedding(module, assignment.emb_bits, assignment.grid))

@@ -31,7 +31,7 @@ class Grid:
 
     def steps(self, bits):
         """Number of quantization steps n for a bit-width tensor (levels = n + 1)."""
-        return (2.0 ** bits - 2.0) if self.symmetric else (2.0 ** bits - 1.0)
+        return (2.0**bits - 2.0) if self.symmetric else (2.0**bits - 1.0)
 
     def ranges(self, lo, hi):
         """The grid's [lo, hi] from a group's observed (or clipped) min and max."""

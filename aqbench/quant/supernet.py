@@ -69,8 +69,9 @@ class SearchLinear(nn.Module):
             with torch.no_grad():
                 w = self.weight.detach()
                 lo, hi = group_minmax(w, self.groups)
-                deltas = torch.stack([quantize_rows(w, [b] * self.groups, self.grid, lo, hi) - w
-                                      for b in self.candidates if b > 0], 1)
+                deltas = torch.stack(
+                    [quantize_rows(w, [b] * self.groups, self.grid, lo, hi) - w for b in self.candidates if b > 0], 1
+                )
             self._deltas = (key, deltas)
         return self._deltas[1]
 
@@ -89,8 +90,10 @@ class SearchLinear(nn.Module):
             return F.linear(self.act(x.float()), self.mixed_weight(), self.bias)
 
     def extra_repr(self):
-        return (f"in={self.in_features}, out={self.out_features}, groups={self.groups}, candidates={self.candidates}, "
-                f"grid={self.grid.name}")
+        return (
+            f"in={self.in_features}, out={self.out_features}, groups={self.groups}, candidates={self.candidates}, "
+            f"grid={self.grid.name}"
+        )
 
 
 def to_supernet(model, settings, candidates, names=None):
@@ -100,9 +103,12 @@ def to_supernet(model, settings, candidates, names=None):
     out = {}
     for name, linear in linears.items():
         if not isinstance(linear, nn.Linear):
-            raise AqbenchError(f"layer {name} is {type(linear).__name__}, not a Linear: is the model already quantized?")
-        out[name] = SearchLinear(linear, settings["groups"], candidates, settings["grid"], settings["act_bits"],
-                                 settings["act_grid"])
+            raise AqbenchError(
+                f"layer {name} is {type(linear).__name__}, not a Linear: is the model already quantized?"
+            )
+        out[name] = SearchLinear(
+            linear, settings["groups"], candidates, settings["grid"], settings["act_bits"], settings["act_grid"]
+        )
         _replace(model, name, out[name])
     if names is None and settings["emb_bits"] < FULL_PRECISION:
         for name, module in embedding_modules(model).items():
@@ -173,12 +179,22 @@ def derive(model, budget_bits, settings, eps=0.0, meta=None):
     if size > budget_bits:
         down = repair(-1, lambda: size > budget_bits, lambda new: True)
         if size > budget_bits:
-            raise AqbenchError(f"the budget of {budget_bits / 8 / 2**20:.4f} MB cannot be met even with every group at "
-                               f"the smallest candidate ({size / 8 / 2**20:.4f} MB). Fix: add 0 (pruning) or a lower "
-                               "bit-width to the candidates, or raise the budget")
+            raise AqbenchError(
+                f"the budget of {budget_bits / 8 / 2**20:.4f} MB cannot be met even with every group at "
+                f"the smallest candidate ({size / 8 / 2**20:.4f} MB). Fix: add 0 (pruning) or a lower "
+                "bit-width to the candidates, or raise the budget"
+            )
     elif size < (1 - eps) * budget_bits:
         up = repair(+1, lambda: size < (1 - eps) * budget_bits, lambda new: new <= budget_bits)
-    assignment = Assignment(settings["grid"], int(settings["act_bits"]), int(settings["emb_bits"]), {
-        n: LayerBits((m.out_features, m.in_features), [m.candidates[k] for k in choice[n]]) for n, m in layers.items()
-    }, settings["act_grid"], dict(meta or {})).validate()
+    assignment = Assignment(
+        settings["grid"],
+        int(settings["act_bits"]),
+        int(settings["emb_bits"]),
+        {
+            n: LayerBits((m.out_features, m.in_features), [m.candidates[k] for k in choice[n]])
+            for n, m in layers.items()
+        },
+        settings["act_grid"],
+        dict(meta or {}),
+    ).validate()
     return assignment, {"argmax_bits": argmax_bits, "size_bits": size, "steps_down": down, "steps_up": up}

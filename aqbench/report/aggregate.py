@@ -11,12 +11,32 @@ from aqbench.errors import AqbenchError
 from aqbench.io import atomic_file
 
 RUN_KEYS = ["task", "model", "method", "budget", "seed"]
-COLUMNS = RUN_KEYS + ["metric", "value", "main", "size_mb", "avg_bits", "emb_bits", "act_bits", "pruned_frac",
-                      "weight_mb", "overhead_mb", "avg_bits_total", "emb_mb", "compression", "grid", "run_dir"]
+COLUMNS = RUN_KEYS + [
+    "metric",
+    "value",
+    "main",
+    "size_mb",
+    "avg_bits",
+    "emb_bits",
+    "act_bits",
+    "pruned_frac",
+    "weight_mb",
+    "overhead_mb",
+    "avg_bits_total",
+    "emb_mb",
+    "compression",
+    "grid",
+    "run_dir",
+]
 PACKED_COLUMNS = ["packed_mb", "packed_file_mb"]  # from the run's packed.json, where it was exported
 # summary column <- the run's onnx.json (aqbench.deploy.export): the exact form's sizes and its check
-ONNX_COLUMNS = {"onnx_mb": "onnx_mb", "onnx_file_mb": "onnx_file_mb", "onnx_max_abs_diff": "max_abs_diff",
-                "onnx_changed": "changed", "onnx_near_ties": "near_ties"}
+ONNX_COLUMNS = {
+    "onnx_mb": "onnx_mb",
+    "onnx_file_mb": "onnx_file_mb",
+    "onnx_max_abs_diff": "max_abs_diff",
+    "onnx_changed": "changed",
+    "onnx_near_ties": "near_ties",
+}
 DEPLOY_PREFIXES = ("onnx_", "latency_", "speedup_", "torch_")  # the columns of onnx.json and the latency records
 METHOD_ORDER = ["fp", "distil", "qbert", "lq", "aciq", "ocs", "aq", "aq_distil"]
 TASK_ORDER = ["sst2", "mnli", "conll03", "squad"]
@@ -42,9 +62,14 @@ def series(method, budget):
 
 def rows(record, path):
     for metric, value in record["metrics"].items():
-        yield {**{k: record[k] for k in RUN_KEYS}, "metric": metric, "value": value,
-               "main": metric == record["main_metric"], **{k: record.get(k) for k in COLUMNS[8:-1]},
-               "run_dir": str(Path(path).parent)}
+        yield {
+            **{k: record[k] for k in RUN_KEYS},
+            "metric": metric,
+            "value": value,
+            "main": metric == record["main_metric"],
+            **{k: record.get(k) for k in COLUMNS[8:-1]},
+            "run_dir": str(Path(path).parent),
+        }
 
 
 def _read(path, what, job):
@@ -76,14 +101,24 @@ def latency_columns(task_record, run_dir):
     run = task_record["runs"].get(run_dir)
     if run is None:
         return {}
-    out = {"latency_cpu": task_record["cpu"], "latency_threads": task_record["threads"],
-           "latency_length": task_record["length"], "latency_load": task_record["load_average_start"][0]}
+    out = {
+        "latency_cpu": task_record["cpu"],
+        "latency_threads": task_record["threads"],
+        "latency_length": task_record["length"],
+        "latency_load": task_record["load_average_start"][0],
+    }
     exact = next(iter(run["forms"]))
     for cell, best in run["best"].items():
         timed = run["forms"][best][cell]
-        out.update({f"latency_{cell}_ms": timed["median_ms"], f"latency_{cell}_p90_ms": timed["p90_ms"],
-                    f"latency_{cell}_form": best, f"speedup_{cell}": timed["speedup"],
-                    f"latency_{cell}_exact_ms": run["forms"][exact][cell]["median_ms"]})
+        out.update(
+            {
+                f"latency_{cell}_ms": timed["median_ms"],
+                f"latency_{cell}_p90_ms": timed["p90_ms"],
+                f"latency_{cell}_form": best,
+                f"speedup_{cell}": timed["speedup"],
+                f"latency_{cell}_exact_ms": run["forms"][exact][cell]["median_ms"],
+            }
+        )
         out.update({f"latency_{cell}_{name}_speedup": form[cell]["speedup"] for name, form in run["forms"].items()})
         if _key(task_record["baseline"]) == run_dir:
             both = [task_record[k][cell]["median_ms"] for k in ("torch_fp_start", "torch_fp_end")]
@@ -130,7 +165,9 @@ def sort(frame):
 
 def load_summary(path):
     if not Path(path).is_file():
-        raise AqbenchError(f"summary not found: {path}. Fix: run `snakemake --cores N all` (or the aggregate rule) first")
+        raise AqbenchError(
+            f"summary not found: {path}. Fix: run `snakemake --cores N all` (or the aggregate rule) first"
+        )
     return pd.read_csv(path, dtype={"budget": str})
 
 
@@ -139,11 +176,23 @@ def over_seeds(frame):
     keys = ["task", "model", "method", "budget", "metric"]
     grouped = frame.groupby(keys, sort=False)
     # the ONNX and latency columns: numbers averaged over seeds, the fastest form's name of the first seed
-    deploy = {c: (c, "mean" if pd.api.types.is_numeric_dtype(frame[c]) else "first")
-              for c in frame.columns if c.startswith(DEPLOY_PREFIXES)}
-    out = grouped.agg(mean=("value", "mean"), std=("value", "std"), n=("value", "size"), main=("main", "first"),
-                      size_mb=("size_mb", "mean"), avg_bits=("avg_bits", "mean"), emb_bits=("emb_bits", "first"),
-                      act_bits=("act_bits", "first"), pruned_frac=("pruned_frac", "mean"),
-                      **({"packed_mb": ("packed_mb", "mean")} if "packed_mb" in frame else {}), **deploy).reset_index()
+    deploy = {
+        c: (c, "mean" if pd.api.types.is_numeric_dtype(frame[c]) else "first")
+        for c in frame.columns
+        if c.startswith(DEPLOY_PREFIXES)
+    }
+    out = grouped.agg(
+        mean=("value", "mean"),
+        std=("value", "std"),
+        n=("value", "size"),
+        main=("main", "first"),
+        size_mb=("size_mb", "mean"),
+        avg_bits=("avg_bits", "mean"),
+        emb_bits=("emb_bits", "first"),
+        act_bits=("act_bits", "first"),
+        pruned_frac=("pruned_frac", "mean"),
+        **({"packed_mb": ("packed_mb", "mean")} if "packed_mb" in frame else {}),
+        **deploy,
+    ).reset_index()
     out["std"] = out["std"].fillna(0.0)
     return sort(out)

@@ -20,22 +20,36 @@ from pathlib import Path
 from aqbench.errors import AqbenchError
 
 _NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-_FLAGS = ["--headless=new", "--no-sandbox",  # the sandbox cannot start as root or in most containers
-          "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
-          "--disable-extensions", "--disable-background-networking", "--disable-component-update",
-          "--disable-sync", "--metrics-recording-only", "--mute-audio", "--hide-scrollbars",
-          # nothing may leave the machine, yet every attempt must still show up as a request
-          "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost", "--remote-debugging-pipe"]
+_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",  # the sandbox cannot start as root or in most containers
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-extensions",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--metrics-recording-only",
+    "--mute-audio",
+    "--hide-scrollbars",
+    # nothing may leave the machine, yet every attempt must still show up as a request
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost",
+    "--remote-debugging-pipe",
+]
 _QUIET_S = 0.5  # after the load event, the page has settled once the network is quiet this long...
 _SETTLE_MAX_S = 5.0  # ...or this long has passed (a page that polls never goes quiet)
 # Popen keeps passed fds at their own numbers, but Chromium wants its pipe at 3 and 4: this shim
 # moves them there and execs Chromium (preexec_fn would be unsafe beside our reader thread).
-_SHIM = ("import fcntl, os, sys\n"
-         "ends = [int(a) for a in sys.argv[1:3]]\n"
-         "high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 5) for fd in ends]  # clear of 3 and 4 first\n"
-         "for fd in ends: os.close(fd)\n"
-         "os.dup2(high[0], 3); os.dup2(high[1], 4); os.close(high[0]); os.close(high[1])\n"
-         "os.execv(sys.argv[3], sys.argv[3:])\n")
+_SHIM = (
+    "import fcntl, os, sys\n"
+    "ends = [int(a) for a in sys.argv[1:3]]\n"
+    "high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 5) for fd in ends]  # clear of 3 and 4 first\n"
+    "for fd in ends: os.close(fd)\n"
+    "os.dup2(high[0], 3); os.dup2(high[1], 4); os.close(high[0]); os.close(high[1])\n"
+    "os.execv(sys.argv[3], sys.argv[3:])\n"
+)
 _EOF = object()
 
 
@@ -56,10 +70,24 @@ class _Chromium:
         try:
             with open(workdir / "chromium.log", "wb") as log:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-I", "-S", "-c", _SHIM, str(to_chrome), str(from_chrome), exe, *_FLAGS,
-                     f"--user-data-dir={workdir / 'profile'}"],
-                    pass_fds=(to_chrome, from_chrome), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                    stderr=log, start_new_session=True)  # its own process group, so it can be killed whole
+                    [
+                        sys.executable,
+                        "-I",
+                        "-S",
+                        "-c",
+                        _SHIM,
+                        str(to_chrome),
+                        str(from_chrome),
+                        exe,
+                        *_FLAGS,
+                        f"--user-data-dir={workdir / 'profile'}",
+                    ],
+                    pass_fds=(to_chrome, from_chrome),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    start_new_session=True,
+                )  # its own process group, so it can be killed whole
         except BaseException:
             os.close(self._to_w)
             os.close(self._from_r)
@@ -92,8 +120,10 @@ class _Chromium:
         if msg is _EOF:
             self.messages.put(_EOF)  # stays the answer for later calls too
             log = (self.workdir / "chromium.log").read_text(errors="replace").strip().splitlines()[-5:]
-            raise AqbenchError("Chromium exited unexpectedly (a broken install? set AQBENCH_CHROMIUM to a working "
-                               "binary); its last output was:\n" + ("\n".join(log) or "(nothing)"))
+            raise AqbenchError(
+                "Chromium exited unexpectedly (a broken install? set AQBENCH_CHROMIUM to a working "
+                "binary); its last output was:\n" + ("\n".join(log) or "(nothing)")
+            )
         return msg
 
     def call(self, method, session=None, **params):
@@ -147,8 +177,10 @@ def inspect_page(html_path, checks=None, screenshot=None, width=1280, timeout=60
         raise AqbenchError(f"{path} does not exist; build the report first, or pass the right path")
     exe = find_chromium()
     if exe is None or shutil.which(exe) is None:
-        raise AqbenchError(f"Chromium not found{f' at {exe}' if exe else ''}: install it (Debian: apt-get "
-                           "install chromium) or point AQBENCH_CHROMIUM at a Chromium or Chrome binary")
+        raise AqbenchError(
+            f"Chromium not found{f' at {exe}' if exe else ''}: install it (Debian: apt-get "
+            "install chromium) or point AQBENCH_CHROMIUM at a Chromium or Chrome binary"
+        )
     url = path.resolve().as_uri()
     seen = {"console_errors": [], "requests": [], "loaded": False, "network_at": time.monotonic()}
 
@@ -167,13 +199,19 @@ def inspect_page(html_path, checks=None, screenshot=None, width=1280, timeout=60
             seen["console_errors"].append(entry["text"] + (f" ({entry['url']})" if entry.get("url") else ""))
         elif method == "Network.responseReceived" and p["response"]["status"] >= 400:  # Log leaves these to DevTools
             response = p["response"]
-            seen["console_errors"].append(f"Failed to load resource: the server responded with a status of "
-                                          f"{response['status']} ({response['url']})")
+            seen["console_errors"].append(
+                f"Failed to load resource: the server responded with a status of "
+                f"{response['status']} ({response['url']})"
+            )
         if method and method.startswith("Network."):
             seen["network_at"] = time.monotonic()
             request_url = p.get("request", {}).get("url", "")
-            if (method == "Network.requestWillBeSent" and request_url != url and not request_url.startswith("data:")
-                    and request_url not in seen["requests"]):
+            if (
+                method == "Network.requestWillBeSent"
+                and request_url != url
+                and not request_url.startswith("data:")
+                and request_url not in seen["requests"]
+            ):
                 seen["requests"].append(request_url)
 
     workdir = Path(tempfile.mkdtemp(prefix="aqbench-chromium-"))
@@ -184,8 +222,9 @@ def inspect_page(html_path, checks=None, screenshot=None, width=1280, timeout=60
         session = chromium.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):  # before navigating, so nothing is missed
             chromium.call(f"{domain}.enable", session)
-        chromium.call("Emulation.setDeviceMetricsOverride", session, width=width, height=800,
-                      deviceScaleFactor=1, mobile=False)
+        chromium.call(
+            "Emulation.setDeviceMetricsOverride", session, width=width, height=800, deviceScaleFactor=1, mobile=False
+        )
         seen["loaded"] = False  # about:blank may have fired its own load event
         nav = chromium.call("Page.navigate", session, url=url)
         if nav.get("errorText"):
@@ -201,20 +240,30 @@ def inspect_page(html_path, checks=None, screenshot=None, width=1280, timeout=60
                 on_event(msg)
         values = {}
         for name, expression in (checks or {}).items():
-            out = chromium.call("Runtime.evaluate", session, expression=expression, returnByValue=True,
-                                awaitPromise=True)
+            out = chromium.call(
+                "Runtime.evaluate", session, expression=expression, returnByValue=True, awaitPromise=True
+            )
             if "exceptionDetails" in out:
-                raise AqbenchError(f"check {name!r} ({expression}) threw in the page: "
-                                   f"{out['result'].get('description', out['exceptionDetails']['text'])}")
+                raise AqbenchError(
+                    f"check {name!r} ({expression}) threw in the page: "
+                    f"{out['result'].get('description', out['exceptionDetails']['text'])}"
+                )
             values[name] = out["result"].get("value")
         if screenshot:
             size = chromium.call("Page.getLayoutMetrics", session)["cssContentSize"]
-            shot = chromium.call("Page.captureScreenshot", session, format="png", captureBeyondViewport=True,
-                                 clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+            shot = chromium.call(
+                "Page.captureScreenshot",
+                session,
+                format="png",
+                captureBeyondViewport=True,
+                clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+            )
             Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
     except TimeoutError as stuck:  # raised by us only, naming the step that never finished
-        raise AqbenchError(f"{path} did not load in Chromium within {timeout:g} s (stuck at {stuck}); look for "
-                           "scripts that never finish in the page, or pass a longer timeout") from None
+        raise AqbenchError(
+            f"{path} did not load in Chromium within {timeout:g} s (stuck at {stuck}); look for "
+            "scripts that never finish in the page, or pass a longer timeout"
+        ) from None
     finally:
         if chromium is not None:
             chromium.close()
@@ -227,9 +276,9 @@ def inspect_page(html_path, checks=None, screenshot=None, width=1280, timeout=60
 _REPORT_CHECKS = {
     "tasks": "Array.from(document.querySelectorAll('section[id^=task-]')).map(s => s.id.slice(5))",
     "rows": "Object.fromEntries(Array.from(document.querySelectorAll('section[id^=task-]')).map(s => "
-            "[s.id.slice(5), s.querySelectorAll('table[id=\"table-' + s.id.slice(5) + '\"] tbody tr').length]))",
+    "[s.id.slice(5), s.querySelectorAll('table[id=\"table-' + s.id.slice(5) + '\"] tbody tr').length]))",
     "figures": "Object.fromEntries(Array.from(document.querySelectorAll('section[id^=task-]')).map(s => "
-               "[s.id.slice(5), Array.from(s.querySelectorAll('img')).filter(i => i.complete && i.naturalWidth > 0).length]))",
+    "[s.id.slice(5), Array.from(s.querySelectorAll('img')).filter(i => i.complete && i.naturalWidth > 0).length]))",
     "broken_images": "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length",
 }
 

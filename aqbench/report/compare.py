@@ -55,12 +55,19 @@ def winners(cells, task):
         best = g.iloc[0]
         tied = [r for _, r in g.iterrows() if r.name == best.name or is_tie(best, r)]
         runner = g.iloc[1]
-        out.append({
-            "model": model, "budget": key, "metric": best.metric,
-            "contenders": [{k: r[k] for k in ("series", "mean", "std", "n", "size_mb")} for _, r in g.iterrows()],
-            "winners": [r.series for r in tied], "tie": len(tied) > 1, "seeds": int(g["n"].min()),
-            "margin": float(best["mean"] - runner["mean"]), "spread": spread(best, runner),
-        })
+        out.append(
+            {
+                "model": model,
+                "budget": key,
+                "metric": best.metric,
+                "contenders": [{k: r[k] for k in ("series", "mean", "std", "n", "size_mb")} for _, r in g.iterrows()],
+                "winners": [r.series for r in tied],
+                "tie": len(tied) > 1,
+                "seeds": int(g["n"].min()),
+                "margin": float(best["mean"] - runner["mean"]),
+                "spread": spread(best, runner),
+            }
+        )
     return out
 
 
@@ -69,11 +76,17 @@ def verdict(w):
     best, runner = w["contenders"][0], w["contenders"][1]
     score = lambda c: f"{c['mean']:.2f}" + (f" ± {c['std']:.2f}" if c["n"] > 1 else "")
     if w["tie"]:
-        why = (f"equal at {score(best)}" if w["margin"] == 0 and w["spread"] == 0
-               else f"best {score(best)}; differences below the seeds' spread, {w['spread']:.2f}")
+        why = (
+            f"equal at {score(best)}"
+            if w["margin"] == 0 and w["spread"] == 0
+            else f"best {score(best)}; differences below the seeds' spread, {w['spread']:.2f}"
+        )
         return f"tie: {', '.join(w['winners'])} ({why})"
-    lead = (f"{best['series']} {score(best)} ahead of {runner['series']} {score(runner)}"
-            + (f" (next best of {len(w['contenders']) - 1})" if len(w["contenders"]) > 2 else "") + f" by {w['margin']:.2f}")
+    lead = (
+        f"{best['series']} {score(best)} ahead of {runner['series']} {score(runner)}"
+        + (f" (next best of {len(w['contenders']) - 1})" if len(w["contenders"]) > 2 else "")
+        + f" by {w['margin']:.2f}"
+    )
     if w["seeds"] < 2:
         return f"{lead}; one seed, so the noise is not measured"
     return f"{lead}, more than the seeds' spread ({w['spread']:.2f})"

@@ -21,7 +21,16 @@ MARKERS = dict(zip(METHOD_ORDER, "*oDsv^Ph"))
 def method_colors():
     """seaborn's colour-blind palette, assigned so that methods compared with each other are far apart."""
     c = sns.color_palette("colorblind", 10)
-    return {"fp": c[0], "lq": c[3], "aciq": c[4], "ocs": c[2], "qbert": c[1], "aq": c[9], "aq_distil": c[7], "distil": c[5]}
+    return {
+        "fp": c[0],
+        "lq": c[3],
+        "aciq": c[4],
+        "ocs": c[2],
+        "qbert": c[1],
+        "aq": c[9],
+        "aq_distil": c[7],
+        "distil": c[5],
+    }
 
 
 RATIO_STYLES = {"": "-", "r=0.01": ":", "r=0.02": "--", "r=0.05": "-."}
@@ -36,14 +45,20 @@ def _with_series(frame):
 
 def _style(method, name):
     """Colour and marker by method, line style by OCS expand ratio."""
-    ratio = name[len(method):].strip(" ()")
-    return {"color": method_colors().get(method), "marker": MARKERS.get(method, "o"), "ls": RATIO_STYLES.get(ratio, "-")}
+    ratio = name[len(method) :].strip(" ()")
+    return {
+        "color": method_colors().get(method),
+        "marker": MARKERS.get(method, "o"),
+        "ls": RATIO_STYLES.get(ratio, "-"),
+    }
 
 
 def _fp_line(ax, t):
     fp = t[t.method == "fp"]
     if not fp.empty:
-        ax.axhline(fp["mean"].iloc[0], ls="--", color=method_colors()["fp"], lw=1.2, label=f"fp ({fp['mean'].iloc[0]:.1f})")
+        ax.axhline(
+            fp["mean"].iloc[0], ls="--", color=method_colors()["fp"], lw=1.2, label=f"fp ({fp['mean'].iloc[0]:.1f})"
+        )
 
 
 def metric_vs_size(cells, task, out_stem):
@@ -54,8 +69,14 @@ def metric_vs_size(cells, task, out_stem):
 
 def latency_column(cells):
     """The latency the report plots and tabulates first: batch 1, one thread (the smallest batch measured)."""
-    cols = sorted((c for c in cells.columns if c.startswith("latency_") and c.endswith("_t1_ms")
-                   and not c.endswith(("_p90_ms", "_exact_ms"))), key=lambda c: int(c.split("_")[1][1:]))
+    cols = sorted(
+        (
+            c
+            for c in cells.columns
+            if c.startswith("latency_") and c.endswith("_t1_ms") and not c.endswith(("_p90_ms", "_exact_ms"))
+        ),
+        key=lambda c: int(c.split("_")[1][1:]),
+    )
     return cols[0] if cols else None
 
 
@@ -75,14 +96,21 @@ def _metric_vs(t, task, out_stem, cost, xlabel):
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
     _fp_line(ax, t)
     front = t[pareto_front(t, cost)].sort_values(cost)
-    ax.step(front[cost], front["mean"], where="post", color="0.45", lw=2.5, alpha=0.35, zorder=0,
-            label="Pareto front")
+    ax.step(front[cost], front["mean"], where="post", color="0.45", lw=2.5, alpha=0.35, zorder=0, label="Pareto front")
     ax.scatter(front[cost], front["mean"], s=150, facecolors="none", edgecolors="0.3", lw=1.0, zorder=3)
     for name, g in t.groupby("series", sort=False):
         g = g.sort_values(cost)
         method = g.method.iloc[0]
-        ax.errorbar(g[cost], g["mean"], yerr=g["std"], lw=1.2, ms=6, capsize=3,
-                    label=None if method == "fp" and cost == "size_mb" else name, **_style(method, name))
+        ax.errorbar(
+            g[cost],
+            g["mean"],
+            yerr=g["std"],
+            lw=1.2,
+            ms=6,
+            capsize=3,
+            label=None if method == "fp" and cost == "size_mb" else name,
+            **_style(method, name),
+        )
         if method == "lq" or (method != "fp" and t.method.nunique() <= 2):
             for _, r in g.iterrows():
                 ax.annotate(r.budget, (r[cost], r["mean"]), textcoords="offset points", xytext=(4, -10), fontsize=7)
@@ -108,7 +136,9 @@ def ptq_vs_bits(cells, task, out_stem):
     _fp_line(ax, t)
     for name, g in ptq.groupby("series", sort=False):
         g = g.sort_values("bits")
-        ax.errorbar(g.bits, g["mean"], yerr=g["std"], lw=1.2, ms=5, capsize=3, label=name, **_style(g.method.iloc[0], name))
+        ax.errorbar(
+            g.bits, g["mean"], yerr=g["std"], lw=1.2, ms=5, capsize=3, label=name, **_style(g.method.iloc[0], name)
+        )
     ax.set_xlabel("weight bits (8-bit activations and embedding)")
     ax.set_ylabel(f"{t.metric.iloc[0]} (%)")
     ax.set_xticks(sorted(ptq.bits.unique()))
@@ -125,13 +155,21 @@ def hessian_figure(spectrum, out_stem):
     blocks = spectrum["blocks"]
     fig, ax = plt.subplots(figsize=(5.5, 3.4), dpi=120)
     ax.boxplot([b["eigenvalues"] for b in blocks], positions=range(len(blocks)), widths=0.5)
-    ax.plot(range(len(blocks)), [b["sensitivity"] for b in blocks], "D", color=method_colors()["qbert"],
-            label="sensitivity |mean| + std")
+    ax.plot(
+        range(len(blocks)),
+        [b["sensitivity"] for b in blocks],
+        "D",
+        color=method_colors()["qbert"],
+        label="sensitivity |mean| + std",
+    )
     ax.set_xticks(range(len(blocks)), [str(i) for i in range(len(blocks))])
     ax.set_xlabel("encoder block")
     ax.set_ylabel("top Hessian eigenvalue")
-    ax.set_title(f"{spectrum['task']}: Hessian spectrum ({len(blocks[0]['eigenvalues'])} subsamples of "
-                 f"{spectrum['examples_per_subsample']} features)", fontsize=9)
+    ax.set_title(
+        f"{spectrum['task']}: Hessian spectrum ({len(blocks[0]['eigenvalues'])} subsamples of "
+        f"{spectrum['examples_per_subsample']} features)",
+        fontsize=9,
+    )
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -164,10 +202,20 @@ def allocation_figure(assignments, task, method, out_stem):
     return _save(fig, out_stem)
 
 
-MATRIX_LABELS = {"attention.self.query": "Q", "attention.self.key": "K", "attention.self.value": "V",
-                 "attention.output.dense": "attn out", "intermediate.dense": "FFN in", "output.dense": "FFN out",
-                 "attention.q_lin": "Q", "attention.k_lin": "K", "attention.v_lin": "V", "attention.out_lin": "attn out",
-                 "ffn.lin1": "FFN in", "ffn.lin2": "FFN out"}
+MATRIX_LABELS = {
+    "attention.self.query": "Q",
+    "attention.self.key": "K",
+    "attention.self.value": "V",
+    "attention.output.dense": "attn out",
+    "intermediate.dense": "FFN in",
+    "output.dense": "FFN out",
+    "attention.q_lin": "Q",
+    "attention.k_lin": "K",
+    "attention.v_lin": "V",
+    "attention.out_lin": "attn out",
+    "ffn.lin1": "FFN in",
+    "ffn.lin2": "FFN out",
+}
 
 
 def _block_and_matrix(name):
@@ -182,8 +230,14 @@ def aq_allocation_figure(assignments, task, out_stem):
 
     labels = list(assignments)
     bits = sorted({b for a in assignments.values() for layer in a["layers"].values() for b in layer["bits"]})
-    fig, axes = plt.subplots(len(labels), len(bits), figsize=(1.9 * len(bits) + 1.2, 0.4 + 1.6 * len(labels)),
-                             dpi=120, squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        len(labels),
+        len(bits),
+        figsize=(1.9 * len(bits) + 1.2, 0.4 + 1.6 * len(labels)),
+        dpi=120,
+        squeeze=False,
+        layout="constrained",
+    )
     image = None
     for i, label in enumerate(labels):
         layers = assignments[label]["layers"]
@@ -214,20 +268,42 @@ def aq_search_figure(traces, task, out_stem):
     for color, (label, record) in zip(palette, traces.items()):
         trace = record["trace"]
         epochs = [t["epoch"] for t in trace]
-        size_ax.plot(epochs, [t["expected_mb"] / t["target_mb"] for t in trace], "-o", ms=4, color=color,
-                     label=f"{label} E[size]")
-        size_ax.plot(epochs, [float("nan") if t["argmax_mb"] is None else t["argmax_mb"] / t["target_mb"] for t in trace],
-                     ":", marker="x", ms=4, color=color, label=f"{label} argmax")
+        size_ax.plot(
+            epochs,
+            [t["expected_mb"] / t["target_mb"] for t in trace],
+            "-o",
+            ms=4,
+            color=color,
+            label=f"{label} E[size]",
+        )
+        size_ax.plot(
+            epochs,
+            [float("nan") if t["argmax_mb"] is None else t["argmax_mb"] / t["target_mb"] for t in trace],
+            ":",
+            marker="x",
+            ms=4,
+            color=color,
+            label=f"{label} argmax",
+        )
         loss_ax.plot(epochs, [t["train_loss"] for t in trace], "--", color=color, label=f"{label} train")
-        loss_ax.plot(epochs, [t["heldout_ce"] if t["heldout_ce"] is not None else float("nan") for t in trace], "-o",
-                     ms=4, color=color, label=f"{label} held-out CE")
+        loss_ax.plot(
+            epochs,
+            [t["heldout_ce"] if t["heldout_ce"] is not None else float("nan") for t in trace],
+            "-o",
+            ms=4,
+            color=color,
+            label=f"{label} held-out CE",
+        )
     first = next(iter(traces.values()))
     eps = first["settings"]["epsilon"]
     size_ax.axhspan(1 - eps, 1 + eps, color="grey", alpha=0.25, lw=0, label="budget band")
     size_ax.set_xlabel("epoch")
     size_ax.set_ylabel("size / budget")
-    size_ax.set_title(f"{task}: expected size (temperature {first['trace'][0]['temperature']:g} to "
-                      f"{first['trace'][-1]['temperature']:.2g})", fontsize=9)
+    size_ax.set_title(
+        f"{task}: expected size (temperature {first['trace'][0]['temperature']:g} to "
+        f"{first['trace'][-1]['temperature']:.2g})",
+        fontsize=9,
+    )
     loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("loss")
     loss_ax.set_title(f"{task}: losses", fontsize=9)
@@ -266,20 +342,26 @@ def write_figures(summary, out_dir, spectra=(), tasks=None, traces=()):
         runs = summary[(summary.task == task) & (summary.method == "qbert")].drop_duplicates("run_dir")
         runs = runs[runs.seed == runs.seed.min()] if not runs.empty else runs
         if not runs.empty:
-            assignments = {r.budget: json.loads((Path(r.run_dir) / "assignment.json").read_text())
-                           for r in runs.sort_values("avg_bits", ascending=False).itertuples()}
+            assignments = {
+                r.budget: json.loads((Path(r.run_dir) / "assignment.json").read_text())
+                for r in runs.sort_values("avg_bits", ascending=False).itertuples()
+            }
             out[task] += allocation_figure(assignments, task, "qbert", Path(out_dir) / f"{task}_qbert_bits")
         aq = summary[(summary.task == task) & summary.method.isin(["aq", "aq_distil"])].drop_duplicates("run_dir")
         aq = aq[aq.seed == aq.seed.min()] if not aq.empty else aq
         if not aq.empty:
-            assignments = {f"{r.method} {r.budget}": json.loads((Path(r.run_dir) / "assignment.json").read_text())
-                           for r in aq.sort_values(["method", "avg_bits"], ascending=[True, False]).itertuples()}
+            assignments = {
+                f"{r.method} {r.budget}": json.loads((Path(r.run_dir) / "assignment.json").read_text())
+                for r in aq.sort_values(["method", "avg_bits"], ascending=[True, False]).itertuples()
+            }
             out[task] += aq_allocation_figure(assignments, task, Path(out_dir) / f"{task}_aq_bits")
     by_task = {}
     for path in sorted(traces, key=by_seed):
         record = json.loads(Path(path).read_text())
         model = Path(path).parts[-4]  # search/<task>/<model>/<budget>/seed<s>/trace.json
-        by_task.setdefault(record["task"], {}).setdefault(f"{'aq' if model == 'bert' else 'aq_distil'} {record['budget']}", record)
+        by_task.setdefault(record["task"], {}).setdefault(
+            f"{'aq' if model == 'bert' else 'aq_distil'} {record['budget']}", record
+        )
     for task, records in by_task.items():
         out.setdefault(task, []).extend(aq_search_figure(records, task, Path(out_dir) / f"{task}_aq_search"))
     drawn = set()
@@ -287,5 +369,7 @@ def write_figures(summary, out_dir, spectra=(), tasks=None, traces=()):
         spectrum = json.loads(Path(path).read_text())
         if spectrum["task"] not in drawn:
             drawn.add(spectrum["task"])
-            out.setdefault(spectrum["task"], []).extend(hessian_figure(spectrum, Path(out_dir) / f"{spectrum['task']}_hessian"))
+            out.setdefault(spectrum["task"], []).extend(
+                hessian_figure(spectrum, Path(out_dir) / f"{spectrum['task']}_hessian")
+            )
     return out

@@ -13,11 +13,12 @@ import yaml
 
 from aqbench.config import PTQ_METHODS, SEARCH_METHODS, report_settings
 from aqbench.io import atomic_write_text
-from aqbench.report.aggregate import load_summary, over_seeds
 from aqbench.report import published as pub
+from aqbench.report.aggregate import load_summary, over_seeds
 from aqbench.report.compare import main_cells, pareto_front
 from aqbench.report.tables import ABOUT, all_tables, cell_text
 from aqbench.versions import versions
+
 
 def _inline_png(path):
     path = Path(path)
@@ -28,17 +29,25 @@ def run_files(run_dir, method, budget):
     """[(label, path)] of what documents a run, where it exists: the log of the job that made it (the paths
     workflow/rules/*.smk give), the search's log for AQ, the assignment, the metrics and the packed-file record."""
     run_dir = Path(run_dir)
-    files = [("bits", run_dir / "assignment.json"), ("metrics", run_dir / "metrics.json"),
-             ("packed", run_dir / "packed.json"), ("onnx", run_dir / "onnx.json")]
-    if len(run_dir.parts) >= 6 and run_dir.parts[-6] == "runs":  # <results>/runs/<task>/<model>/<method>/<budget>/seed<s>
+    files = [
+        ("bits", run_dir / "assignment.json"),
+        ("metrics", run_dir / "metrics.json"),
+        ("packed", run_dir / "packed.json"),
+        ("onnx", run_dir / "onnx.json"),
+    ]
+    if (
+        len(run_dir.parts) >= 6 and run_dir.parts[-6] == "runs"
+    ):  # <results>/runs/<task>/<model>/<method>/<budget>/seed<s>
         logs, (task, model, _, _, seed) = run_dir.parents[5] / "logs", run_dir.parts[-5:]
         if method in PTQ_METHODS:  # one ptq job per task, model, method and seed
             files.insert(0, ("log", logs / "ptq" / task / model / method / f"{seed}.log"))
         elif method == "qbert":
             files.insert(0, ("log", logs / "qbert" / task / model / budget / f"{seed}.log"))
         elif method in SEARCH_METHODS:
-            files[:0] = [("log", logs / "aq" / task / model / method / budget / f"{seed}.log"),
-                         ("search log", logs / "aq_search" / task / model / budget / f"{seed}.log")]
+            files[:0] = [
+                ("log", logs / "aq" / task / model / method / budget / f"{seed}.log"),
+                ("search log", logs / "aq_search" / task / model / budget / f"{seed}.log"),
+            ]
     return [(label, path) for label, path in files if path.is_file()]
 
 
@@ -53,9 +62,18 @@ def _links(summary, task, table, out_dir):
     out = []
     for r in table[["model", "method", "budget"]].itertuples(index=False):
         mine = runs[(runs.model == r.model) & (runs.method == r.method) & (runs.budget == r.budget)]
-        out.append([{"seed": int(run.seed), "files": [{"label": label, "href": _href(path, out_dir)}
-                                                       for label, path in run_files(run.run_dir, r.method, r.budget)]}
-                    for run in mine.itertuples()])
+        out.append(
+            [
+                {
+                    "seed": int(run.seed),
+                    "files": [
+                        {"label": label, "href": _href(path, out_dir)}
+                        for label, path in run_files(run.run_dir, r.method, r.budget)
+                    ],
+                }
+                for run in mine.itertuples()
+            ]
+        )
     return out
 
 
@@ -64,8 +82,13 @@ def _table(table, links=None):
     cols = list(table.columns)
     rows = [[cell_text(c, v) for c, v in zip(cols, row)] for row in table.itertuples(index=False)]
     text = [not any(v[:1].isdigit() for v in column) for column in zip(*rows)] if rows else [False] * len(cols)
-    return {"columns": cols, "rows": rows, "published": [c.endswith(pub.SUFFIX) for c in cols], "text": text,
-            "links": links}
+    return {
+        "columns": cols,
+        "rows": rows,
+        "published": [c.endswith(pub.SUFFIX) for c in cols],
+        "text": text,
+        "links": links,
+    }
 
 
 def highlights(cells, task):
@@ -83,10 +106,14 @@ def highlights(cells, task):
             lines.append(f"{method}: {smallest.budget} ({smallest.size_mb:.3f} MB) scores {smallest['mean']:.2f}.")
         elif not ok.empty:
             best = ok.iloc[0]
-            lines.append(f"{method}: smallest within 1 point of FP is {best.budget} ({best.size_mb:.3f} MB, "
-                         f"{best['mean']:.2f}); at {smallest.budget} ({smallest.size_mb:.3f} MB) it scores {smallest['mean']:.2f}.")
+            lines.append(
+                f"{method}: smallest within 1 point of FP is {best.budget} ({best.size_mb:.3f} MB, "
+                f"{best['mean']:.2f}); at {smallest.budget} ({smallest.size_mb:.3f} MB) it scores {smallest['mean']:.2f}."
+            )
         else:
-            lines.append(f"{method}: no budget within 1 point of FP; at {smallest.budget} it scores {smallest['mean']:.2f}.")
+            lines.append(
+                f"{method}: no budget within 1 point of FP; at {smallest.budget} it scores {smallest['mean']:.2f}."
+            )
     return lines
 
 
@@ -103,46 +130,72 @@ def deploy_notes(cells, task):
     lines, slow_runs = [], []
     if "latency_cpu" in t and t.latency_cpu.notna().any():
         r = t[t.latency_cpu.notna()].iloc[0]
-        lines.append(f"Latency measured on {r.latency_cpu}, sequence length {int(r.latency_length)}, 1 and "
-                     f"{int(r.latency_threads)} threads, each run beside the FP32 ONNX model in the same window "
-                     f"(load average {r.latency_load:.2f} at the start of the job).")
+        lines.append(
+            f"Latency measured on {r.latency_cpu}, sequence length {int(r.latency_length)}, 1 and "
+            f"{int(r.latency_threads)} threads, each run beside the FP32 ONNX model in the same window "
+            f"(load average {r.latency_load:.2f} at the start of the job)."
+        )
     # the fp run's own model.onnx is timed as a second model beside the FP32 baseline (the same file): how far
     # its ratio strays from 1 is the noise of one speed-up
     settings = latency_cells(t)
     own = t.loc[t.method == "fp", [f"speedup_{c}" for c in settings]].to_numpy().ravel()
     own = own[own == own]
     if own.size:
-        lines.append(f"The FP run's own ONNX model, timed as if it were another run, came out at x{own.min():.2f} to "
-                     f"x{own.max():.2f} of the FP32 baseline: speed-ups within that range are noise.")
+        lines.append(
+            f"The FP run's own ONNX model, timed as if it were another run, came out at x{own.min():.2f} to "
+            f"x{own.max():.2f} of the FP32 baseline: speed-ups within that range are noise."
+        )
     gap = (t.onnx_value - t["mean"]).abs().max()
     changed = int(t.onnx_changed.fillna(0).sum()) if "onnx_changed" in t else 0
     ties = int(t.onnx_near_ties.fillna(0).sum()) if "onnx_near_ties" in t else 0
-    lines.append(f"Every exact ONNX form was checked against its PyTorch run on the whole eval split: the largest "
-                 f"metric difference is {gap:.2f} points; {changed} predictions changed in all, {ties} of them near "
-                 "ties (the check fails a run on any other change or on more than 0.1 points).")
+    lines.append(
+        f"Every exact ONNX form was checked against its PyTorch run on the whole eval split: the largest "
+        f"metric difference is {gap:.2f} points; {changed} predictions changed in all, {ties} of them near "
+        "ties (the check fails a run on any other change or on more than 0.1 points)."
+    )
     quantized = t[~t.method.isin(["fp", "distil"])]
     if not settings or quantized.empty:
         return lines, slow_runs
     speed = lambda r, cell, form: getattr(r, f"latency_{cell}_{form}_speedup", float("nan"))
-    best = max(((speed(r, c, f), f"{r.method} {r.budget} ({f})", c) for r in quantized.itertuples() for c in settings
-                for f in ("exact", "fast", "fast4", "w8a8") if speed(r, c, f) == speed(r, c, f)), default=None)
+    best = max(
+        (
+            (speed(r, c, f), f"{r.method} {r.budget} ({f})", c)
+            for r in quantized.itertuples()
+            for c in settings
+            for f in ("exact", "fast", "fast4", "w8a8")
+            if speed(r, c, f) == speed(r, c, f)
+        ),
+        default=None,
+    )
     if best is not None and best[0] < 1:
-        lines.append(f"No quantized form is faster than the FP32 ONNX model at any measured setting (the fastest: "
-                     f"{best[1]} at {best[2]}, x{best[0]:.2f}): on matrices this small the fixed cost of each kernel "
-                     "call outweighs the smaller weights (BERT-base's shape: docs/deploy.md).")
+        lines.append(
+            f"No quantized form is faster than the FP32 ONNX model at any measured setting (the fastest: "
+            f"{best[1]} at {best[2]}, x{best[0]:.2f}): on matrices this small the fixed cost of each kernel "
+            "call outweighs the smaller weights (BERT-base's shape: docs/deploy.md)."
+        )
         return lines, slow_runs
     for r in quantized.itertuples():
-        slow = [c for c in settings if max((v for v in (speed(r, c, "exact"), speed(r, c, "fast")) if v == v), default=1) < 1]
+        slow = [
+            c
+            for c in settings
+            if max((v for v in (speed(r, c, "exact"), speed(r, c, "fast")) if v == v), default=1) < 1
+        ]
         if not slow:
             continue
-        own = ", ".join(f"{c} (x{max(v for v in (speed(r, c, 'exact'), speed(r, c, 'fast')) if v == v):.2f})" for c in slow)
-        restored = [f"{label} ({form}, {getattr(r, f'onnx_{form}_mb'):.4g} MB): "
-                    + ", ".join(f"x{speed(r, c, form):.2f}" for c in slow)
-                    for form, label in (("fast4", "at 4 bits"), ("w8a8", "at 8 bits"))
-                    if speed(r, slow[0], form) == speed(r, slow[0], form)]
-        slow_runs.append(f"{r.method} {r.budget} ({r.size_mb:.4g} MB as accounted, {r.onnx_mb:.4g} MB as ORT holds "
-                         f"it): slower than FP32 in its own widths at {own}"
-                         + (f"; re-stored {'; '.join(restored)}." if restored else "."))
+        own = ", ".join(
+            f"{c} (x{max(v for v in (speed(r, c, 'exact'), speed(r, c, 'fast')) if v == v):.2f})" for c in slow
+        )
+        restored = [
+            f"{label} ({form}, {getattr(r, f'onnx_{form}_mb'):.4g} MB): "
+            + ", ".join(f"x{speed(r, c, form):.2f}" for c in slow)
+            for form, label in (("fast4", "at 4 bits"), ("w8a8", "at 8 bits"))
+            if speed(r, slow[0], form) == speed(r, slow[0], form)
+        ]
+        slow_runs.append(
+            f"{r.method} {r.budget} ({r.size_mb:.4g} MB as accounted, {r.onnx_mb:.4g} MB as ORT holds "
+            f"it): slower than FP32 in its own widths at {own}"
+            + (f"; re-stored {'; '.join(restored)}." if restored else ".")
+        )
     return lines, slow_runs
 
 
@@ -166,29 +219,45 @@ def build_report(summary_path, figures_dir, out_path, settings):
     sections = []
     for heading, table, _ in tables["results"]:
         task = heading
-        sections.append({
-            "task": task,
-            "table": _table(table, _links(summary, task, table, out_dir)),
-            "figure": figure(task, "metric_vs_size"),
-            "ptq": None if task not in ptq else {**_table(ptq[task]), "figure": figure(task, "ptq_vs_bits")},
-            "deploy": None if task not in deploy else {**_table(deploy[task]), "figure": figure(task, "metric_vs_latency"),
-                                                       **dict(zip(("notes", "slow"), deploy_notes(cells, task)))},
-            "front": front_text(cells, task),
-            "highlights": highlights(cells, task),
-            "winners": [] if winners is None else winners[winners.task == task].to_dict("records"),
-            "metric": cells[(cells.task == task) & cells["main"]].metric.iloc[0],
-            "qbert": [f for f in (figure(task, "hessian"), figure(task, "qbert_bits")) if f],
-            "aq": [f for f in (figure(task, "aq_search"), figure(task, "aq_bits")) if f],
-        })
-    extra = [{"id": name, "title": ABOUT[name][0], "note": ABOUT[name][1], "table": _table(tables[name][0][1])}
-             for name in ("distil", "groups") if tables[name]]
-    env = jinja2.Environment(loader=jinja2.PackageLoader("aqbench.report", "templates"),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]))
+        sections.append(
+            {
+                "task": task,
+                "table": _table(table, _links(summary, task, table, out_dir)),
+                "figure": figure(task, "metric_vs_size"),
+                "ptq": None if task not in ptq else {**_table(ptq[task]), "figure": figure(task, "ptq_vs_bits")},
+                "deploy": None
+                if task not in deploy
+                else {
+                    **_table(deploy[task]),
+                    "figure": figure(task, "metric_vs_latency"),
+                    **dict(zip(("notes", "slow"), deploy_notes(cells, task))),
+                },
+                "front": front_text(cells, task),
+                "highlights": highlights(cells, task),
+                "winners": [] if winners is None else winners[winners.task == task].to_dict("records"),
+                "metric": cells[(cells.task == task) & cells["main"]].metric.iloc[0],
+                "qbert": [f for f in (figure(task, "hessian"), figure(task, "qbert_bits")) if f],
+                "aq": [f for f in (figure(task, "aq_search"), figure(task, "aq_bits")) if f],
+            }
+        )
+    extra = [
+        {"id": name, "title": ABOUT[name][0], "note": ABOUT[name][1], "table": _table(tables[name][0][1])}
+        for name in ("distil", "groups")
+        if tables[name]
+    ]
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("aqbench.report", "templates"), autoescape=jinja2.select_autoescape(["html", "j2"])
+    )
     html = env.get_template("report.html.j2").render(
-        sections=sections, extra=extra, published=shown, deploy_about=ABOUT["deploy"][1],
-        config=yaml.safe_dump(settings, sort_keys=False) if settings else "", versions=versions(),
+        sections=sections,
+        extra=extra,
+        published=shown,
+        deploy_about=ABOUT["deploy"][1],
+        config=yaml.safe_dump(settings, sort_keys=False) if settings else "",
+        versions=versions(),
         generated=time.strftime("%Y-%m-%d %H:%M:%S"),
         runs=summary[["task", "model", "method", "budget", "seed"]].drop_duplicates().shape[0],
-        seeds=sorted(summary.seed.unique().tolist()))
+        seeds=sorted(summary.seed.unique().tolist()),
+    )
     atomic_write_text(out_path, html)
     return out_path

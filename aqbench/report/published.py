@@ -14,8 +14,12 @@ BERT_BASE_ENCODER_MB = 324.0  # 84,934,656 encoder weights in fp32; the tables s
 
 
 def _table1(sst2, mnli_m, mnli_mm, em, f1, conll):
-    return {"sst2": {"accuracy": sst2}, "mnli": {"accuracy_m": mnli_m, "accuracy_mm": mnli_mm},
-            "squad": {"exact_match": em, "f1": f1}, "conll03": {"f1": conll}}
+    return {
+        "sst2": {"accuracy": sst2},
+        "mnli": {"accuracy_m": mnli_m, "accuracy_mm": mnli_mm},
+        "squad": {"exact_match": em, "f1": f1},
+        "conll03": {"f1": conll},
+    }
 
 
 # (model, method, budget) -> {task: {metric: value}}
@@ -27,8 +31,11 @@ PUBLISHED = {
     ("bert", "aq", "b2.47"): _table1(92.50, 82.90, 82.90, 79.25, 87.00, 94.40),
     ("bert", "qbert", "w2"): _table1(84.60, 76.50, 77.00, 69.68, 79.60, 91.06),
     ("bert", "aq", "b1.97"): _table1(91.10, 81.80, 81.90, 75.00, 83.50, 93.20),
-    ("distil", "distil", "fp32"): {"sst2": {"accuracy": 91.30}, "mnli": {"accuracy_m": 82.20},
-                                   "squad": {"exact_match": 77.70, "f1": 85.80}},
+    ("distil", "distil", "fp32"): {
+        "sst2": {"accuracy": 91.30},
+        "mnli": {"accuracy_m": 82.20},
+        "squad": {"exact_match": 77.70, "f1": 85.80},
+    },
     ("distil", "aq_distil", "b2.96"): {"sst2": {"accuracy": 91.2}},
     ("distil", "aq_distil", "b2.47"): {"sst2": {"accuracy": 90.7}},
     ("distil", "aq_distil", "b1.97"): {"sst2": {"accuracy": 89.7}},
@@ -51,8 +58,9 @@ def applies(cells, enabled):
         return False
     size = float(fp["size_mb"].iloc[0])
     if abs(size - BERT_BASE_ENCODER_MB) > 0.01 * BERT_BASE_ENCODER_MB:
-        log.warning("published numbers not shown: the FP encoder is %.1f MB, BERT-base's is %.1f MB", size,
-                    BERT_BASE_ENCODER_MB)
+        log.warning(
+            "published numbers not shown: the FP encoder is %.1f MB, BERT-base's is %.1f MB", size, BERT_BASE_ENCODER_MB
+        )
         return False
     return True
 
@@ -63,4 +71,3 @@ SUFFIX = " (published)"
 def column(metric):
     """The name of the column that holds a metric's published numbers."""
     return metric + SUFFIX
-

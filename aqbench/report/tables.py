@@ -1,11 +1,11 @@
 """Paper-style tables (Markdown, LaTeX, CSV) in reports/tables/:
 
-    results   per task, every method at every budget: bits, sizes, metrics (AQ-BERT Table 1 / Q-BERT Table 1)
-    deploy    per task, every run on ONNX Runtime: sizes as held, metrics beside PyTorch's, latency per setting
-    ptq       per task, the PTQ methods by weight bits
-    distil    FP BERT, FP DistilBERT and AQ on DistilBERT at each budget, across tasks (AQ-BERT Table 3)
-    groups    Q-BERT and AQ at each number of groups per matrix, across tasks (AQ-BERT Table 2), when configured
-    winners   per task and budget, who wins, with ties where the difference is within the seeds' spread
+results   per task, every method at every budget: bits, sizes, metrics (AQ-BERT Table 1 / Q-BERT Table 1)
+deploy    per task, every run on ONNX Runtime: sizes as held, metrics beside PyTorch's, latency per setting
+ptq       per task, the PTQ methods by weight bits
+distil    FP BERT, FP DistilBERT and AQ on DistilBERT at each budget, across tasks (AQ-BERT Table 3)
+groups    Q-BERT and AQ at each number of groups per matrix, across tasks (AQ-BERT Table 2), when configured
+winners   per task and budget, who wins, with ties where the difference is within the seeds' spread
 """
 
 from pathlib import Path
@@ -22,36 +22,55 @@ SIZE_COLUMNS = ("size (MB)", "packed (MB)", "onnx (MB)")
 HEADLINE = ("accuracy", "accuracy_m", "accuracy_mm", "exact_match", "f1")  # the papers' columns (not CoNLL's P/R)
 # name -> (title, what the table shows): the files' headings and intros, and the HTML page's sections
 ABOUT = {
-    "results": ("Results", "Encoder size in MB (2^20 bytes) of the transformer blocks' weight matrices, group "
-                "parameters included (fp16 each, as accounted); packed = the same matrices in the run's bit-packed "
-                "file (float32 group parameters and a bit table, docs/outputs.md); onnx = as ONNX Runtime holds them "
-                "(the deploy table). w-bits = mean bits per encoder weight. Metrics in percent, mean ± std over seeds. "
-                "ms / xFP = the fastest ONNX Runtime form's median latency per batch at the smallest batch, one "
-                "thread, and its speed-up over the FP32 ONNX model. front = on the Pareto front of the main metric "
-                "against size."),
-    "deploy": ("Deployment on ONNX Runtime", "Every run exported as an ONNX model on ONNX Runtime's CPU kernels "
-               "(docs/deploy.md) and evaluated on the whole eval split. onnx (MB): the encoder's weight matrices as ORT "
-               "holds them in the exact form (codes at 2, 4 or 8 bits, a scale and zero point per block, per-row "
-               "offsets). pytorch / onnx: the main metric of the PyTorch run and of the exact form, which computes the "
-               "run's arithmetic; max |diff|: the largest output difference; changed (ties): predictions that differ "
-               "(those where the run's own margin was within rounding). fast / fast4 / w8a8: the other forms' metric "
-               "and size. Per latency setting (b<batch>_t<1 or all threads>, sequences of onnx.latency.length tokens): the fastest form's "
-               "median ms per batch, which form, its speed-up over the FP32 ONNX model measured in the same window "
-               "(xFP), and the exact form's ms."),
-    "ptq": ("Post-training quantization", "Main metric of each task (percent) by method and weight bits; 8-bit "
-            "activations and embedding. OCS per expand ratio r."),
-    "distil": ("DistilBERT (as AQ-BERT Table 3)", "FP BERT, the FP distilled student and AQ-BERT on the student, each "
-               "task's metrics (percent, mean ± std over seeds); the student's budgets are bits per weight of the "
-               "student, so the same label is half the MB."),
-    "groups": ("Groups per matrix (as AQ-BERT Table 2)", "Q-BERT and AQ-BERT at each study budget with each number "
-               "of groups of output neurons per matrix (each group has its own scale and offset, counted in the "
-               "size); main metric of each task."),
-    "winners": ("Winners", "Per task, model and budget (the bits label, OCS's expand ratios together) that two or "
-                "more series ran: the best mean of the main metric. A difference smaller than the seeds' spread (the "
-                "larger standard deviation of the two) is a tie; with one seed the noise is not measured."),
+    "results": (
+        "Results",
+        "Encoder size in MB (2^20 bytes) of the transformer blocks' weight matrices, group "
+        "parameters included (fp16 each, as accounted); packed = the same matrices in the run's bit-packed "
+        "file (float32 group parameters and a bit table, docs/outputs.md); onnx = as ONNX Runtime holds them "
+        "(the deploy table). w-bits = mean bits per encoder weight. Metrics in percent, mean ± std over seeds. "
+        "ms / xFP = the fastest ONNX Runtime form's median latency per batch at the smallest batch, one "
+        "thread, and its speed-up over the FP32 ONNX model. front = on the Pareto front of the main metric "
+        "against size.",
+    ),
+    "deploy": (
+        "Deployment on ONNX Runtime",
+        "Every run exported as an ONNX model on ONNX Runtime's CPU kernels "
+        "(docs/deploy.md) and evaluated on the whole eval split. onnx (MB): the encoder's weight matrices as ORT "
+        "holds them in the exact form (codes at 2, 4 or 8 bits, a scale and zero point per block, per-row "
+        "offsets). pytorch / onnx: the main metric of the PyTorch run and of the exact form, which computes the "
+        "run's arithmetic; max |diff|: the largest output difference; changed (ties): predictions that differ "
+        "(those where the run's own margin was within rounding). fast / fast4 / w8a8: the other forms' metric "
+        "and size. Per latency setting (b<batch>_t<1 or all threads>, sequences of onnx.latency.length tokens): the fastest form's "
+        "median ms per batch, which form, its speed-up over the FP32 ONNX model measured in the same window "
+        "(xFP), and the exact form's ms.",
+    ),
+    "ptq": (
+        "Post-training quantization",
+        "Main metric of each task (percent) by method and weight bits; 8-bit "
+        "activations and embedding. OCS per expand ratio r.",
+    ),
+    "distil": (
+        "DistilBERT (as AQ-BERT Table 3)",
+        "FP BERT, the FP distilled student and AQ-BERT on the student, each "
+        "task's metrics (percent, mean ± std over seeds); the student's budgets are bits per weight of the "
+        "student, so the same label is half the MB.",
+    ),
+    "groups": (
+        "Groups per matrix (as AQ-BERT Table 2)",
+        "Q-BERT and AQ-BERT at each study budget with each number "
+        "of groups of output neurons per matrix (each group has its own scale and offset, counted in the "
+        "size); main metric of each task.",
+    ),
+    "winners": (
+        "Winners",
+        "Per task, model and budget (the bits label, OCS's expand ratios together) that two or "
+        "more series ran: the best mean of the main metric. A difference smaller than the seeds' spread (the "
+        "larger standard deviation of the two) is a tie; with one seed the noise is not measured.",
+    ),
 }
 EMPTY = {
-    "results": "No runs.", "deploy": "No ONNX export in this configuration (onnx.export).",
+    "results": "No runs.",
+    "deploy": "No ONNX export in this configuration (onnx.export).",
     "ptq": "No PTQ runs in this configuration.",
     "distil": "No distil or aq_distil runs in this configuration.",
     "groups": "No group study in this configuration (group_study in the config).",
@@ -77,8 +96,16 @@ def task_table(cells, task, published=False):
     shown = lambda c: c in first and first[c].notna().any()
     packed = [c for c in ("packed_mb", "onnx_mb") if shown(c)]
     table = first[index + ["avg_bits", "emb_bits", "act_bits", "size_mb", *packed, "n"]].rename(
-        columns={"avg_bits": "w-bits", "emb_bits": "emb-bits", "act_bits": "act-bits", "size_mb": "size (MB)",
-                 "packed_mb": "packed (MB)", "onnx_mb": "onnx (MB)", "n": "seeds"})
+        columns={
+            "avg_bits": "w-bits",
+            "emb_bits": "emb-bits",
+            "act_bits": "act-bits",
+            "size_mb": "size (MB)",
+            "packed_mb": "packed (MB)",
+            "onnx_mb": "onnx (MB)",
+            "n": "seeds",
+        }
+    )
     latency = latency_cells(first)[:1]  # the smallest batch, one thread: the fastest form's ms and speed-up over FP
     for cell in latency:
         table[f"ms {cell}"] = first[f"latency_{cell}_ms"].to_numpy()
@@ -111,12 +138,20 @@ def deploy_table(cells, task):
     metric = t.metric.iloc[0]
     rows = []
     for r in t.itertuples():
-        get = lambda c: getattr(r, c, None)
-        row = {"model": r.model, "method": r.method, "budget": r.budget, "size (MB)": r.size_mb,
-               "onnx (MB)": get("onnx_mb"), f"{metric} pytorch": r.mean, f"{metric} onnx": get("onnx_value"),
-               "max |diff|": get("onnx_max_abs_diff"),
-               "changed (ties)": "" if get("onnx_changed") is None or pd.isna(get("onnx_changed"))
-               else f"{int(get('onnx_changed'))} ({int(get('onnx_near_ties'))})"}
+        get = lambda c: getattr(r, c, None)  # noqa: B023 - used within this iteration
+        row = {
+            "model": r.model,
+            "method": r.method,
+            "budget": r.budget,
+            "size (MB)": r.size_mb,
+            "onnx (MB)": get("onnx_mb"),
+            f"{metric} pytorch": r.mean,
+            f"{metric} onnx": get("onnx_value"),
+            "max |diff|": get("onnx_max_abs_diff"),
+            "changed (ties)": ""
+            if get("onnx_changed") is None or pd.isna(get("onnx_changed"))
+            else f"{int(get('onnx_changed'))} ({int(get('onnx_near_ties'))})",
+        }
         for form in ("fast", "fast4", "w8a8"):
             value = get(f"onnx_{form}_value")
             row[form] = "" if value is None or pd.isna(value) else f"{value:.2f} ({get(f'onnx_{form}_mb'):.3g} MB)"
@@ -138,7 +173,9 @@ def ptq_table(cells, task):
         return None
     fp = t[t.method == "fp"]
     rows = []
-    for name, g in ptq.assign(series=[series(m, b) for m, b in zip(ptq.method, ptq.budget)]).groupby("series", sort=False):
+    for name, g in ptq.assign(series=[series(m, b) for m, b in zip(ptq.method, ptq.budget)]).groupby(
+        "series", sort=False
+    ):
         row = {"method": name, **({"fp32": _fmt(fp.iloc[0])} if not fp.empty else {})}
         row.update({f"w{int(budget_bits(c.budget))}": _fmt(c) for _, c in g.iterrows()})
         rows.append(row)
@@ -160,8 +197,9 @@ def across_tasks(cells, keep, published=False, main_only=False):
         t = chosen[(chosen.task == task) & (chosen["main"] if main_only else chosen.metric.isin(HEADLINE))]
         for metric in t.metric.unique():
             m = t[t.metric == metric].set_index(index)
-            table[f"{task} {metric}"] = [_fmt(m.loc[tuple(r)]) if tuple(r) in m.index else ""
-                                         for r in first[index].itertuples(index=False)]
+            table[f"{task} {metric}"] = [
+                _fmt(m.loc[tuple(r)]) if tuple(r) in m.index else "" for r in first[index].itertuples(index=False)
+            ]
             if published:
                 table[pub.column(f"{task} {metric}")] = _published_values(first, task, metric)
     return table
@@ -189,8 +227,19 @@ def groups_table(cells, groups, study):
 
 
 def winners_table(cells):
-    rows = [{"task": task, "model": w["model"], "budget": w["budget"], "metric": w["metric"], "seeds": w["seeds"],
-             "tie": w["tie"], "result": verdict(w)} for task in cells.task.unique() for w in winners(cells, task)]
+    rows = [
+        {
+            "task": task,
+            "model": w["model"],
+            "budget": w["budget"],
+            "metric": w["metric"],
+            "seeds": w["seeds"],
+            "tie": w["tie"],
+            "result": verdict(w),
+        }
+        for task in cells.task.unique()
+        for w in winners(cells, task)
+    ]
     return pd.DataFrame(rows, columns=["task", "model", "budget", "metric", "seeds", "tie", "result"])
 
 
@@ -218,11 +267,25 @@ def markdown(table):
 def latex(table, caption):
     cols = list(table.columns)
     esc = lambda s: str(s).replace("_", r"\_").replace("±", r"$\pm$").replace("%", r"\%").replace("–", "--")
-    body = [" & ".join(esc(cell_text(c, v)) for c, v in zip(cols, row)) + r" \\" for row in table.itertuples(index=False)]
+    body = [
+        " & ".join(esc(cell_text(c, v)) for c, v in zip(cols, row)) + r" \\" for row in table.itertuples(index=False)
+    ]
     text_cols = sum(1 for c in cols if table[c].map(lambda v: isinstance(v, str) and not v[:1].isdigit()).all())
-    return "\n".join([r"\begin{table}[t]", r"\centering", r"\begin{tabular}{" + "l" * text_cols + "r" * (len(cols) - text_cols) + "}",
-                      r"\toprule", " & ".join(esc(c) for c in cols) + r" \\", r"\midrule", *body, r"\bottomrule",
-                      r"\end{tabular}", rf"\caption{{{esc(caption)}}}", r"\end{table}"])
+    return "\n".join(
+        [
+            r"\begin{table}[t]",
+            r"\centering",
+            r"\begin{tabular}{" + "l" * text_cols + "r" * (len(cols) - text_cols) + "}",
+            r"\toprule",
+            " & ".join(esc(c) for c in cols) + r" \\",
+            r"\midrule",
+            *body,
+            r"\bottomrule",
+            r"\end{tabular}",
+            rf"\caption{{{esc(caption)}}}",
+            r"\end{table}",
+        ]
+    )
 
 
 def _write(out_dir, name, sections, note=""):
@@ -241,8 +304,10 @@ def _write(out_dir, name, sections, note=""):
         (pd.concat(frames) if frames else pd.DataFrame()).to_csv(tmp, index=False)
 
 
-PUBLISHED_NOTE = (f" Columns marked (published) are the papers' numbers ({pub.SOURCE}), not measured here; a dash: the "
-                  "paper has no such row.")
+PUBLISHED_NOTE = (
+    f" Columns marked (published) are the papers' numbers ({pub.SOURCE}), not measured here; a dash: the "
+    "paper has no such row."
+)
 
 
 def all_tables(cells, settings):
@@ -250,15 +315,23 @@ def all_tables(cells, settings):
     over_seeds and report_settings(config)."""
     shown = pub.applies(cells, settings.get("published", False))
     per_task = [(t, task_table(cells, t, shown), f"{t}: every method at every budget") for t in cells.task.unique()]
-    ptq = [(t, table, f"{t}: post-training quantization") for t in cells.task.unique()
-           if (table := ptq_table(cells, t)) is not None]
-    deploy = [(t, table, f"{t}: on ONNX Runtime") for t in cells.task.unique()
-              if (table := deploy_table(cells, t)) is not None]
+    ptq = [
+        (t, table, f"{t}: post-training quantization")
+        for t in cells.task.unique()
+        if (table := ptq_table(cells, t)) is not None
+    ]
+    deploy = [
+        (t, table, f"{t}: on ONNX Runtime")
+        for t in cells.task.unique()
+        if (table := deploy_table(cells, t)) is not None
+    ]
     distil = distil_table(cells, shown)
     groups = groups_table(cells, settings.get("groups", 128), settings.get("group_study"))
     winners = winners_table(cells)
     return {
-        "results": per_task, "deploy": deploy, "ptq": ptq,
+        "results": per_task,
+        "deploy": deploy,
+        "ptq": ptq,
         "distil": [] if distil is None else [("", distil, "FP BERT, FP DistilBERT and AQ-BERT on DistilBERT")],
         "groups": [] if groups is None else [("", groups, "Q-BERT and AQ-BERT by groups per matrix")],
         "winners": [] if winners.empty else [("", winners, "Who wins at each budget")],
@@ -269,8 +342,15 @@ def write_tables(summary, out_dir, settings=None):
     """Every table as .md, .tex and .csv in out_dir. Returns {name: [(heading, table, caption)]}."""
     settings = settings or {}
     tables, shown = all_tables(over_seeds(summary), settings)
-    notes = {"results": PUBLISHED_NOTE, "distil": PUBLISHED_NOTE, "ptq": " Published: OCS keeps 98% of BERT-base's "
-             "GLUE score at 3 bits."} if shown else {}
+    notes = (
+        {
+            "results": PUBLISHED_NOTE,
+            "distil": PUBLISHED_NOTE,
+            "ptq": " Published: OCS keeps 98% of BERT-base's GLUE score at 3 bits.",
+        }
+        if shown
+        else {}
+    )
     for name in NAMES:
         _write(out_dir, name, tables[name], notes.get(name, ""))
     return tables

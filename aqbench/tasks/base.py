@@ -1,7 +1,7 @@
 """What a task is: the one place its shapes (hub, local files, synthetic), head, splits and metrics are defined."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from aqbench.errors import AqbenchError
 
@@ -18,7 +18,11 @@ class HubSource:
     revision: str | None = None  # a branch, tag or commit; None = the repository's default branch
 
     def describe(self):
-        return self.path + (f" (config {self.name})" if self.name else "") + (f" at revision {self.revision}" if self.revision else "")
+        return (
+            self.path
+            + (f" (config {self.name})" if self.name else "")
+            + (f" at revision {self.revision}" if self.revision else "")
+        )
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,9 @@ def register(task):
 
 def get_task(name):
     if name not in _REGISTRY:
-        raise AqbenchError(f"unknown task {name!r}: known tasks are {', '.join(sorted(_REGISTRY))}. Fix the 'tasks' list in the config.")
+        raise AqbenchError(
+            f"unknown task {name!r}: known tasks are {', '.join(sorted(_REGISTRY))}. Fix the 'tasks' list in the config."
+        )
     return _REGISTRY[name]
 
 

@@ -23,18 +23,24 @@ def read_conll(path):
             tokens, tags = [], []
             continue
         if len(parts) < 2:  # a token without its tag (or columns joined by something other than spaces)
-            raise bad_record(path, line, f"only one column ({parts[0]!r})",
-                             f"expected {LAYOUT}; fix the line or remove it")
+            raise bad_record(
+                path, line, f"only one column ({parts[0]!r})", f"expected {LAYOUT}; fix the line or remove it"
+            )
         if parts[-1] not in known_tags:  # the model's head has exactly these nine outputs
-            raise bad_record(path, line, f"NER tag {parts[-1]!r} is not one of {', '.join(TAGS)}",
-                             "the last column must be a CoNLL-2003 BIO (IOB2) tag; fix the line or convert the file")
+            raise bad_record(
+                path,
+                line,
+                f"NER tag {parts[-1]!r} is not one of {', '.join(TAGS)}",
+                "the last column must be a CoNLL-2003 BIO (IOB2) tag; fix the line or convert the file",
+            )
         tokens.append(parts[0])
         tags.append(parts[-1])
     if tokens:
         sentences.append({"tokens": tokens, "tags": tags})
     if not sentences:
-        raise bad_record(path, 1, "no sentences (the file is empty or holds only blank and -DOCSTART- lines)",
-                         f"expected {LAYOUT}")
+        raise bad_record(
+            path, 1, "no sentences (the file is empty or holds only blank and -DOCSTART- lines)", f"expected {LAYOUT}"
+        )
     return sentences
 
 
@@ -43,12 +49,16 @@ def from_hub(split):
     mirrors); tags outside the nine BIO tags are refused, since the model's head has exactly those."""
     feature = split.features["ner_tags"].feature
     names = getattr(feature, "names", None)
-    examples = [{"tokens": list(r["tokens"]), "tags": [names[t] for t in r["ner_tags"]] if names else list(r["ner_tags"])}
-                for r in split]
+    examples = [
+        {"tokens": list(r["tokens"]), "tags": [names[t] for t in r["ner_tags"]] if names else list(r["ner_tags"])}
+        for r in split
+    ]
     unknown = sorted({t for ex in examples for t in ex["tags"]} - set(TAGS))
     if unknown:
-        raise AqbenchError(f"conll03: the hub dataset has tags {unknown} outside {', '.join(TAGS)}. Fix: data.hub.conll03 "
-                           "must name a copy of CoNLL-2003 English NER with BIO (IOB2) tags")
+        raise AqbenchError(
+            f"conll03: the hub dataset has tags {unknown} outside {', '.join(TAGS)}. Fix: data.hub.conll03 "
+            "must name a copy of CoNLL-2003 English NER with BIO (IOB2) tags"
+        )
     return [ex for ex in examples if ex["tokens"]]
 
 
@@ -81,9 +91,16 @@ TEMPLATES = [
 def _pools(seed, eval_split):
     """Name pools; a quarter of each is held out of training and appears only in evaluation."""
     pools = {}
-    for i, (key, pool) in enumerate([("first", syn.FIRST_NAMES + AMBIGUOUS[:3]), ("last", syn.LAST_NAMES + AMBIGUOUS[3:]),
-                      ("city", syn.CITIES + AMBIGUOUS), ("country", syn.COUNTRIES), ("org", syn.ORG_HEADS),
-                      ("nat", syn.NATIONALITIES)]):
+    for i, (key, pool) in enumerate(
+        [
+            ("first", syn.FIRST_NAMES + AMBIGUOUS[:3]),
+            ("last", syn.LAST_NAMES + AMBIGUOUS[3:]),
+            ("city", syn.CITIES + AMBIGUOUS),
+            ("country", syn.COUNTRIES),
+            ("org", syn.ORG_HEADS),
+            ("nat", syn.NATIONALITIES),
+        ]
+    ):
         seen, held = syn.split_pool(pool, seed * 100 + i)
         pools[key] = seen + held if eval_split else seen
     return pools
@@ -104,11 +121,18 @@ def _entity(rng, kind, pools):
             words = [rng.choice(pools["org"])]
     elif kind == "LOC":
         r = rng.random()
-        words = (rng.choice(MULTI_LOC) if r < 0.15 else rng.choice(pools["city"] if r < 0.6 else pools["country"])).split()
+        words = (
+            rng.choice(MULTI_LOC) if r < 0.15 else rng.choice(pools["city"] if r < 0.6 else pools["country"])
+        ).split()
     else:  # MISC
         r = rng.random()
-        words = (rng.choice(syn.EVENTS) if r < 0.35 else
-                 f"{rng.choice(pools['nat'])} open" if r < 0.5 else rng.choice(pools["nat"])).split()
+        words = (
+            rng.choice(syn.EVENTS)
+            if r < 0.35
+            else f"{rng.choice(pools['nat'])} open"
+            if r < 0.5
+            else rng.choice(pools["nat"])
+        ).split()
     return words, [f"B-{kind}"] + [f"I-{kind}"] * (len(words) - 1)
 
 
@@ -144,8 +168,13 @@ TASK = register(
         main_metric="f1",
         # The repository holds a loading script, which datasets >= 4 no longer runs; the hub's own parquet export
         # of it (same rows, same ClassLabel features) lives on the refs/convert/parquet branch.
-        hub=HubSource("eriktks/conll2003", None, {"train": "train", "validation": "validation"}, from_hub,
-                      revision="refs/convert/parquet"),
+        hub=HubSource(
+            "eriktks/conll2003",
+            None,
+            {"train": "train", "validation": "validation"},
+            from_hub,
+            revision="refs/convert/parquet",
+        ),
         local_files={"train": "train.txt", "validation": "valid.txt"},
         read_local=read_conll,
         synthesize=synthesize,

@@ -43,14 +43,22 @@ def tsv_rows(path, columns, layout):
     lines = numbered_lines(path)
     first = next(lines, None)
     if first is None:
-        raise bad_record(path, 1, "the file is empty", f"expected a header line naming the columns "
-                                                       f"{', '.join(columns)}, then rows of {layout}")
+        raise bad_record(
+            path,
+            1,
+            "the file is empty",
+            f"expected a header line naming the columns {', '.join(columns)}, then rows of {layout}",
+        )
     number, header_line = first
     header = header_line.split("\t")
     missing = [c for c in columns if c not in header]
     if missing:
-        raise bad_record(path, number, f"the header has no {' or '.join(missing)} column (it has {header_line!r})",
-                         f"the first line must be a header naming the tab-separated columns {', '.join(columns)}")
+        raise bad_record(
+            path,
+            number,
+            f"the header has no {' or '.join(missing)} column (it has {header_line!r})",
+            f"the first line must be a header naming the tab-separated columns {', '.join(columns)}",
+        )
     rows = 0
     for number, line in lines:
         if not line:
@@ -59,8 +67,9 @@ def tsv_rows(path, columns, layout):
         if len(fields) == 1 and len(header) > 1:
             raise bad_record(path, number, f"no tab on this line (the header has {len(header)} columns)", fix)
         if len(fields) != len(header):
-            raise bad_record(path, number, f"{len(fields)} tab-separated fields where the header has {len(header)}",
-                             fix)
+            raise bad_record(
+                path, number, f"{len(fields)} tab-separated fields where the header has {len(header)}", fix
+            )
         rows += 1
         yield number, dict(zip(header, fields))
     if not rows:
@@ -72,7 +81,7 @@ def load_json(path):
     with open(path, "rb") as f:
         raw = f.read()
     if raw.startswith(codecs.BOM_UTF8):
-        raw = raw[len(codecs.BOM_UTF8):]
+        raw = raw[len(codecs.BOM_UTF8) :]
     if not raw.strip():
         raise bad_record(path, 1, "the file is empty", "expected a JSON document")
     try:
@@ -82,5 +91,9 @@ def load_json(path):
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise bad_record(path, e.lineno, f"not valid JSON ({e.msg}: column {e.colno})",
-                         "the file is truncated or damaged: download it again or fix it") from e
+        raise bad_record(
+            path,
+            e.lineno,
+            f"not valid JSON ({e.msg}: column {e.colno})",
+            "the file is truncated or damaged: download it again or fix it",
+        ) from e

@@ -24,17 +24,29 @@ def read_tsv(path):
         if gold == "-":
             continue
         if gold not in label_id:
-            raise bad_record(path, line, f"gold_label {gold!r} is not one of {', '.join(LABELS)} "
-                                         "(or '-', which is skipped)", "fix the line or remove it")
+            raise bad_record(
+                path,
+                line,
+                f"gold_label {gold!r} is not one of {', '.join(LABELS)} (or '-', which is skipped)",
+                "fix the line or remove it",
+            )
         examples.append({"premise": row["sentence1"], "hypothesis": row["sentence2"], "label": label_id[gold]})
     if not examples:
-        raise bad_record(path, last_line, "no row has a gold_label (every one is '-')",
-                         f"use a file with labelled rows, gold_label one of {', '.join(LABELS)}")
+        raise bad_record(
+            path,
+            last_line,
+            "no row has a gold_label (every one is '-')",
+            f"use a file with labelled rows, gold_label one of {', '.join(LABELS)}",
+        )
     return examples
 
 
 def from_hub(split):
-    return [{"premise": r["premise"], "hypothesis": r["hypothesis"], "label": int(r["label"])} for r in split if r["label"] >= 0]
+    return [
+        {"premise": r["premise"], "hypothesis": r["hypothesis"], "label": int(r["label"])}
+        for r in split
+        if r["label"] >= 0
+    ]
 
 
 # --- synthetic: facts about people; the hypothesis restates, contradicts or goes beyond them -------------------
@@ -42,16 +54,26 @@ def from_hub(split):
 # mismatched split frames the same facts in genres that training never sees, as MNLI's mismatched dev set does.
 
 RELATIONS = {
-    "lives": (syn.CITIES, True, ["{p} lives in {v}", "{p} has a home in {v}"],
-              ["{p} does not live in {v}", "{p} has no home in {v}"]),
-    "job": (syn.JOBS, True, ["{p} works as a {v}", "{p} is a {v}"],
-            ["{p} does not work as a {v}", "{p} is not a {v}"]),
-    "plays": (syn.INSTRUMENTS, False, ["{p} plays the {v}", "{p} can play the {v}"],
-              ["{p} does not play the {v}", "{p} cannot play the {v}"]),
-    "owns": (syn.VEHICLES, False, ["{p} owns a {v}", "{p} has a {v}"],
-             ["{p} does not own a {v}", "{p} has no {v}"]),
-    "visited": (syn.COUNTRIES, False, ["{p} visited {v}", "{p} has been to {v}"],
-                ["{p} never visited {v}", "{p} has never been to {v}"]),
+    "lives": (
+        syn.CITIES,
+        True,
+        ["{p} lives in {v}", "{p} has a home in {v}"],
+        ["{p} does not live in {v}", "{p} has no home in {v}"],
+    ),
+    "job": (syn.JOBS, True, ["{p} works as a {v}", "{p} is a {v}"], ["{p} does not work as a {v}", "{p} is not a {v}"]),
+    "plays": (
+        syn.INSTRUMENTS,
+        False,
+        ["{p} plays the {v}", "{p} can play the {v}"],
+        ["{p} does not play the {v}", "{p} cannot play the {v}"],
+    ),
+    "owns": (syn.VEHICLES, False, ["{p} owns a {v}", "{p} has a {v}"], ["{p} does not own a {v}", "{p} has no {v}"]),
+    "visited": (
+        syn.COUNTRIES,
+        False,
+        ["{p} visited {v}", "{p} has been to {v}"],
+        ["{p} never visited {v}", "{p} has never been to {v}"],
+    ),
 }
 MATCHED_GENRES = {
     "fiction": ("{facts} .", " . "),
@@ -73,8 +95,10 @@ def _pair(rng, mismatched):
     genres = MISMATCHED_GENRES if mismatched else MATCHED_GENRES
     frame, joiner = genres[rng.choice(sorted(genres))]
     people = syn.distinct(rng, syn.FIRST_NAMES, 2)
-    facts = [(people[0], rel, rng.choice(RELATIONS[rel][0]), rng.random() < 0.1)
-             for rel in rng.sample(sorted(RELATIONS), rng.choice([1, 2]))]
+    facts = [
+        (people[0], rel, rng.choice(RELATIONS[rel][0]), rng.random() < 0.1)
+        for rel in rng.sample(sorted(RELATIONS), rng.choice([1, 2]))
+    ]
     if rng.random() < 0.3:  # a fact about somebody else, to be told apart
         rel = rng.choice(sorted(RELATIONS))
         facts.append((people[1], rel, rng.choice(RELATIONS[rel][0]), False))
@@ -119,10 +143,18 @@ TASK = register(
         hub=HubSource(
             "nyu-mll/glue",
             "mnli",
-            {"train": "train", "validation_matched": "validation_matched", "validation_mismatched": "validation_mismatched"},
+            {
+                "train": "train",
+                "validation_matched": "validation_matched",
+                "validation_mismatched": "validation_mismatched",
+            },
             from_hub,
         ),
-        local_files={"train": "train.tsv", "validation_matched": "dev_matched.tsv", "validation_mismatched": "dev_mismatched.tsv"},
+        local_files={
+            "train": "train.tsv",
+            "validation_matched": "dev_matched.tsv",
+            "validation_mismatched": "dev_mismatched.tsv",
+        },
         read_local=read_tsv,
         synthesize=synthesize,
         max_length=128,

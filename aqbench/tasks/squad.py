@@ -6,10 +6,19 @@ from aqbench.tasks import synthetic as syn
 from aqbench.tasks.base import HubSource, Task, register
 from aqbench.tasks.files import bad_record, load_json
 
-LAYOUT = ('SQuAD v1.1 JSON: {"data": [{"paragraphs": [{"context": ..., "qas": [{"id": ..., "question": ..., '
-          '"answers": [{"text": ..., "answer_start": ...}, ...]}]}]}]}')
-JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
-              bool: "true/false", type(None): "null"}
+LAYOUT = (
+    'SQuAD v1.1 JSON: {"data": [{"paragraphs": [{"context": ..., "qas": [{"id": ..., "question": ..., '
+    '"answers": [{"text": ..., "answer_start": ...}, ...]}]}]}]}'
+)
+JSON_TYPES = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true/false",
+    type(None): "null",
+}
 
 
 def _get(path, record, key, kind, where):
@@ -21,8 +30,12 @@ def _get(path, record, key, kind, where):
         raise bad_record(path, where, f'no "{key}"', fix)
     value = record[key]
     if not isinstance(value, kind) or isinstance(value, bool):  # JSON's true/false are Python ints too
-        raise bad_record(path, where, f'"{key}" is {JSON_TYPES.get(type(value), "a value")} where '
-                                      f"{JSON_TYPES[kind]} is expected", fix)
+        raise bad_record(
+            path,
+            where,
+            f'"{key}" is {JSON_TYPES.get(type(value), "a value")} where {JSON_TYPES[kind]} is expected',
+            fix,
+        )
     return value
 
 
@@ -44,46 +57,76 @@ def read_json(path):
                 question = _get(path, qa, "question", str, where)
                 answers = _get(path, qa, "answers", list, where)
                 if not answers:  # SQuAD v2.0's unanswerable questions have none; v1.1 has no such questions
-                    raise bad_record(path, where, '"answers" is empty',
-                                     "every SQuAD v1.1 question has at least one answer; add one or remove the question")
+                    raise bad_record(
+                        path,
+                        where,
+                        '"answers" is empty',
+                        "every SQuAD v1.1 question has at least one answer; add one or remove the question",
+                    )
                 texts, starts = [], []
                 for a, answer in enumerate(answers):
                     answer_at = f"{qa_at}.answers[{a}] (id {qid})"
                     text = _get(path, answer, "text", str, answer_at)
                     start = _get(path, answer, "answer_start", int, answer_at)
                     # training labels the span at answer_start, so it must hold the answer's text
-                    if start < 0 or context[start:start + len(text)] != text:
-                        raise bad_record(path, answer_at, f"the context at answer_start {start} does "
-                                         f"not read {text!r}", "answer_start must be the character offset of the "
-                                         "answer's text in the paragraph's context; fix it or remove the answer")
+                    if start < 0 or context[start : start + len(text)] != text:
+                        raise bad_record(
+                            path,
+                            answer_at,
+                            f"the context at answer_start {start} does not read {text!r}",
+                            "answer_start must be the character offset of the "
+                            "answer's text in the paragraph's context; fix it or remove the answer",
+                        )
                     texts.append(text)
                     starts.append(start)
-                examples.append({"id": qid, "question": question, "context": context,
-                                 "answers": {"text": texts, "answer_start": starts}})
+                examples.append(
+                    {
+                        "id": qid,
+                        "question": question,
+                        "context": context,
+                        "answers": {"text": texts, "answer_start": starts},
+                    }
+                )
     if not examples:
         raise bad_record(path, None, 'no questions in "data"', f"expected {LAYOUT}")
     return examples
 
 
 def from_hub(split):
-    return [{"id": r["id"], "question": r["question"], "context": r["context"],
-             "answers": {"text": list(r["answers"]["text"]), "answer_start": list(r["answers"]["answer_start"])}}
-            for r in split]
+    return [
+        {
+            "id": r["id"],
+            "question": r["question"],
+            "context": r["context"],
+            "answers": {"text": list(r["answers"]["text"]), "answer_start": list(r["answers"]["answer_start"])},
+        }
+        for r in split
+    ]
 
 
 # --- synthetic: short biographies of several people; a question about one of them ----------------------------
 
 FACTS = {  # relation -> (sentences that state it, questions that ask it)
-    "city": (["{n} was born in {v} .", "{n} grew up in {v} ."],
-             ["where was {n} born ?", "in which city did {n} grow up ?", "what is the home town of {n} ?"]),
-    "year": (["{n} was born in the year {v} .", "in {v} , {n} was born ."],
-             ["when was {n} born ?", "in what year was {n} born ?"]),
-    "job": (["{n} works as a {v} .", "{n} is a {v} by training ."],
-            ["what is the job of {n} ?", "what does {n} do for a living ?"]),
-    "org": (["{n} works for {v} .", "{n} joined {v} last year ."],
-            ["which company does {n} work for ?", "who employs {n} ?"]),
-    "instrument": (["{n} plays the {v} .", "in the evenings {n} practices the {v} ."],
-                   ["what instrument does {n} play ?", "which instrument does {n} practice ?"]),
+    "city": (
+        ["{n} was born in {v} .", "{n} grew up in {v} ."],
+        ["where was {n} born ?", "in which city did {n} grow up ?", "what is the home town of {n} ?"],
+    ),
+    "year": (
+        ["{n} was born in the year {v} .", "in {v} , {n} was born ."],
+        ["when was {n} born ?", "in what year was {n} born ?"],
+    ),
+    "job": (
+        ["{n} works as a {v} .", "{n} is a {v} by training ."],
+        ["what is the job of {n} ?", "what does {n} do for a living ?"],
+    ),
+    "org": (
+        ["{n} works for {v} .", "{n} joined {v} last year ."],
+        ["which company does {n} work for ?", "who employs {n} ?"],
+    ),
+    "instrument": (
+        ["{n} plays the {v} .", "in the evenings {n} practices the {v} ."],
+        ["what instrument does {n} play ?", "which instrument does {n} practice ?"],
+    ),
 }
 VALUES = {
     "city": lambda rng: rng.choice(syn.CITIES),
@@ -120,9 +163,13 @@ def _example(rng, idx, split):
     if rel == "instrument":  # a second annotator's answer, as SQuAD has several
         texts.append(f"the {value}")
         answer_starts.append(starts[sent] - len("the "))
-    assert all(context[s:s + len(t)] == t for s, t in zip(answer_starts, texts))
-    return {"id": f"{split}-{idx}", "question": question, "context": context,
-            "answers": {"text": texts, "answer_start": answer_starts}}
+    assert all(context[s : s + len(t)] == t for s, t in zip(answer_starts, texts))
+    return {
+        "id": f"{split}-{idx}",
+        "question": question,
+        "context": context,
+        "answers": {"text": texts, "answer_start": answer_starts},
+    }
 
 
 def synthesize(seed, n_train, n_eval):

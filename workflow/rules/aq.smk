@@ -12,21 +12,21 @@ rule aq_search:
         assignment=update(f"{SEARCH}/assignment.json"),
         trace=update(f"{SEARCH}/trace.json"),
         alpha=update(f"{SEARCH}/alpha.safetensors"),
-    params:
-        settings=lambda w: aqconfig.as_json(aqconfig.search_settings(config, w.task)),
-        out=lambda w, output: os.path.dirname(output.assignment),
-        **failure_params(f"{SEARCH}/assignment.json"),
-    conda:
-        ENV
     log:
         f"{R}/logs/aq_search/{{task}}/{{model}}/{{budget}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/aq_search/{{task}}/{{model}}/{{budget}}/seed{{seed}}.tsv"
+    conda:
+        ENV
     threads: config["threads"]["train"]
     resources:
         mem_mb=resource("aq_search", "mem_mb", 4000),
         runtime=resource("aq_search", "runtime", 60),
         gpu=resource("aq_search", "gpu", 0),
+    params:
+        **failure_params(f"{SEARCH}/assignment.json"),
+        settings=lambda w: aqconfig.as_json(aqconfig.search_settings(config, w.task)),
+        out=lambda w, output: os.path.dirname(output.assignment),
     shell:
         "aqbench search --task {wildcards.task} --budget {wildcards.budget} --seed {wildcards.seed} --threads {threads}"
         " --checkpoint {input.checkpoint:q} --data {input.data:q} --settings {params.settings:q}"
@@ -43,24 +43,24 @@ rule aq:
         state=update(f"{RUN}/state.safetensors"),
         info=update(f"{RUN}/method.json"),
         metrics=update(f"{RUN}/metrics.json"),
-    wildcard_constraints:
-        method="aq|aq_distil",
-    params:
-        settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, w.method, w.task)),
-        eval_settings=settings("train"),
-        out=lambda w, output: os.path.dirname(output.assignment),
-        **failure_params(f"{RUN}/assignment.json"),
-    conda:
-        ENV
     log:
         f"{R}/logs/aq/{JOB}.log",
     benchmark:
         f"{R}/benchmarks/aq/{JOB}.tsv"
+    wildcard_constraints:
+        method="aq|aq_distil",
+    conda:
+        ENV
     threads: config["threads"]["train"]
     resources:
         mem_mb=resource("aq", "mem_mb", 4000),
         runtime=resource("aq", "runtime", 60),
         gpu=resource("aq", "gpu", 0),
+    params:
+        **failure_params(f"{RUN}/assignment.json"),
+        settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, w.method, w.task)),
+        eval_settings=settings("train"),
+        out=lambda w, output: os.path.dirname(output.assignment),
     shell:
         "aqbench quantize --method {wildcards.method} --task {wildcards.task} --model {wildcards.model}"
         " --budget {wildcards.budget} --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint:q}"

@@ -77,13 +77,21 @@ FIGURES += ["hessian", "qbert_bits"] if "qbert" in config["methods"] else []
 # the figures of one run (spectra, search traces, allocations) draw the lowest seed's
 FIRST_SEED = min(config["seeds"])
 # the spectrum of every task, drawn in the report (the hessian rule makes them)
-SPECTRA = [f"{R}/hessian/{t}/bert/seed{FIRST_SEED}/spectrum.json" for t in config["tasks"]] if "qbert" in config["methods"] else []
+SPECTRA = (
+    [f"{R}/hessian/{t}/bert/seed{FIRST_SEED}/spectrum.json" for t in config["tasks"]]
+    if "qbert" in config["methods"]
+    else []
+)
 _AQ = [m for m in aqconfig.SEARCH_METHODS if m in config["methods"]]
 FIGURES += ["aq_bits", "aq_search"] if _AQ else []
 FIGURES += ["metric_vs_latency"] if aqconfig.latency_enabled(config) else []
 # the search trace of every task, model and budget, drawn in the report (the aq_search rule makes them)
-TRACES = [f"{R}/search/{t}/{aqconfig.MODEL_OF_METHOD[m]}/{b}/seed{FIRST_SEED}/trace.json"
-          for t in config["tasks"] for m in _AQ for b in aqconfig.budgets(config, m)]
+TRACES = [
+    f"{R}/search/{t}/{aqconfig.MODEL_OF_METHOD[m]}/{b}/seed{FIRST_SEED}/trace.json"
+    for t in config["tasks"]
+    for m in _AQ
+    for b in aqconfig.budgets(config, m)
+]
 REPORT = f"{P}/report.html"
 
 

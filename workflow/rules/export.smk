@@ -17,26 +17,36 @@ for _method in [m for m in config["methods"] if m in aqconfig.EXPORTED_METHODS o
         input:
             checkpoint=CHECKPOINT,
             data=DATA,
-            runs=expand(f"{_run}/{{file}}", budget=_budgets, allow_missing=True,
-                        file=["assignment.json", "state.safetensors", "method.json"]),
+            runs=expand(
+                f"{_run}/{{file}}",
+                budget=_budgets,
+                allow_missing=True,
+                file=["assignment.json", "state.safetensors", "method.json"],
+            ),
         output:
             update(_files),
-        params:
-            runs=lambda w, r=_run, b=_budgets: [r.format(task=w.task, model=w.model, seed=w.seed, budget=x) for x in b],
-            settings=settings("train"),
-            onnx=(["--onnx"] + ([f"--limit={config['onnx']['eval_examples']}"] if config["onnx"]["eval_examples"] else []))
-            if _ONNX else [],
-            **failure_params(_files[0]),
-        conda:
-            ENV
         log:
             f"{R}/logs/export/{{task}}/{{model}}/{_method}/seed{{seed}}.log",
         benchmark:
             f"{R}/benchmarks/export/{{task}}/{{model}}/{_method}/seed{{seed}}.tsv"
+        conda:
+            ENV
         threads: config["threads"]["evaluate"]
         resources:
             mem_mb=resource("export", "mem_mb", 2000),
             runtime=resource("export", "runtime", 30),
+        params:
+            **failure_params(_files[0]),
+            runs=lambda w, r=_run, b=_budgets: [r.format(task=w.task, model=w.model, seed=w.seed, budget=x) for x in b],
+            settings=settings("train"),
+            onnx=(
+                (
+                    ["--onnx"]
+                    + ([f"--limit={config['onnx']['eval_examples']}"] if config["onnx"]["eval_examples"] else [])
+                )
+                if _ONNX
+                else []
+            ),
         shell:
             "aqbench export --task {wildcards.task} --seed {wildcards.seed} --threads {threads}"
             " --checkpoint {input.checkpoint:q} --data {input.data:q} --settings {params.settings:q} {params.onnx}"

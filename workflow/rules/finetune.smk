@@ -5,7 +5,19 @@ rule finetune:
         model=local_model,
     output:
         update(directory(CHECKPOINT)),
+    log:
+        f"{R}/logs/finetune/{{task}}/{{model}}/seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/finetune/{{task}}/{{model}}/seed{{seed}}.tsv"
+    conda:
+        ENV
+    threads: config["threads"]["train"]
+    resources:
+        mem_mb=resource("finetune", "mem_mb", 4000),
+        runtime=resource("finetune", "runtime", 60),
+        gpu=resource("finetune", "gpu", 0),
     params:
+        **failure_params(CHECKPOINT),
         settings=lambda w: aqconfig.as_json(
             {
                 "model": config["models"][w.model],
@@ -13,18 +25,6 @@ rule finetune:
             }
         ),
         teacher=lambda w, input: f"--teacher {q(input.teacher)}" if input.teacher else "",
-        **failure_params(CHECKPOINT),
-    conda:
-        ENV
-    log:
-        f"{R}/logs/finetune/{{task}}/{{model}}/seed{{seed}}.log",
-    benchmark:
-        f"{R}/benchmarks/finetune/{{task}}/{{model}}/seed{{seed}}.tsv"
-    threads: config["threads"]["train"]
-    resources:
-        mem_mb=resource("finetune", "mem_mb", 4000),
-        runtime=resource("finetune", "runtime", 60),
-        gpu=resource("finetune", "gpu", 0),
     shell:
         "aqbench finetune --task {wildcards.task} --seed {wildcards.seed} --threads {threads} --data {input.data:q}"
         " --settings {params.settings:q} {params.teacher} --out {output:q} 2> {log:q} || failed {params.record:q}"

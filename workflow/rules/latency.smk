@@ -7,21 +7,21 @@ rule latency:
         runs=latency_inputs,
     output:
         update(f"{R}/latency/{{task}}/seed{{seed}}.json"),
-    params:
-        runs=lambda w: [aqconfig.run_path(config, *run) for run in task_runs(w)],
-        baseline=lambda w: aqconfig.run_path(config, w.task, "bert", "fp", "fp32", w.seed),
-        settings=aqconfig.as_json(config["onnx"]["latency"]),
-        **failure_params(f"{R}/latency/{{task}}/seed{{seed}}.json"),
-    conda:
-        ENV
     log:
         f"{R}/logs/latency/{{task}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/latency/{{task}}/seed{{seed}}.tsv"
+    conda:
+        ENV
     threads: LATENCY_THREADS
     resources:
         mem_mb=resource("latency", "mem_mb", 2000),
         runtime=resource("latency", "runtime", 30),
+    params:
+        **failure_params(f"{R}/latency/{{task}}/seed{{seed}}.json"),
+        runs=lambda w: [aqconfig.run_path(config, *run) for run in task_runs(w)],
+        baseline=lambda w: aqconfig.run_path(config, w.task, "bert", "fp", "fp32", w.seed),
+        settings=aqconfig.as_json(config["onnx"]["latency"]),
     shell:
         "aqbench latency --task {wildcards.task} --threads {threads} --checkpoint {input.checkpoint:q}"
         " --baseline {params.baseline:q} --settings {params.settings:q} --out {output:q} {params.runs:q} 2> {log:q}"

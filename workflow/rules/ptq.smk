@@ -5,8 +5,12 @@
 for _method in [m for m in config["methods"] if m in aqconfig.PTQ_METHODS]:
     _run = f"{R}/runs/{{task}}/{{model}}/{_method}/{{budget}}/seed{{seed}}"
     _budgets = aqconfig.budgets(config, _method)
-    _files = expand(f"{_run}/{{file}}", budget=_budgets, allow_missing=True,
-                    file=["assignment.json", "state.safetensors", "method.json", "metrics.json"])
+    _files = expand(
+        f"{_run}/{{file}}",
+        budget=_budgets,
+        allow_missing=True,
+        file=["assignment.json", "state.safetensors", "method.json", "metrics.json"],
+    )
 
     rule:
         name:
@@ -16,24 +20,24 @@ for _method in [m for m in config["methods"] if m in aqconfig.PTQ_METHODS]:
             data=DATA,
         output:
             update(_files),
-        params:
-            method=_method,
-            budgets=" ".join(_budgets),
-            out=lambda w, r=_run: r.format(task=w.task, model=w.model, seed=w.seed, budget="{budget}"),
-            settings=lambda w, m=_method: aqconfig.as_json(aqconfig.method_settings(config, m, w.task)),
-            eval_settings=settings("train"),
-            **failure_params(_files[0]),
-        conda:
-            ENV
         log:
             f"{R}/logs/ptq/{{task}}/{{model}}/{_method}/seed{{seed}}.log",
         benchmark:
             f"{R}/benchmarks/ptq/{{task}}/{{model}}/{_method}/seed{{seed}}.tsv"
+        conda:
+            ENV
         threads: config["threads"]["evaluate"]
         resources:
             mem_mb=resource("ptq", "mem_mb", 2000),
             runtime=resource("ptq", "runtime", 30),
             gpu=resource("ptq", "gpu", 0),
+        params:
+            **failure_params(_files[0]),
+            method=_method,
+            budgets=" ".join(_budgets),
+            out=lambda w, r=_run: r.format(task=w.task, model=w.model, seed=w.seed, budget="{budget}"),
+            settings=lambda w, m=_method: aqconfig.as_json(aqconfig.method_settings(config, m, w.task)),
+            eval_settings=settings("train"),
         shell:
             "aqbench quantize --method {params.method} --task {wildcards.task} --model {wildcards.model}"
             " --budget {params.budgets} --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint:q}"

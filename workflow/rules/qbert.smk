@@ -6,22 +6,22 @@ rule hessian:
         data=DATA,
     output:
         update(f"{R}/hessian/{{task}}/{{model}}/seed{{seed}}/spectrum.json"),
-    params:
-        settings=lambda w: aqconfig.as_json(
-            {"hessian": config["hessian"], "train": result_train(aqconfig.stage_settings(config, "train", w.task))}
-        ),
-        **failure_params(f"{R}/hessian/{{task}}/{{model}}/seed{{seed}}/spectrum.json"),
-    conda:
-        ENV
     log:
         f"{R}/logs/hessian/{{task}}/{{model}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/hessian/{{task}}/{{model}}/seed{{seed}}.tsv"
+    conda:
+        ENV
     threads: config["threads"]["train"]
     resources:
         mem_mb=resource("hessian", "mem_mb", 4000),
         runtime=resource("hessian", "runtime", 60),
         gpu=resource("hessian", "gpu", 0),
+    params:
+        **failure_params(f"{R}/hessian/{{task}}/{{model}}/seed{{seed}}/spectrum.json"),
+        settings=lambda w: aqconfig.as_json(
+            {"hessian": config["hessian"], "train": result_train(aqconfig.stage_settings(config, "train", w.task))}
+        ),
     shell:
         "aqbench hessian --task {wildcards.task} --seed {wildcards.seed} --threads {threads}"
         " --checkpoint {input.checkpoint:q} --data {input.data:q} --settings {params.settings:q} --out {output:q}"
@@ -38,23 +38,23 @@ rule qbert:
         state=update(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/state.safetensors"),
         info=update(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/method.json"),
         metrics=update(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/metrics.json"),
-    params:
-        settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, "qbert", w.task)),
-        eval_settings=settings("train"),
-        spectrum=lambda w, input: q(f"--input=spectrum={input.spectrum}") if input.spectrum else "",
-        out=lambda w, output: os.path.dirname(output.assignment),
-        **failure_params(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/assignment.json"),
-    conda:
-        ENV
     log:
         f"{R}/logs/qbert/{{task}}/{{model}}/{{budget}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/qbert/{{task}}/{{model}}/{{budget}}/seed{{seed}}.tsv"
+    conda:
+        ENV
     threads: config["threads"]["train"]
     resources:
         mem_mb=resource("qbert", "mem_mb", 4000),
         runtime=resource("qbert", "runtime", 60),
         gpu=resource("qbert", "gpu", 0),
+    params:
+        **failure_params(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/assignment.json"),
+        settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, "qbert", w.task)),
+        eval_settings=settings("train"),
+        spectrum=lambda w, input: q(f"--input=spectrum={input.spectrum}") if input.spectrum else "",
+        out=lambda w, output: os.path.dirname(output.assignment),
     shell:
         "aqbench quantize --method qbert --task {wildcards.task} --model {wildcards.model} --budget {wildcards.budget}"
         " --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint:q} --data {input.data:q}"

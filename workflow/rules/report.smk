@@ -6,18 +6,18 @@ rule aggregate:
         latency=aqconfig.latency_files(config),
     output:
         update(SUMMARY),
-    params:
-        **failure_params(SUMMARY),
-    conda:
-        ENV
     log:
         f"{R}/logs/aggregate.log",
     benchmark:
         f"{R}/benchmarks/aggregate.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=resource("aggregate", "mem_mb", 1000),
         runtime=resource("aggregate", "runtime", 10),
+    params:
+        **failure_params(SUMMARY),
     shell:
         "aqbench aggregate --out {output:q} --packed {input.packed:q} --onnx {input.onnx:q} --latency {input.latency:q}"
         " -- {input.metrics:q} 2> {log:q} || failed {params.record:q}"
@@ -34,20 +34,20 @@ rule tables:
             for name in TABLE_NAMES
         ],
         update(expand(f"{P}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["md", "tex"])),
-    conda:
-        ENV
     log:
         f"{R}/logs/tables.log",
     benchmark:
         f"{R}/benchmarks/tables.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=resource("tables", "mem_mb", 1000),
         runtime=resource("tables", "runtime", 10),
     params:
+        **failure_params(f"{P}/tables/{TABLE_NAMES[0]}.csv"),
         out_dir=lambda w, output: os.path.dirname(output[0]),
         settings=aqconfig.as_json(aqconfig.report_settings(config)),
-        **failure_params(f"{P}/tables/{TABLE_NAMES[0]}.csv"),
     shell:
         "aqbench tables --summary {input:q} --out-dir {params.out_dir:q} --settings {params.settings:q} 2> {log:q}"
         " || failed {params.record:q}"
@@ -61,26 +61,30 @@ rule figures:
     output:
         [
             update(
-                report(f"{P}/figures/{t}_{kind}.png", caption=f"../report/figures/{kind}.rst", category="Figures",
-                       subcategory=t)
+                report(
+                    f"{P}/figures/{t}_{kind}.png",
+                    caption=f"../report/figures/{kind}.rst",
+                    category="Figures",
+                    subcategory=t,
+                )
             )
             for t in config["tasks"]
             for kind in FIGURES
         ],
         update(expand(f"{P}/figures/{{task}}_{{kind}}.svg", task=config["tasks"], kind=FIGURES)),
-    params:
-        out_dir=lambda w, output: os.path.dirname(output[0]),
-        **failure_params(f"{P}/figures/{config['tasks'][0]}_{FIGURES[0]}.png"),
-    conda:
-        ENV
     log:
         f"{R}/logs/figures.log",
     benchmark:
         f"{R}/benchmarks/figures.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=resource("figures", "mem_mb", 2000),
         runtime=resource("figures", "runtime", 10),
+    params:
+        **failure_params(f"{P}/figures/{config['tasks'][0]}_{FIGURES[0]}.png"),
+        out_dir=lambda w, output: os.path.dirname(output[0]),
     shell:
         "aqbench figures --summary {input.summary:q} --spectrum {input.spectra:q} --trace {input.traces:q}"
         " --out-dir {params.out_dir:q} 2> {log:q} || failed {params.record:q}"
@@ -93,21 +97,21 @@ rule report:
         figures=rules.figures.output,
     output:
         update(report(REPORT, caption="../report/html.rst", category="Report")),
-    params:
-        # the configuration the page shows; scheduler resources cannot change a result, so they do not rebuild it
-        settings=lambda w: aqconfig.as_json({k: v for k, v in config.items() if k != "resources"}),
-        figures_dir=lambda w, input: os.path.dirname(input.figures[0]),
-        **failure_params(REPORT),
-    conda:
-        ENV
     log:
         f"{R}/logs/report.log",
     benchmark:
         f"{R}/benchmarks/report.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=resource("report", "mem_mb", 1000),
         runtime=resource("report", "runtime", 10),
+    params:
+        **failure_params(REPORT),
+        # the configuration the page shows; scheduler resources cannot change a result, so they do not rebuild it
+        settings=lambda w: aqconfig.as_json({k: v for k, v in config.items() if k != "resources"}),
+        figures_dir=lambda w, input: os.path.dirname(input.figures[0]),
     shell:
         "aqbench report --summary {input.summary:q} --figures-dir {params.figures_dir:q} --out {output:q}"
         " --settings {params.settings:q} 2> {log:q} || failed {params.record:q}"
