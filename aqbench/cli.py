@@ -145,7 +145,7 @@ def cmd_hessian(args):
 
 
 def cmd_search(args):
-    from aqbench.methods.common import avg_bits
+    from aqbench.budget import average_bits
     from aqbench.search import search
     from aqbench.tasks import get_task
 
@@ -153,7 +153,7 @@ def cmd_search(args):
         get_task(args.task),
         args.checkpoint,
         args.data,
-        avg_bits(args.budget, "aq"),
+        average_bits(args.budget, "aq"),
         args.settings,
         args.seed,
         args.out,

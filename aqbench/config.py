@@ -13,23 +13,11 @@ from pathlib import Path
 
 import yaml
 
+from aqbench import paths, registry
 from aqbench.errors import AqbenchError
 
 SCHEMA = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
 # the model each method compresses: bert (the teacher) or distil (its distilled student)
-MODEL_OF_METHOD = {
-    "fp": "bert",
-    "lq": "bert",
-    "aciq": "bert",
-    "ocs": "bert",
-    "qbert": "bert",
-    "aq": "bert",
-    "distil": "distil",
-    "aq_distil": "distil",
-}
-PTQ_METHODS = ("fp", "lq", "aciq", "ocs", "distil")  # no training: one job per task runs a method's whole sweep
-SEARCH_METHODS = ("aq", "aq_distil")  # a cached search per budget, then QAT
-EXPORTED_METHODS = ("lq", "aciq", "ocs", "qbert", "aq", "aq_distil")  # quantized: written as packed files
 
 
 def read_yaml(path):
@@ -149,7 +137,7 @@ def load(config, schema_path=None):
                 f"budgets it can meet (and add {min(config['qbert']['bits'])} to qbert.uniform_bits for its "
                 "smallest model), or give qbert.bits a lower bit-width"
             )
-    if set(SEARCH_METHODS) & set(config["methods"]):
+    if set(registry.names(kind=registry.SEARCH)) & set(config["methods"]):
         smallest = min(config["aq"]["bits"])
         below = [b for b in (config["aq"]["budgets"] or config["budgets"]) + study if b < smallest]
         if below:
@@ -173,7 +161,7 @@ def load(config, schema_path=None):
                 f"config error: models.{name} has source config but no architecture. Fix: give BertConfig "
                 "arguments (hidden_size, num_hidden_layers, ...) in models.{name}.architecture"
             )
-    needs_distil = sorted({"distil", "aq_distil"} & set(config["methods"]))
+    needs_distil = sorted(m for m in config["methods"] if registry.get(m).model == "distil")
     if needs_distil and "distil" not in config["models"]:
         raise AqbenchError(
             f"config error: methods {needs_distil} need models.distil. Fix: add models.distil, e.g. "
@@ -486,72 +474,14 @@ def as_json(obj):
 
 
 def budgets(config, method):
-    """The budget labels a method runs at: fp32 for FP, w<bits> for uniform weight bits, w<bits>-r<ratio> for OCS,
-    b<avg bits> for a mixed-precision budget."""
-    if method == "fp":
-        return ["fp32"]
-    if method in ("lq", "aciq"):
-        return [f"w{b}" for b in config[method]["bits"]]
-    if method == "ocs":
-        return [f"w{b}-r{r:g}" for b in config["ocs"]["bits"] for r in config["ocs"]["expand_ratios"]]
-    if method == "qbert":
-        return _unique(
-            [f"w{b}" for b in config["qbert"]["uniform_bits"]]
-            + mixed_budgets(config, "qbert")
-            + group_study_budgets(config, "qbert")
-        )
-    if method == "distil":
-        return ["fp32"]
-    if method in SEARCH_METHODS:
-        return _unique(mixed_budgets(config, "aq") + group_study_budgets(config, method))
-    raise AqbenchError(f"unknown method {method!r}")
-
-
-def _unique(labels):
-    return list(dict.fromkeys(labels))
-
-
-GROUP_STUDY_METHODS = ("qbert", "aq")  # AQ-BERT's Table 2 compares these two
-
-
-def group_study_budgets(config, method):
-    """The group study's runs of a method: b<bits>-g<groups>, or plain b<bits> at quant.groups (the usual run)."""
-    study = config.get("group_study")
-    if not study or method not in GROUP_STUDY_METHODS:
-        return []
-    return [
-        f"b{b:g}" + ("" if g == config["quant"]["groups"] else f"-g{g}")
-        for b in study["budgets"]
-        for g in study["groups"]
-    ]
-
-
-def bits_label(budget):
-    """A budget label's bits part, without a method's suffix: w2-r0.05 -> w2, b2.47-g12 -> b2.47, fp32 -> fp32.
-    Runs at the same bits label are compared with each other."""
-    return budget.split("-")[0]
-
-
-def label_groups(budget):
-    """The groups per matrix a budget label asks for (b2.47-g12 -> 12), None when it uses quant.groups."""
-    for part in budget.split("-")[1:]:
-        if part.startswith("g") and part[1:].isdigit():
-            return int(part[1:])
-    return None
-
-
-def mixed_budgets(config, method):
-    """b<avg bits> labels of a method's size budgets (average bits per encoder weight of the model it compresses:
-    the same label is half the MB on a 6-block student, as AQ-BERT's Table 3): its own `budgets` if it has them,
-    else the top-level ones."""
-    own = config.get(method, {}).get("budgets")
-    return [f"b{b:g}" for b in (config["budgets"] if own is None else own)]
+    """The budget labels a method runs at (aqbench.budget has their grammar, aqbench.registry each method's)."""
+    return registry.get(method).budgets(config, method)
 
 
 def runs(config):
     """Every (task, model, method, budget, seed) the config asks for, in a stable order."""
     return [
-        (task, MODEL_OF_METHOD[method], method, budget, seed)
+        (task, registry.get(method).model, method, budget, seed)
         for task in config["tasks"]
         for method in config["methods"]
         for budget in budgets(config, method)
@@ -561,12 +491,12 @@ def runs(config):
 
 def run_path(config, task, model, method, budget, seed):
     """The directory of one run (aqbench.runs)."""
-    return f"{config['results']}/runs/{task}/{model}/{method}/{budget}/seed{seed}"
+    return paths.run_dir(config["results"], task, model, method, budget, seed)
 
 
 def packed_files(config):
     """packed.json of every quantized run the config asks for (aqbench.export), in runs() order."""
-    return [f"{run_path(config, *run)}/packed.json" for run in runs(config) if run[2] in EXPORTED_METHODS]
+    return [f"{run_path(config, *run)}/packed.json" for run in runs(config) if registry.get(run[2]).exported]
 
 
 def onnx_files(config):
@@ -585,19 +515,17 @@ def latency_files(config):
     """One latency record per task and seed (aqbench.deploy.latency)."""
     if not latency_enabled(config):
         return []
-    return [f"{config['results']}/latency/{t}/seed{s}.json" for t in config["tasks"] for s in config["seeds"]]
+    return [
+        paths.fill(paths.LATENCY, results=config["results"], task=t, seed=s)
+        for t in config["tasks"]
+        for s in config["seeds"]
+    ]
 
 
 def method_settings(config, method, task):
-    """What a method stage needs: nothing for fp; quantization and evaluation settings and the method's own section
-    for the PTQ methods (OCS with clipping also reads the ACIQ section)."""
-    if method in ("fp", "distil"):
-        return {}
-    if method in SEARCH_METHODS:
-        return {"quant": config["quant"], "train": stage_settings(config, "train", task), "qat": config["qat"]}
-    out = {"quant": config["quant"], "train": stage_settings(config, "train", task), method: config[method]}
-    if method == "ocs" and config["ocs"]["clip"] == "aciq":
-        out["aciq"] = config["aciq"]
-    if method == "qbert":
-        out["qat"] = config["qat"]
-    return out
+    """What a method stage needs: the config sections its registry entry names (none for fp), the train section
+    with the task's overrides."""
+    return {
+        section: stage_settings(config, section, task) if section == "train" else config[section]
+        for section in registry.get(method).settings_sections(config)
+    }

@@ -79,7 +79,8 @@ def test_settings_json_is_stable():
 
 
 def test_the_group_study_adds_labelled_runs_of_qbert_and_aq_only():
-    from aqbench.methods.common import avg_bits, settings_for_budget
+    from aqbench.budget import average_bits, label_groups
+    from aqbench.methods.common import settings_for_budget
 
     cfg = C.load(
         with_(
@@ -93,7 +94,7 @@ def test_the_group_study_adds_labelled_runs_of_qbert_and_aq_only():
     assert C.budgets(cfg, "aq") == ["b1.97", "b2.47-g1", "b2.47", "b2.47-g768"]
     assert C.budgets(cfg, "aq_distil") == ["b1.97"]  # Table 2 compares Q-BERT and AQ-BERT
     assert (
-        avg_bits("b2.47-g768", "aq") == 2.47 and C.label_groups("b2.47-g768") == 768 and C.label_groups("b2.47") is None
+        average_bits("b2.47-g768", "aq") == 2.47 and label_groups("b2.47-g768") == 768 and label_groups("b2.47") is None
     )
     assert settings_for_budget({"quant": {"groups": 128}}, "b2.47-g1") == {"quant": {"groups": 1}}
     with pytest.raises(AqbenchError, match="qbert cannot meet budgets \\[1.5\\]"):

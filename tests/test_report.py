@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from aqbench.report.aggregate import aggregate, budget_bits, load_summary, over_seeds
+from aqbench.budget import label_bits
+from aqbench.report.aggregate import aggregate, load_summary, over_seeds
 from aqbench.report.figures import write_figures
 from aqbench.report.html import build_report, run_files
 from aqbench.report.tables import write_tables
@@ -83,7 +84,7 @@ def test_over_seeds_mean_std_and_count(metrics_files):
 
 
 def test_budget_labels_sort_by_bits():
-    assert [budget_bits(b) for b in ("fp32", "w8", "b2.96")] == [32.0, 8.0, 2.96]
+    assert [label_bits(b) for b in ("fp32", "w8", "b2.96")] == [32.0, 8.0, 2.96]
 
 
 def test_tables_figures_and_a_self_contained_report(metrics_files, tmp_path):

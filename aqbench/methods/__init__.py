@@ -11,22 +11,17 @@ import time
 
 import torch
 
-from aqbench.errors import AqbenchError
-from aqbench.methods import aciq, aq, fp, lq, ocs, qbert
+from aqbench import registry
 from aqbench.methods.common import settings_for_budget
 from aqbench.models import load_checkpoint
 from aqbench.quant.modules import quantize_model
 from aqbench.runs import save_run
 
-# distil is the FP run of the distilled student; aq_distil is aq on that student (the rules give each the
-# student's checkpoint)
-METHODS = {"fp": fp, "lq": lq, "aciq": aciq, "ocs": ocs, "qbert": qbert, "aq": aq, "distil": fp, "aq_distil": aq}
-
 
 def get_method(name):
-    if name not in METHODS:
-        raise AqbenchError(f"unknown method {name!r}: available methods are {', '.join(METHODS)}")
-    return METHODS[name]
+    """The module that runs a method (aqbench.registry names it): distil runs fp's code on the distilled
+    student, aq_distil aq's (the rules give each the student's checkpoint)."""
+    return registry.get(name).load()
 
 
 def run_method(name, task, checkpoint_dir, data_dir, budget, seed, settings, out_dir, inputs=None):

@@ -10,13 +10,14 @@ import math
 
 import torch
 
-from aqbench.methods.common import calibrate, calibration_features, uniform_assignment, weight_bits
+from aqbench.budget import uniform_bits
+from aqbench.methods.common import calibrate, calibration_features, uniform_assignment
 from aqbench.quant.clipping import optimal_alpha, weight_clip_ranges
 from aqbench.quant.modules import QuantLinear, act_quantizers, quantize_model
 
 
 def validate(budget, settings):
-    weight_bits(budget, "aciq")
+    uniform_bits(budget, "aciq")
 
 
 def clip_weights(model, dist):
@@ -60,7 +61,7 @@ def clip_activations(model, features, pad_id, settings, dist):
 
 def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
     cfg = settings["aciq"]
-    assignment = uniform_assignment(model, weight_bits(budget, "aciq"), settings, "aciq", budget)
+    assignment = uniform_assignment(model, uniform_bits(budget, "aciq"), settings, "aciq", budget)
     for layer in assignment.layers.values():
         layer.extra["clip"] = f"aciq-{cfg['distribution']}"
     quantize_model(model, assignment)

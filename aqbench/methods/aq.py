@@ -5,15 +5,15 @@ differ only in the assignment) and the run is evaluated. aq_distil is the same o
 checkpoint it is given is the student's.
 """
 
+from aqbench.budget import average_bits
 from aqbench.errors import AqbenchError
-from aqbench.methods.common import avg_bits
 from aqbench.qat import quantization_aware_training
 from aqbench.quant.assignment import Assignment
 from aqbench.quant.modules import encoder_linears
 
 
 def validate(budget, settings):
-    avg_bits(budget, "aq")
+    average_bits(budget, "aq")
 
 
 def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs):

@@ -1,8 +1,8 @@
-"""What methods share: budget labels, the uniform assignment, the calibration set and calibration."""
+"""What methods share: a budget's settings, the uniform assignment, the calibration set and calibration."""
 
 import torch
 
-from aqbench.config import bits_label, label_groups
+from aqbench.budget import Budget
 from aqbench.data import load_split, subsample
 from aqbench.errors import AqbenchError
 from aqbench.quant.assignment import uniform
@@ -10,39 +10,10 @@ from aqbench.quant.modules import act_quantizers, calibrating
 from aqbench.tasks.kinds import featurize
 from aqbench.train import predict
 
-WEIGHT_BITS = range(2, 9)
-
-
-def weight_bits(budget, method):
-    """w<b>[-suffix] -> b, refusing bit-widths the grids cannot represent."""
-    head = bits_label(budget)
-    bits = int(head[1:]) if head.startswith("w") and head[1:].isdigit() else None
-    if bits not in WEIGHT_BITS:
-        raise AqbenchError(
-            f"budget {budget!r} cannot be met by {method}: it quantizes weights to w2 ... w8. Fix "
-            f"{method}.bits (or the target you asked for)"
-        )
-    return bits
-
-
-def avg_bits(budget, method):
-    """b<avg bits> -> avg bits per encoder weight (a mixed-precision size budget)."""
-    head = bits_label(budget)  # b2.47-g12: the group study's suffix
-    try:
-        value = float(head[1:]) if head.startswith("b") else None
-    except ValueError:
-        value = None
-    if value is None or not 0 < value <= 32:
-        raise AqbenchError(
-            f"budget {budget!r} for {method}: use b<average bits per weight>, e.g. b2.96"
-            + (" (or w<bits> for a uniform run)" if method == "qbert" else "")
-        )
-    return value
-
 
 def settings_for_budget(settings, budget):
     """The run's settings: a group-study label (b2.47-g12) replaces quant.groups with its own count."""
-    groups = label_groups(budget)
+    groups = Budget.parse(budget).groups
     if groups is None or "quant" not in settings:
         return settings
     return {**settings, "quant": {**settings["quant"], "groups": groups}}

@@ -4,16 +4,17 @@ Every encoder Linear at the same bit-width, group-wise min-max ranges on the con
 activations calibrated on a few hundred training examples, 8-bit embedding. No training.
 """
 
-from aqbench.methods.common import calibrate, calibration_features, uniform_assignment, weight_bits
+from aqbench.budget import uniform_bits
+from aqbench.methods.common import calibrate, calibration_features, uniform_assignment
 from aqbench.quant.modules import quantize_model
 
 
 def validate(budget, settings):
-    weight_bits(budget, "lq")
+    uniform_bits(budget, "lq")
 
 
 def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
-    assignment = uniform_assignment(model, weight_bits(budget, "lq"), settings, "lq", budget)
+    assignment = uniform_assignment(model, uniform_bits(budget, "lq"), settings, "lq", budget)
     quantize_model(model, assignment)
     features = calibration_features(
         task, data_dir, tokenizer, settings["train"], settings["quant"]["calibration_examples"], seed

@@ -6,31 +6,30 @@ and its extra columns counted in the size. Optionally (ocs.act_expand_ratio > 0)
 |x| on the calibration set are split too (activation side). Then quantize and calibrate as lq does.
 """
 
+from aqbench.budget import Budget, uniform_bits
 from aqbench.errors import AqbenchError
 from aqbench.methods.aciq import clip_activations, clip_weights
-from aqbench.methods.common import calibrate, calibration_features, input_absmax, uniform_assignment, weight_bits
+from aqbench.methods.common import calibrate, calibration_features, input_absmax, uniform_assignment
 from aqbench.quant.modules import encoder_linears, quantize_model
 from aqbench.quant.ocs import expand, plan_activation_splits, plan_weight_splits
 
 
 def expand_ratio(budget):
-    try:
-        return float(budget.split("-r", 1)[1])
-    except (IndexError, ValueError):
-        raise AqbenchError(
-            f"budget {budget!r} for ocs needs an expand ratio: w<bits>-r<ratio>, e.g. w4-r0.02"
-        ) from None
+    ratio = Budget.parse(budget).ratio
+    if ratio is None:
+        raise AqbenchError(f"budget {budget!r} for ocs needs an expand ratio: w<bits>-r<ratio>, e.g. w4-r0.02")
+    return ratio
 
 
 def validate(budget, settings):
-    weight_bits(budget, "ocs")
+    uniform_bits(budget, "ocs")
     if not 0 < expand_ratio(budget) <= 1:
         raise AqbenchError(f"budget {budget!r}: the OCS expand ratio must be in (0, 1]; the paper sweeps 0.01-0.05")
 
 
 def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
     cfg = settings["ocs"]
-    assignment = uniform_assignment(model, weight_bits(budget, "ocs"), settings, "ocs", budget)
+    assignment = uniform_assignment(model, uniform_bits(budget, "ocs"), settings, "ocs", budget)
     linears = encoder_linears(model)
     for name, layer in assignment.layers.items():
         layer.extra["splits"] = plan_weight_splits(linears[name].weight, expand_ratio(budget))

@@ -8,8 +8,9 @@ with the assignment fixed (aqbench.qat; distillation from the FP model is a swit
 """
 
 from aqbench.allocation import block_costs, ilp_allocation, rank_allocation
+from aqbench.budget import UNIFORM, average_bits, kind_of, uniform_bits
 from aqbench.io import read_json
-from aqbench.methods.common import avg_bits, uniform_assignment, weight_bits
+from aqbench.methods.common import uniform_assignment
 from aqbench.qat import quantization_aware_training
 from aqbench.quant.modules import encoder_linears
 from aqbench.quant.quantizer import get_grid, quantize_rows
@@ -17,10 +18,10 @@ from aqbench.quant.size import MB
 
 
 def validate(budget, settings):
-    if budget.startswith("w"):
-        weight_bits(budget, "qbert")
+    if kind_of(budget) == UNIFORM:
+        uniform_bits(budget, "qbert")
     else:
-        avg_bits(budget, "qbert")
+        average_bits(budget, "qbert")
 
 
 def block_perturbation(model, assignment, blocks, bit_set):
@@ -42,7 +43,7 @@ def mixed_assignment(model, budget, settings, spectrum):
     sens = {b["name"]: b["sensitivity"] for b in spectrum["blocks"]}
     costs = block_costs(assignment, list(sens), cfg["bits"])
     numel = sum(l.shape[0] * l.shape[1] for l in assignment.layers.values())
-    budget_bits = avg_bits(budget, "qbert") * numel
+    budget_bits = average_bits(budget, "qbert") * numel
     if cfg["rule"] == "ilp":
         bits = ilp_allocation(
             sens, block_perturbation(model, assignment, list(sens), cfg["bits"]), costs, budget_bits, cfg["bits"]
@@ -59,8 +60,8 @@ def mixed_assignment(model, budget, settings, spectrum):
 
 
 def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs):
-    if budget.startswith("w"):
-        assignment = uniform_assignment(model, weight_bits(budget, "qbert"), settings, "qbert", budget)
+    if kind_of(budget) == UNIFORM:
+        assignment = uniform_assignment(model, uniform_bits(budget, "qbert"), settings, "qbert", budget)
     else:
         assignment = mixed_assignment(model, budget, settings, read_json(inputs["spectrum"], what="Hessian spectrum"))
     stats = quantization_aware_training(

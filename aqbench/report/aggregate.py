@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from aqbench.config import bits_label
+from aqbench import registry
+from aqbench.budget import label_bits
 from aqbench.errors import AqbenchError
 from aqbench.io import atomic_file
 
@@ -38,26 +39,7 @@ ONNX_COLUMNS = {
     "onnx_near_ties": "near_ties",
 }
 DEPLOY_PREFIXES = ("onnx_", "latency_", "speedup_", "torch_")  # the columns of onnx.json and the latency records
-METHOD_ORDER = ["fp", "distil", "qbert", "lq", "aciq", "ocs", "aq", "aq_distil"]
 TASK_ORDER = ["sst2", "mnli", "conll03", "squad"]
-
-
-PTQ_METHODS = ("lq", "aciq", "ocs")
-
-
-def budget_bits(budget):
-    """A budget label's bits, for sorting: fp32 -> 32, w4 -> 4, w4-r0.02 -> 4, b2.96 -> 2.96."""
-    digits = bits_label(budget).lstrip("fpwb")
-    try:
-        return float(digits)
-    except ValueError:
-        return float("nan")
-
-
-def series(method, budget):
-    """The series a run belongs to in PTQ tables and figures: the method, with OCS's expand ratio."""
-    suffix = budget.split("-", 1)[1] if "-" in budget else ""
-    return f"{method} ({suffix.replace('r', 'r=', 1)})" if suffix else method
 
 
 def rows(record, path):
@@ -152,8 +134,8 @@ def aggregate(paths, out=None, packed=(), onnx=(), latency=()):
 def sort(frame):
     key = {
         "task": lambda s: s.map(lambda t: TASK_ORDER.index(t) if t in TASK_ORDER else len(TASK_ORDER)),
-        "method": lambda s: s.map(lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER)),
-        "budget": lambda s: -s.map(budget_bits),
+        "method": lambda s: s.map(registry.order),
+        "budget": lambda s: -s.map(label_bits),
     }
     frame = frame.copy()
     for col in ("task", "method", "budget"):

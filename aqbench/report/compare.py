@@ -6,8 +6,8 @@ Works on the cells of `over_seeds` (mean, std and n per task, model, method, bud
 
 import pandas as pd
 
-from aqbench.config import bits_label, label_groups
-from aqbench.report.aggregate import budget_bits, series
+from aqbench import registry
+from aqbench.budget import base_label, label_bits, label_groups, series
 
 
 def main_cells(cells, task):
@@ -43,10 +43,10 @@ def winners(cells, task):
     Returns a list of {model, budget, metric, contenders: [{series, mean, std, n, size_mb}], winners: [series],
     tie, seeds (the smallest n), margin (best minus runner-up), spread}."""
     t = main_cells(cells, task)
-    t = t[~t.method.isin(["fp", "distil"])]  # full-precision rows are the reference, not contenders
+    t = t[~t.method.isin(registry.names(kind=registry.FP))]  # full-precision rows are the reference, not contenders
     out = []
-    t = t.assign(_key=t.budget.map(bits_label))
-    keys = sorted(t.groupby(["model", "_key"], sort=False).groups, key=lambda k: -budget_bits(k[1]))
+    t = t.assign(_key=t.budget.map(base_label))
+    keys = sorted(t.groupby(["model", "_key"], sort=False).groups, key=lambda k: -label_bits(k[1]))
     for model, key in keys:
         g = t[(t.model == model) & (t._key == key)]
         if len(g) < 2:

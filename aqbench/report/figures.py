@@ -11,26 +11,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from aqbench import paths, registry  # noqa: E402
+from aqbench.budget import label_bits, series  # noqa: E402
 from aqbench.io import atomic_file  # noqa: E402
-from aqbench.report.aggregate import METHOD_ORDER, PTQ_METHODS, budget_bits, over_seeds, series  # noqa: E402
+from aqbench.report.aggregate import over_seeds  # noqa: E402
 from aqbench.report.compare import main_cells, pareto_front  # noqa: E402
-
-MARKERS = dict(zip(METHOD_ORDER, "*oDsv^Ph"))
 
 
 def method_colors():
-    """seaborn's colour-blind palette, assigned so that methods compared with each other are far apart."""
+    """Each method's colour from seaborn's colour-blind palette (aqbench.registry assigns the indices)."""
     c = sns.color_palette("colorblind", 10)
-    return {
-        "fp": c[0],
-        "lq": c[3],
-        "aciq": c[4],
-        "ocs": c[2],
-        "qbert": c[1],
-        "aq": c[9],
-        "aq_distil": c[7],
-        "distil": c[5],
-    }
+    return {name: c[spec.color] for name, spec in registry.METHODS.items()}
 
 
 RATIO_STYLES = {"": "-", "r=0.01": ":", "r=0.02": "--", "r=0.05": "-."}
@@ -39,7 +30,7 @@ RATIO_STYLES = {"": "-", "r=0.01": ":", "r=0.02": "--", "r=0.05": "-."}
 def _with_series(frame):
     frame = frame.copy()
     frame["series"] = [series(m, b) for m, b in zip(frame.method, frame.budget)]
-    frame["bits"] = frame.budget.map(budget_bits)
+    frame["bits"] = frame.budget.map(label_bits)
     return frame
 
 
@@ -48,7 +39,7 @@ def _style(method, name):
     ratio = name[len(method) :].strip(" ()")
     return {
         "color": method_colors().get(method),
-        "marker": MARKERS.get(method, "o"),
+        "marker": registry.METHODS[method].marker if method in registry.METHODS else "o",
         "ls": RATIO_STYLES.get(ratio, "-"),
     }
 
@@ -129,7 +120,7 @@ def _metric_vs(t, task, out_stem, cost, xlabel):
 def ptq_vs_bits(cells, task, out_stem):
     """The PTQ study's figure: main metric against weight bits, a line per method (OCS per expand ratio)."""
     t = _with_series(cells[(cells.task == task) & cells["main"]])
-    ptq = t[t.method.isin(PTQ_METHODS)]
+    ptq = t[t.method.isin(registry.names(kind=registry.PTQ))]
     if ptq.empty:
         return []
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
@@ -347,7 +338,9 @@ def write_figures(summary, out_dir, spectra=(), tasks=None, traces=()):
                 for r in runs.sort_values("avg_bits", ascending=False).itertuples()
             }
             out[task] += allocation_figure(assignments, task, "qbert", Path(out_dir) / f"{task}_qbert_bits")
-        aq = summary[(summary.task == task) & summary.method.isin(["aq", "aq_distil"])].drop_duplicates("run_dir")
+        aq = summary[
+            (summary.task == task) & summary.method.isin(registry.names(kind=registry.SEARCH))
+        ].drop_duplicates("run_dir")
         aq = aq[aq.seed == aq.seed.min()] if not aq.empty else aq
         if not aq.empty:
             assignments = {
@@ -358,10 +351,9 @@ def write_figures(summary, out_dir, spectra=(), tasks=None, traces=()):
     by_task = {}
     for path in sorted(traces, key=by_seed):
         record = json.loads(Path(path).read_text())
-        model = Path(path).parts[-4]  # search/<task>/<model>/<budget>/seed<s>/trace.json
-        by_task.setdefault(record["task"], {}).setdefault(
-            f"{'aq' if model == 'bert' else 'aq_distil'} {record['budget']}", record
-        )
+        model = paths.match(paths.TRACE, path)["model"]
+        method = next(m for m in registry.names(kind=registry.SEARCH) if registry.METHODS[m].model == model)
+        by_task.setdefault(record["task"], {}).setdefault(f"{method} {record['budget']}", record)
     for task, records in by_task.items():
         out.setdefault(task, []).extend(aq_search_figure(records, task, Path(out_dir) / f"{task}_aq_search"))
     drawn = set()

@@ -11,7 +11,8 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from aqbench.config import PTQ_METHODS, SEARCH_METHODS, report_settings
+from aqbench import paths, registry
+from aqbench.config import report_settings
 from aqbench.io import atomic_write_text
 from aqbench.report import published as pub
 from aqbench.report.aggregate import load_summary, over_seeds
@@ -35,19 +36,10 @@ def run_files(run_dir, method, budget):
         ("packed", run_dir / "packed.json"),
         ("onnx", run_dir / "onnx.json"),
     ]
-    if (
-        len(run_dir.parts) >= 6 and run_dir.parts[-6] == "runs"
-    ):  # <results>/runs/<task>/<model>/<method>/<budget>/seed<s>
-        logs, (task, model, _, _, seed) = run_dir.parents[5] / "logs", run_dir.parts[-5:]
-        if method in PTQ_METHODS:  # one ptq job per task, model, method and seed
-            files.insert(0, ("log", logs / "ptq" / task / model / method / f"{seed}.log"))
-        elif method == "qbert":
-            files.insert(0, ("log", logs / "qbert" / task / model / budget / f"{seed}.log"))
-        elif method in SEARCH_METHODS:
-            files[:0] = [
-                ("log", logs / "aq" / task / model / method / budget / f"{seed}.log"),
-                ("search log", logs / "aq_search" / task / model / budget / f"{seed}.log"),
-            ]
+    fields = paths.match(paths.RUN, run_dir)
+    if fields and method in registry.METHODS:
+        logs = paths.RUN_LOGS[registry.METHODS[method].kind]
+        files[:0] = [(label, Path(paths.fill(template, **fields))) for label, template in logs]
     return [(label, path) for label, path in files if path.is_file()]
 
 
@@ -153,7 +145,7 @@ def deploy_notes(cells, task):
         f"metric difference is {gap:.2f} points; {changed} predictions changed in all, {ties} of them near "
         "ties (the check fails a run on any other change or on more than 0.1 points)."
     )
-    quantized = t[~t.method.isin(["fp", "distil"])]
+    quantized = t[~t.method.isin(registry.names(kind=registry.FP))]
     if not settings or quantized.empty:
         return lines, slow_runs
     speed = lambda r, cell, form: getattr(r, f"latency_{cell}_{form}_speedup", float("nan"))

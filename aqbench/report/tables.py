@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from aqbench.config import GROUP_STUDY_METHODS, bits_label, label_groups
+from aqbench import registry
+from aqbench.budget import base_label, label_bits, label_groups, series
 from aqbench.io import atomic_file, atomic_write_text
 from aqbench.report import published as pub
-from aqbench.report.aggregate import PTQ_METHODS, TASK_ORDER, budget_bits, over_seeds, series
+from aqbench.report.aggregate import TASK_ORDER, over_seeds
 from aqbench.report.compare import main_cells, pareto_front, verdict, winners
 
 SIZE_COLUMNS = ("size (MB)", "packed (MB)", "onnx (MB)")
@@ -168,7 +169,7 @@ def ptq_table(cells, task):
     """The PTQ study's table for one task: a row per method (OCS per expand ratio), a column per weight bit-width,
     the task's main metric in each cell, and the FP score each method starts from in the first column."""
     t = cells[(cells.task == task) & cells["main"]]
-    ptq = t[t.method.isin(PTQ_METHODS)]
+    ptq = t[t.method.isin(registry.names(kind=registry.PTQ))]
     if ptq.empty:
         return None
     fp = t[t.method == "fp"]
@@ -177,7 +178,7 @@ def ptq_table(cells, task):
         "series", sort=False
     ):
         row = {"method": name, **({"fp32": _fmt(fp.iloc[0])} if not fp.empty else {})}
-        row.update({f"w{int(budget_bits(c.budget))}": _fmt(c) for _, c in g.iterrows()})
+        row.update({f"w{int(label_bits(c.budget))}": _fmt(c) for _, c in g.iterrows()})
         rows.append(row)
     table = pd.DataFrame(rows).fillna("")
     bit_cols = sorted((c for c in table.columns if c.startswith("w")), key=lambda c: -int(c[1:]))
@@ -217,12 +218,12 @@ def groups_table(cells, groups, study):
     if not study:
         return None
     labels = {f"b{b:g}" for b in study["budgets"]}
-    keep = lambda c: c.method.isin(GROUP_STUDY_METHODS) & c.budget.map(bits_label).isin(labels)
+    keep = lambda c: c.method.isin(registry.names(group_study=True)) & c.budget.map(base_label).isin(labels)
     table = across_tasks(cells, keep, main_only=True)
     if table is None:
         return None
     table.insert(3, "groups", [label_groups(b) or groups for b in table.budget])
-    table["budget"] = table.budget.map(bits_label)
+    table["budget"] = table.budget.map(base_label)
     return table.sort_values(["budget", "method", "groups"], kind="stable").reset_index(drop=True)
 
 
