@@ -1,7 +1,7 @@
 # AQ-BERT: a search per task, model and budget (cached: the assignment, the architecture parameters and the
 # trace), then quantization-aware fine-tuning with the searched assignment, evaluated. aq compresses bert,
 # aq_distil the distilled student (models.distil); both search at the aq section's budgets.
-SEARCH = f"{R}/search/{{task}}/{{model}}/{{budget}}/seed{{seed}}"
+SEARCH = paths.fill(paths.SEARCH, results=R)
 
 
 rule aq_search:
@@ -10,14 +10,12 @@ rule aq_search:
         data=DATA,
     output:
         assignment=update(f"{SEARCH}/assignment.json"),
-        trace=update(f"{SEARCH}/trace.json"),
+        trace=update(paths.fill(paths.TRACE, results=R)),
         alpha=update(f"{SEARCH}/alpha.safetensors"),
     log:
-        f"{R}/logs/aq_search/{{task}}/{{model}}/{{budget}}/seed{{seed}}.log",
+        paths.fill(paths.SEARCH_LOG, results=R),
     benchmark:
         f"{R}/benchmarks/aq_search/{{task}}/{{model}}/{{budget}}/seed{{seed}}.tsv"
-    conda:
-        ENV
     threads: config["threads"]["train"]
     resources:
         mem_mb=resource("aq_search", "mem_mb", 4000),
@@ -25,6 +23,7 @@ rule aq_search:
         gpu=resource("aq_search", "gpu", 0),
     params:
         **failure_params(f"{SEARCH}/assignment.json"),
+        code=code_version("search"),
         settings=lambda w: aqconfig.as_json(aqconfig.search_settings(config, w.task)),
         out=lambda w, output: os.path.dirname(output.assignment),
     shell:
@@ -44,13 +43,11 @@ rule aq:
         info=update(f"{RUN}/method.json"),
         metrics=update(f"{RUN}/metrics.json"),
     log:
-        f"{R}/logs/aq/{JOB}.log",
+        paths.fill(paths.AQ_LOG, results=R),
     benchmark:
         f"{R}/benchmarks/aq/{JOB}.tsv"
     wildcard_constraints:
-        method="aq|aq_distil",
-    conda:
-        ENV
+        method="|".join(registry.names(kind=registry.SEARCH)),
     threads: config["threads"]["train"]
     resources:
         mem_mb=resource("aq", "mem_mb", 4000),
@@ -58,6 +55,7 @@ rule aq:
         gpu=resource("aq", "gpu", 0),
     params:
         **failure_params(f"{RUN}/assignment.json"),
+        code=code_version("quantize"),
         settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, w.method, w.task)),
         eval_settings=settings("train"),
         out=lambda w, output: os.path.dirname(output.assignment),

@@ -6,9 +6,12 @@ import sys
 from pathlib import Path
 
 from aqbench import config as aqconfig
+from aqbench import budget as budget_labels
+from aqbench import paths, registry
+from aqbench.budget import MIXED, kind_of
+from aqbench.codeversion import code_version
 from aqbench.errors import AqbenchError
 from aqbench.resume import clear_stale_state
-from aqbench.report.aggregate import PTQ_METHODS as PTQ_QUANTIZERS  # lq, aciq, ocs: the PTQ figure's methods
 from aqbench.report.tables import NAMES as TABLE_NAMES
 
 # `aqbench` is installed next to the Python running Snakemake (.venv/bin): jobs find it without activating .venv.
@@ -68,31 +71,33 @@ config.update(_loaded)
 
 R = config["results"]
 P = config["reports"]
-DATA = f"{R}/data/{{task}}"
-CHECKPOINT = f"{R}/models/{{task}}/{{model}}/seed{{seed}}"
-RUN = f"{R}/runs/{{task}}/{{model}}/{{method}}/{{budget}}/seed{{seed}}"
-SUMMARY = f"{R}/summary.csv"
-FIGURES = ["metric_vs_size"] + (["ptq_vs_bits"] if set(PTQ_QUANTIZERS) & set(config["methods"]) else [])
+DATA = paths.fill(paths.DATA, results=R)
+CHECKPOINT = paths.fill(paths.CHECKPOINT, results=R)
+RUN = paths.fill(paths.RUN, results=R)
+SUMMARY = paths.fill(paths.SUMMARY, results=R)
+FIGURES = ["metric_vs_size"] + (
+    ["ptq_vs_bits"] if set(registry.names(kind=registry.PTQ)) & set(config["methods"]) else []
+)
 FIGURES += ["hessian", "qbert_bits"] if "qbert" in config["methods"] else []
 # the figures of one run (spectra, search traces, allocations) draw the lowest seed's
 FIRST_SEED = min(config["seeds"])
 # the spectrum of every task, drawn in the report (the hessian rule makes them)
 SPECTRA = (
-    [f"{R}/hessian/{t}/bert/seed{FIRST_SEED}/spectrum.json" for t in config["tasks"]]
+    [paths.fill(paths.SPECTRUM, results=R, task=t, model="bert", seed=FIRST_SEED) for t in config["tasks"]]
     if "qbert" in config["methods"]
     else []
 )
-_AQ = [m for m in aqconfig.SEARCH_METHODS if m in config["methods"]]
+_AQ = [m for m in registry.names(kind=registry.SEARCH) if m in config["methods"]]
 FIGURES += ["aq_bits", "aq_search"] if _AQ else []
 FIGURES += ["metric_vs_latency"] if aqconfig.latency_enabled(config) else []
 # the search trace of every task, model and budget, drawn in the report (the aq_search rule makes them)
 TRACES = [
-    f"{R}/search/{t}/{aqconfig.MODEL_OF_METHOD[m]}/{b}/seed{FIRST_SEED}/trace.json"
+    paths.fill(paths.TRACE, results=R, task=t, model=registry.get(m).model, budget=b, seed=FIRST_SEED)
     for t in config["tasks"]
     for m in _AQ
     for b in aqconfig.budgets(config, m)
 ]
-REPORT = f"{P}/report.html"
+REPORT = paths.fill(paths.REPORT, reports=P)
 
 
 def latency_threads():
@@ -108,12 +113,13 @@ def latency_threads():
 
 LATENCY_THREADS = latency_threads()
 JOB = "{task}/{model}/{method}/{budget}/seed{seed}"  # the job name used in log and benchmark paths
-# The software of every rule (snakemake --use-conda); by default jobs run in the Python that runs Snakemake.
-ENV = "../../environment.yml"
+# Every job runs in the Python environment that runs Snakemake (its `aqbench`, put on PATH above); the rules have
+# no conda: directives, so --sdm conda has nothing to deploy (docs/design.md). Each rule's `code` param is the
+# code version of the stage it runs (aqbench.codeversion): changing that code reruns its jobs.
 
 
 def metrics_files():
-    return [f"{R}/runs/{t}/{m}/{meth}/{b}/seed{s}/metrics.json" for t, m, meth, b, s in aqconfig.runs(config)]
+    return [f"{aqconfig.run_path(config, *run)}/metrics.json" for run in aqconfig.runs(config)]
 
 
 def resource(rule_name, key, fallback):
@@ -136,7 +142,7 @@ def teacher_input(w):
 
 def spectrum_input(w):
     """Only the mixed-precision budgets need the spectrum; the uniform rows do not wait for it."""
-    return rules.hessian.output[0].format(**w) if w.budget.startswith("b") else []
+    return rules.hessian.output[0].format(**w) if kind_of(w.budget) == MIXED else []
 
 
 def task_runs(w):
@@ -149,7 +155,7 @@ def latency_inputs(w):
     for run in task_runs(w):
         path = aqconfig.run_path(config, *run)
         files += [f"{path}/model.onnx", f"{path}/assignment.json"]
-        files += [f"{path}/packed.safetensors"] if run[2] in aqconfig.EXPORTED_METHODS else []
+        files += [f"{path}/packed.safetensors"] if registry.get(run[2]).exported else []
     return files
 
 

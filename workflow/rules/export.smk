@@ -4,11 +4,11 @@
 # Runtime's kernels, built from the packed file, each form evaluated on the eval splits beside PyTorch and the
 # exact one checked (onnx.json).
 _ONNX = config["onnx"]["export"]
-for _method in [m for m in config["methods"] if m in aqconfig.EXPORTED_METHODS or _ONNX]:
-    _run = f"{R}/runs/{{task}}/{{model}}/{_method}/{{budget}}/seed{{seed}}"
+for _method in [m for m in config["methods"] if registry.get(m).exported or _ONNX]:
+    _run = paths.fill(paths.RUN, results=R, method=_method)
     _budgets = aqconfig.budgets(config, _method)
-    _outputs = ["packed.safetensors", "packed.json"] if _method in aqconfig.EXPORTED_METHODS else []
-    _outputs += ["model.onnx", "onnx.json"] if _ONNX else []
+    _outputs = list(paths.PACKED_FILES if registry.get(_method).exported else ())
+    _outputs += list(paths.ONNX_FILES if _ONNX else ())
     _files = expand(f"{_run}/{{file}}", budget=_budgets, allow_missing=True, file=_outputs)
 
     rule:
@@ -21,7 +21,7 @@ for _method in [m for m in config["methods"] if m in aqconfig.EXPORTED_METHODS o
                 f"{_run}/{{file}}",
                 budget=_budgets,
                 allow_missing=True,
-                file=["assignment.json", "state.safetensors", "method.json"],
+                file=paths.RUN_FILES[:3],
             ),
         output:
             update(_files),
@@ -29,14 +29,13 @@ for _method in [m for m in config["methods"] if m in aqconfig.EXPORTED_METHODS o
             f"{R}/logs/export/{{task}}/{{model}}/{_method}/seed{{seed}}.log",
         benchmark:
             f"{R}/benchmarks/export/{{task}}/{{model}}/{_method}/seed{{seed}}.tsv"
-        conda:
-            ENV
         threads: config["threads"]["evaluate"]
         resources:
             mem_mb=resource("export", "mem_mb", 2000),
             runtime=resource("export", "runtime", 30),
         params:
             **failure_params(_files[0]),
+            code=code_version("export"),
             runs=lambda w, r=_run, b=_budgets: [r.format(task=w.task, model=w.model, seed=w.seed, budget=x) for x in b],
             settings=settings("train"),
             onnx=(

@@ -9,8 +9,6 @@ rule finetune:
         f"{R}/logs/finetune/{{task}}/{{model}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/finetune/{{task}}/{{model}}/seed{{seed}}.tsv"
-    conda:
-        ENV
     threads: config["threads"]["train"]
     resources:
         mem_mb=resource("finetune", "mem_mb", 4000),
@@ -18,6 +16,7 @@ rule finetune:
         gpu=resource("finetune", "gpu", 0),
     params:
         **failure_params(CHECKPOINT),
+        code=code_version("finetune"),
         settings=lambda w: aqconfig.as_json(
             {
                 "model": config["models"][w.model],

@@ -6,21 +6,20 @@ rule latency:
         checkpoint=CHECKPOINT.replace("{model}", "bert"),
         runs=latency_inputs,
     output:
-        update(f"{R}/latency/{{task}}/seed{{seed}}.json"),
+        update(paths.fill(paths.LATENCY, results=R)),
     log:
         f"{R}/logs/latency/{{task}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/latency/{{task}}/seed{{seed}}.tsv"
-    conda:
-        ENV
     threads: LATENCY_THREADS
     resources:
         mem_mb=resource("latency", "mem_mb", 2000),
         runtime=resource("latency", "runtime", 30),
     params:
-        **failure_params(f"{R}/latency/{{task}}/seed{{seed}}.json"),
+        **failure_params(paths.fill(paths.LATENCY, results=R)),
+        code=code_version("latency"),
         runs=lambda w: [aqconfig.run_path(config, *run) for run in task_runs(w)],
-        baseline=lambda w: aqconfig.run_path(config, w.task, "bert", "fp", "fp32", w.seed),
+        baseline=lambda w: aqconfig.run_path(config, w.task, registry.get("fp").model, "fp", "fp32", w.seed),
         settings=aqconfig.as_json(config["onnx"]["latency"]),
     shell:
         "aqbench latency --task {wildcards.task} --threads {threads} --checkpoint {input.checkpoint:q}"

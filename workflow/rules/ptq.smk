@@ -2,14 +2,14 @@
 # whole sweep of budgets and evaluates each run, in one process. Most of a short job is importing torch and
 # transformers, and a scheduler should not see dozens of seconds-long jobs. Each run is still its own
 # directory with its own files; the budgets come from the config (aqbench.config.budgets).
-for _method in [m for m in config["methods"] if m in aqconfig.PTQ_METHODS]:
-    _run = f"{R}/runs/{{task}}/{{model}}/{_method}/{{budget}}/seed{{seed}}"
+for _method in [m for m in config["methods"] if registry.get(m).sweep]:
+    _run = paths.fill(paths.RUN, results=R, method=_method)
     _budgets = aqconfig.budgets(config, _method)
     _files = expand(
         f"{_run}/{{file}}",
         budget=_budgets,
         allow_missing=True,
-        file=["assignment.json", "state.safetensors", "method.json", "metrics.json"],
+        file=paths.RUN_FILES,
     )
 
     rule:
@@ -21,11 +21,9 @@ for _method in [m for m in config["methods"] if m in aqconfig.PTQ_METHODS]:
         output:
             update(_files),
         log:
-            f"{R}/logs/ptq/{{task}}/{{model}}/{_method}/seed{{seed}}.log",
+            paths.fill(paths.PTQ_LOG, results=R, method=_method),
         benchmark:
             f"{R}/benchmarks/ptq/{{task}}/{{model}}/{_method}/seed{{seed}}.tsv"
-        conda:
-            ENV
         threads: config["threads"]["evaluate"]
         resources:
             mem_mb=resource("ptq", "mem_mb", 2000),
@@ -33,6 +31,7 @@ for _method in [m for m in config["methods"] if m in aqconfig.PTQ_METHODS]:
             gpu=resource("ptq", "gpu", 0),
         params:
             **failure_params(_files[0]),
+            code=code_version("quantize"),
             method=_method,
             budgets=" ".join(_budgets),
             out=lambda w, r=_run: r.format(task=w.task, model=w.model, seed=w.seed, budget="{budget}"),

@@ -1,24 +1,27 @@
 # Q-BERT: the Hessian spectrum per task (cached), then one quantization-aware fine-tuning job per budget:
 # w<b> = every block at b bits, b<avg bits> = Hessian-ranked mixed precision. Each job evaluates its run.
+SPECTRUM = paths.fill(paths.SPECTRUM, results=R)
+QBERT_RUN = paths.fill(paths.RUN, results=R, method="qbert")
+
+
 rule hessian:
     input:
         checkpoint=CHECKPOINT,
         data=DATA,
     output:
-        update(f"{R}/hessian/{{task}}/{{model}}/seed{{seed}}/spectrum.json"),
+        update(SPECTRUM),
     log:
         f"{R}/logs/hessian/{{task}}/{{model}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/hessian/{{task}}/{{model}}/seed{{seed}}.tsv"
-    conda:
-        ENV
     threads: config["threads"]["train"]
     resources:
         mem_mb=resource("hessian", "mem_mb", 4000),
         runtime=resource("hessian", "runtime", 60),
         gpu=resource("hessian", "gpu", 0),
     params:
-        **failure_params(f"{R}/hessian/{{task}}/{{model}}/seed{{seed}}/spectrum.json"),
+        **failure_params(SPECTRUM),
+        code=code_version("hessian"),
         settings=lambda w: aqconfig.as_json(
             {"hessian": config["hessian"], "train": result_train(aqconfig.stage_settings(config, "train", w.task))}
         ),
@@ -34,23 +37,22 @@ rule qbert:
         data=DATA,
         spectrum=spectrum_input,
     output:
-        assignment=update(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/assignment.json"),
-        state=update(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/state.safetensors"),
-        info=update(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/method.json"),
-        metrics=update(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/metrics.json"),
+        assignment=update(f"{QBERT_RUN}/assignment.json"),
+        state=update(f"{QBERT_RUN}/state.safetensors"),
+        info=update(f"{QBERT_RUN}/method.json"),
+        metrics=update(f"{QBERT_RUN}/metrics.json"),
     log:
-        f"{R}/logs/qbert/{{task}}/{{model}}/{{budget}}/seed{{seed}}.log",
+        paths.fill(paths.QBERT_LOG, results=R),
     benchmark:
         f"{R}/benchmarks/qbert/{{task}}/{{model}}/{{budget}}/seed{{seed}}.tsv"
-    conda:
-        ENV
     threads: config["threads"]["train"]
     resources:
         mem_mb=resource("qbert", "mem_mb", 4000),
         runtime=resource("qbert", "runtime", 60),
         gpu=resource("qbert", "gpu", 0),
     params:
-        **failure_params(f"{R}/runs/{{task}}/{{model}}/qbert/{{budget}}/seed{{seed}}/assignment.json"),
+        **failure_params(f"{QBERT_RUN}/assignment.json"),
+        code=code_version("quantize"),
         settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, "qbert", w.task)),
         eval_settings=settings("train"),
         spectrum=lambda w, input: q(f"--input=spectrum={input.spectrum}") if input.spectrum else "",

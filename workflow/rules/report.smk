@@ -10,14 +10,13 @@ rule aggregate:
         f"{R}/logs/aggregate.log",
     benchmark:
         f"{R}/benchmarks/aggregate.tsv"
-    conda:
-        ENV
     threads: 1
     resources:
         mem_mb=resource("aggregate", "mem_mb", 1000),
         runtime=resource("aggregate", "runtime", 10),
     params:
         **failure_params(SUMMARY),
+        code=code_version("aggregate"),
     shell:
         "aqbench aggregate --out {output:q} --packed {input.packed:q} --onnx {input.onnx:q} --latency {input.latency:q}"
         " -- {input.metrics:q} 2> {log:q} || failed {params.record:q}"
@@ -38,14 +37,13 @@ rule tables:
         f"{R}/logs/tables.log",
     benchmark:
         f"{R}/benchmarks/tables.tsv"
-    conda:
-        ENV
     threads: 1
     resources:
         mem_mb=resource("tables", "mem_mb", 1000),
         runtime=resource("tables", "runtime", 10),
     params:
         **failure_params(f"{P}/tables/{TABLE_NAMES[0]}.csv"),
+        code=code_version("tables"),
         out_dir=lambda w, output: os.path.dirname(output[0]),
         settings=aqconfig.as_json(aqconfig.report_settings(config)),
     shell:
@@ -76,14 +74,13 @@ rule figures:
         f"{R}/logs/figures.log",
     benchmark:
         f"{R}/benchmarks/figures.tsv"
-    conda:
-        ENV
     threads: 1
     resources:
         mem_mb=resource("figures", "mem_mb", 2000),
         runtime=resource("figures", "runtime", 10),
     params:
         **failure_params(f"{P}/figures/{config['tasks'][0]}_{FIGURES[0]}.png"),
+        code=code_version("figures"),
         out_dir=lambda w, output: os.path.dirname(output[0]),
     shell:
         "aqbench figures --summary {input.summary:q} --spectrum {input.spectra:q} --trace {input.traces:q}"
@@ -101,14 +98,13 @@ rule report:
         f"{R}/logs/report.log",
     benchmark:
         f"{R}/benchmarks/report.tsv"
-    conda:
-        ENV
     threads: 1
     resources:
         mem_mb=resource("report", "mem_mb", 1000),
         runtime=resource("report", "runtime", 10),
     params:
         **failure_params(REPORT),
+        code=code_version("report"),
         # the configuration the page shows; scheduler resources cannot change a result, so they do not rebuild it
         settings=lambda w: aqconfig.as_json({k: v for k, v in config.items() if k != "resources"}),
         figures_dir=lambda w, input: os.path.dirname(input.figures[0]),

@@ -1,0 +1,132 @@
+"""The code version of a stage: a hash of the aqbench modules its command imports, so that a change to the code
+a job runs reruns that job (a rule parameter) and nothing else.
+
+The hash is over each module's syntax tree without docstrings, so comments, docstrings and formatting change
+nothing; the package version is part of it. The modules are those `aqbench <stage>` imports (cli.py's cmd_<stage>
+function, which imports what it needs inside its body) and, transitively, every aqbench module they import.
+"""
+
+import ast
+import copy
+import functools
+import hashlib
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def module_path(name):
+    """The file of an aqbench module or package, None if there is none."""
+    parts = name.split(".")[1:]
+    base = PACKAGE.joinpath(*parts)
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imports(tree, name, is_package):
+    """aqbench modules an AST imports, at any depth (also inside functions), resolved to modules."""
+    package = name if is_package else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "aqbench"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative import
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                source = f"{base}.{node.module}" if node.module else base
+            else:
+                source = node.module or ""
+            if source.split(".")[0] != "aqbench":
+                continue
+            found.add(source)
+            found |= {f"{source}.{a.name}" for a in node.names if module_path(f"{source}.{a.name}")}
+    return {m for m in found if module_path(m)}
+
+
+def _parents(name):
+    """Importing aqbench.a.b runs aqbench/__init__.py and aqbench/a/__init__.py first."""
+    parts = name.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts))}
+
+
+@functools.cache
+def import_graph():
+    """{module: the aqbench modules it imports (parent packages included)} over the whole package."""
+    graph = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        parts = list(rel.parts[:-1]) if rel.name == "__init__" else list(rel.parts)
+        name = ".".join(parts)
+        deps = _imports(ast.parse(path.read_text()), name, rel.name == "__init__")
+        graph[name] = {d for dep in deps for d in {dep} | _parents(dep)} - {name}
+    return graph
+
+
+def closure(roots):
+    """The modules the roots import, transitively, the roots and their parent packages included."""
+    graph, seen = import_graph(), set()
+    todo = [m for r in roots for m in {r} | _parents(r)]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += graph.get(m, ())
+    return sorted(m for m in seen if module_path(m))  # namespace packages (no __init__.py) have no code
+
+
+def _without_docstrings(tree):
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def _digest(tree):
+    return ast.dump(_without_docstrings(copy.deepcopy(tree)), annotate_fields=False, include_attributes=False)
+
+
+@functools.cache
+def _module_digest(name):
+    return hashlib.sha256(_digest(ast.parse(module_path(name).read_text())).encode()).digest()
+
+
+@functools.cache
+def _cli_functions():
+    return {n.name: n for n in ast.parse((PACKAGE / "cli.py").read_text()).body if isinstance(n, ast.FunctionDef)}
+
+
+def _command(stage):
+    """cli.py's cmd_<stage> function (check-report -> cmd_check_report) and the cli.py functions it calls, as one
+    module node."""
+    functions = _cli_functions()
+    name = "cmd_" + stage.replace("-", "_")
+    if name not in functions:
+        raise KeyError(f"aqbench has no command {stage!r} ({name} in aqbench/cli.py)")
+    found, todo = [], [name]
+    while todo:
+        node = functions[todo.pop()]
+        if node not in found:
+            found.append(node)
+            todo += [n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in functions]
+    return ast.Module(body=found, type_ignores=[])
+
+
+def stage_modules(stage):
+    """The aqbench modules `aqbench <stage>` runs."""
+    return closure(_imports(_command(stage), "aqbench.cli", False))
+
+
+@functools.cache
+def code_version(stage):
+    """A short hash of what `aqbench <stage>` runs: the package version, its command and its modules' code."""
+    from aqbench import __version__
+
+    h = hashlib.sha256(__version__.encode())
+    h.update(_digest(_command(stage)).encode())
+    for name in stage_modules(stage):
+        h.update(name.encode() + _module_digest(name))
+    return h.hexdigest()[:16]
