@@ -7,7 +7,7 @@
 - "ilp" (as HAWQ-V3): minimise sum over blocks of Omega_b * ||Q_bits(W_b) - W_b||^2 subject to the size budget,
   one bit-width per block, solved as an integer program with PuLP (CBC).
 
-Sizes are the encoder MB of DESIGN.md (group parameters included): a block's cost at b bits is its layers'
+Sizes are the encoder MB of docs/outputs.md (group parameters included): a block's cost at b bits is its layers'
 cost with every group at b bits. A budget that not even the smallest bit-width meets is refused by name.
 """
 

@@ -51,7 +51,7 @@ def split_metrics(task, suffix, features, outputs, examples):
 
 
 def evaluate_run(task, data_dir, checkpoint_dir, run_dir, settings, labels, out_path):
-    """Evaluate a run and write its metrics record (DESIGN.md "Contracts")."""
+    """Evaluate a run and write its metrics record (docs/outputs.md)."""
     start = time.time()
     model, tokenizer, assignment, info = load_run(task, checkpoint_dir, run_dir)
     metrics, counts = evaluate_model(task, model, tokenizer, data_dir, settings)

@@ -1,4 +1,4 @@
-"""Size accounting against hand counts (DESIGN.md "Size")."""
+"""Size accounting against hand counts (docs/outputs.md, "Size")."""
 
 import pytest
 
@@ -41,7 +41,7 @@ def test_bert_base_8_bit_with_128_groups_counts_the_group_parameters():
 
 
 def test_papers_budgets_in_mb():
-    # DESIGN.md: 30 / 25 / 20 MB on BERT-base are about 2.96 / 2.47 / 1.97 bits per weight
+    # the papers' budgets: 30 / 25 / 20 MB on BERT-base are about 2.96 / 2.47 / 1.97 bits per weight
     for bits, mb in [(2.96, 30.0), (2.47, 25.0), (1.97, 20.0)]:
         assert budget_mb(bits, 84_934_656) == pytest.approx(mb, abs=0.1)
 

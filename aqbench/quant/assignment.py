@@ -1,4 +1,4 @@
-"""The bit assignment: what every method produces and `evaluate` consumes (DESIGN.md "Contracts").
+"""The bit assignment: what every method produces and `evaluate` consumes (docs/outputs.md).
 
 For each quantized encoder Linear: its shape and one bit-width per group of consecutive output neurons
 (0 = pruned, >= 16 = left in floating point); plus the grid, activation and embedding bits, and free-form meta

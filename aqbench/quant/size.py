@@ -1,4 +1,4 @@
-"""Size accounting as the papers report it (DESIGN.md "Size").
+"""Size accounting as the papers report it (docs/outputs.md, "Size").
 
 - Encoder size = the weight matrices of every Linear in the transformer blocks, in MB = 2^20 bytes. The
   embedding is counted separately; biases, LayerNorm, pooler and task head are not counted (as in the papers).

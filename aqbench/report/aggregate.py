@@ -1,4 +1,4 @@
-"""summary.csv: one row per (run, metric), long form, as DESIGN.md's results contract says."""
+"""summary.csv: one row per (run, metric), long form, as docs/outputs.md's results contract says."""
 
 import json
 import os
