@@ -156,6 +156,11 @@ def load(config, schema_path=None):
                 f"config error: models.{name} has source {spec['source']} but no path. Fix: set "
                 f"models.{name}.path to a {'directory' if spec['source'] == 'local' else 'hub model name'}"
             )
+        if spec.get("revision") is not None and spec["source"] != "hub":
+            raise AqbenchError(
+                f"config error: models.{name}.revision is set but models.{name} has source {spec['source']}; a "
+                f"revision names a hub commit, tag or branch. Fix: remove models.{name}.revision, or use source hub"
+            )
         if spec["source"] == "config" and not spec.get("architecture"):
             raise AqbenchError(
                 f"config error: models.{name} has source config but no architecture. Fix: give BertConfig "
@@ -448,6 +453,12 @@ def search_settings(config, task):
 def model_train_settings(config, model, task):
     """Fine-tuning settings of a model for a task: train, the task's overrides, then the model's own `train`."""
     return _merge(stage_settings(config, "train", task), config["models"][model].get("train", {}))
+
+
+def model_spec(config, name):
+    """models.<name> as the finetune job's param: setting or changing its revision reruns the job, and a null
+    revision (the default) is left out, so a config without the key has the param it had before the key existed."""
+    return {k: v for k, v in config["models"][name].items() if not (k == "revision" and v is None)}
 
 
 def stage_settings(config, section, task=None):

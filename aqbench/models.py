@@ -141,34 +141,44 @@ def build(task, spec, train_examples, seed):
         torch.manual_seed(seed)
         return auto_class(task).from_config(config), tokenizer
     if source in ("local", "hub"):
-        return load_pretrained(task, spec["path"], from_hub=source == "hub", seed=seed)
+        return load_pretrained(task, spec["path"], from_hub=source == "hub", seed=seed, revision=spec.get("revision"))
     raise AqbenchError(f"unknown model source {source!r}: use config, local or hub")
 
 
-def load_pretrained(task, name_or_path, from_hub=False, seed=0):
-    """A pretrained encoder with a fresh task head (seeded), from a local directory or a hub name."""
+def load_pretrained(task, name_or_path, from_hub=False, seed=0, revision=None):
+    """A pretrained encoder with a fresh task head (seeded), from a local directory or a hub name (at `revision`, a
+    hub commit, tag or branch, when given; a local directory is what it holds, so it takes none)."""
     import torch
     from transformers import AutoTokenizer
 
     local_only = not from_hub or hub.offline()
+    pin = {"revision": revision} if from_hub and revision else {}  # every hub load: the tokenizer and the model
     if from_hub:
         hub.ensure_reachable(
             f"model {name_or_path!r}",
             fix=(
                 f"download it once where the hub is reachable (`hf download {name_or_path} "
-                f"--local-dir DIR`), then set source: local and path: DIR for this model in the config"
+                + (f"--revision {revision} " if revision else "")
+                + "--local-dir DIR`), then set source: local and path: DIR for this model in the config"
             ),
         )
     else:
         check_model_dir(name_or_path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only, **pin)
         torch.manual_seed(seed)
         # a head of another task (or label count) in the directory is replaced by a fresh one
         model = auto_class(task).from_pretrained(
-            name_or_path, local_files_only=local_only, ignore_mismatched_sizes=True, **head_kwargs(task)
+            name_or_path, local_files_only=local_only, ignore_mismatched_sizes=True, **pin, **head_kwargs(task)
         )
     except OSError as e:
+        from huggingface_hub.errors import RevisionNotFoundError
+
+        if pin and isinstance(e.__cause__, RevisionNotFoundError):  # the hub answered: no such commit, tag or branch
+            raise AqbenchError(
+                f"model {name_or_path!r} has no revision {revision!r} on the hub. Fix: set its revision in the "
+                f"config to a commit hash, tag or branch of https://huggingface.co/{name_or_path}, or to null"
+            ) from e
         if from_hub:
             raise hub.unreachable_error(
                 f"model {name_or_path!r}",

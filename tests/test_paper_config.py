@@ -26,6 +26,7 @@ def test_paper_and_local_example_configs_are_valid():
         "path": "bert-base-uncased",
         "architecture": {},
         "tokenizer_vocab_size": 2000,
+        "revision": None,  # the hub's default branch; the comment in config/paper.yaml shows how to pin a commit
     }
     assert paper["models"]["distil"]["path"] == "distilbert-base-uncased"
     assert (

@@ -19,7 +19,7 @@ rule finetune:
         code=code_version("finetune"),
         settings=lambda w: aqconfig.as_json(
             {
-                "model": config["models"][w.model],
+                "model": aqconfig.model_spec(config, w.model),
                 "train": result_train(aqconfig.model_train_settings(config, w.model, w.task)),
             }
         ),
