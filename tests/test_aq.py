@@ -13,7 +13,7 @@ from aqbench.quant.quantizer import quantize_rows
 from aqbench.quant.size import MB, encoder_size
 from aqbench.quant.supernet import SearchLinear, derive, expected_size_bits, search_layers, set_temperature, to_supernet
 from aqbench.search import bilevel_search, size_loss, split_heldout, temperature
-from aqbench.tasks.kinds import Features
+from aqbench.tasks.kinds.features import Features
 
 QUANT = {"grid": "sym", "act_grid": "asym", "groups": 4, "act_bits": 8, "emb_bits": 8}
 SEARCH = {
