@@ -23,7 +23,9 @@ import time
 import numpy as np
 import torch
 
+from aqbench.batching import batches, to
 from aqbench.data import load_split
+from aqbench.devices import pick_device
 from aqbench.errors import AqbenchError
 from aqbench.io import atomic_dir, write_json
 from aqbench.models import load_checkpoint
@@ -38,7 +40,7 @@ from aqbench.quant.supernet import (
     to_supernet,
 )
 from aqbench.tasks.kinds import featurize
-from aqbench.train import _no_decay, batches, pick_device, to
+from aqbench.train import _no_decay
 from aqbench.versions import versions
 
 log = logging.getLogger(__name__)

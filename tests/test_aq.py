@@ -225,9 +225,9 @@ def test_a_stronger_size_penalty_gives_a_smaller_expected_size():
 def test_search_of_a_tiny_bert_derives_assignments_within_the_budget(tmp_path):
     from aqbench import config as aqconfig
     from aqbench.data import prepare
+    from aqbench.finetune import finetune
     from aqbench.search import search
     from aqbench.tasks import get_task
-    from aqbench.train import finetune
 
     task = get_task("sst2")
     cfg = aqconfig.load(

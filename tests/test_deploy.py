@@ -282,9 +282,9 @@ def trained_runs(tmp_path_factory):
     """A tiny classifier fine-tuned on synthetic SST-2, its FP run and an LQ w2 run, the latter packed."""
     from aqbench.data import prepare
     from aqbench.export import export_and_check
+    from aqbench.finetune import finetune
     from aqbench.methods import run_method
     from aqbench.tasks import get_task
-    from aqbench.train import finetune
 
     tmp = tmp_path_factory.mktemp("deploy")
     task = get_task("sst2")

@@ -5,10 +5,10 @@ import torch
 from aqbench.budget import Budget
 from aqbench.data import load_split, subsample
 from aqbench.errors import AqbenchError
+from aqbench.prediction import predict
 from aqbench.quant.assignment import uniform
 from aqbench.quant.modules import act_quantizers, calibrating
 from aqbench.tasks.kinds import featurize
-from aqbench.train import predict
 
 
 def settings_for_budget(settings, budget):
