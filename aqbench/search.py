@@ -263,7 +263,8 @@ def search(task, checkpoint_dir, data_dir, avg_bits, settings, seed, out_dir, la
     settings: {"quant": ..., "train": ..., "aq": ...} (the config's sections)."""
     from safetensors.torch import save_file
 
-    from aqbench.methods.common import calibrate, calibration_features, settings_for_budget
+    from aqbench.methods.common import settings_for_budget
+    from aqbench.quant.calibration import calibrate, calibration_features
 
     begin = time.time()
     settings = settings_for_budget(settings, label or "")

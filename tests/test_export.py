@@ -52,9 +52,9 @@ def quantized_run(tmp_path_factory, request):
     from aqbench.data import prepare
     from aqbench.finetune import finetune
     from aqbench.methods import reference_state
-    from aqbench.methods.common import calibrate, calibration_features
     from aqbench.models import load_checkpoint
     from aqbench.quant.assignment import uniform
+    from aqbench.quant.calibration import calibrate, calibration_features
     from aqbench.quant.modules import quantize_model
     from aqbench.runs import save_run
     from aqbench.tasks import get_task
