@@ -192,7 +192,7 @@ PAPER_ROWS = [
 
 @pytest.mark.parametrize("configfile,shown", [("paper.yaml", True), ("config.yaml", False), ("ci.yaml", False)])
 def test_the_published_numbers_appear_only_for_the_paper_configuration(tmp_path, configfile, shown):
-    from conftest import SHARED_DATA
+    from conftest import REPO
 
     from aqbench.config import load_file, report_settings
 
