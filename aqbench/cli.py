@@ -68,8 +68,8 @@ def cmd_prepare(args):
 
 
 def cmd_finetune(args):
+    from aqbench.finetune import finetune
     from aqbench.tasks import get_task
-    from aqbench.train import finetune
 
     stats = finetune(
         get_task(args.task),

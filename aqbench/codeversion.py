@@ -61,7 +61,16 @@ def import_graph():
         name = ".".join(parts)
         deps = _imports(ast.parse(path.read_text()), name, rel.name == "__init__")
         graph[name] = {d for dep in deps for d in {dep} | _parents(dep)} - {name}
+    graph["aqbench.methods"] |= _method_modules()
     return graph
+
+
+def _method_modules():
+    """The modules aqbench.methods loads by the names the registry gives them (importlib, not an import
+    statement): the quantize stage runs them, and what they import (calibration, QAT, the training loop)."""
+    from aqbench.registry import METHODS
+
+    return {spec.module for spec in METHODS.values()}
 
 
 def closure(roots):

@@ -10,8 +10,8 @@ labelled tokens), start and end logits over positions (span QA; padding masked o
 import torch
 import torch.nn.functional as F
 
-from aqbench.train import LABEL_KEYS, MODEL_KEYS
-from aqbench.train import OUTPUT_KEYS as LOGIT_KEYS
+from aqbench.batching import LABEL_KEYS, MODEL_KEYS
+from aqbench.prediction import OUTPUT_KEYS as LOGIT_KEYS
 
 
 def _kl(student, teacher, temperature, mask=None):

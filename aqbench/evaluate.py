@@ -5,11 +5,11 @@ import time
 
 from aqbench.data import load_split
 from aqbench.io import read_json, write_json
+from aqbench.prediction import predict
 from aqbench.quant.modules import embedding_modules
 from aqbench.quant.size import embedding_size_mb, encoder_size
 from aqbench.runs import load_run
 from aqbench.tasks.kinds import featurize, get_kind
-from aqbench.train import predict
 from aqbench.versions import versions
 
 log = logging.getLogger(__name__)

@@ -308,10 +308,10 @@ def export_and_check(task, checkpoint_dir, run_dir, data_dir, settings, n_check=
     difference). A reload that differs beyond float tolerance is an error, not a number."""
     from aqbench.data import load_split
     from aqbench.io import write_json
+    from aqbench.prediction import predict
     from aqbench.quant.size import encoder_size
     from aqbench.runs import load_run
     from aqbench.tasks.kinds import featurize
-    from aqbench.train import predict
 
     run_dir = Path(run_dir)
     model, tokenizer, assignment, _ = load_run(task, checkpoint_dir, run_dir)

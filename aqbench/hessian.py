@@ -14,13 +14,14 @@ import time
 
 import torch
 
+from aqbench.batching import batches, to
 from aqbench.data import load_split
+from aqbench.devices import pick_device
 from aqbench.io import write_json
 from aqbench.models import load_checkpoint
 from aqbench.progress import Progress
 from aqbench.quant.modules import encoder_blocks
 from aqbench.tasks.kinds import featurize
-from aqbench.train import batches, pick_device, to
 from aqbench.versions import versions
 
 log = logging.getLogger(__name__)

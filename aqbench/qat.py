@@ -8,8 +8,8 @@ With a teacher the loss adds soft targets from the FP model (aqbench.distill).
 
 from aqbench.data import load_split
 from aqbench.distill import kd_loss
-from aqbench.methods.common import calibrate, calibration_features
 from aqbench.models import load_checkpoint
+from aqbench.quant.calibration import calibrate, calibration_features
 from aqbench.quant.modules import quantize_model
 from aqbench.tasks.kinds import featurize
 from aqbench.train import train_loop

@@ -23,7 +23,9 @@ import time
 import numpy as np
 import torch
 
+from aqbench.batching import batches, to
 from aqbench.data import load_split
+from aqbench.devices import pick_device
 from aqbench.errors import AqbenchError
 from aqbench.io import atomic_dir, write_json
 from aqbench.models import load_checkpoint
@@ -38,7 +40,7 @@ from aqbench.quant.supernet import (
     to_supernet,
 )
 from aqbench.tasks.kinds import featurize
-from aqbench.train import _no_decay, batches, pick_device, to
+from aqbench.train import _no_decay
 from aqbench.versions import versions
 
 log = logging.getLogger(__name__)
@@ -261,7 +263,8 @@ def search(task, checkpoint_dir, data_dir, avg_bits, settings, seed, out_dir, la
     settings: {"quant": ..., "train": ..., "aq": ...} (the config's sections)."""
     from safetensors.torch import save_file
 
-    from aqbench.methods.common import calibrate, calibration_features, settings_for_budget
+    from aqbench.methods.common import settings_for_budget
+    from aqbench.quant.calibration import calibrate, calibration_features
 
     begin = time.time()
     settings = settings_for_budget(settings, label or "")

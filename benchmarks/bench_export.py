@@ -30,12 +30,12 @@ def timed(model, batches, repeats=5):
 
 
 def main():
+    from aqbench.batching import MODEL_KEYS, batches
     from aqbench.data import load_split
     from aqbench.export import load_packed
     from aqbench.models import load_checkpoint
     from aqbench.tasks import get_task
     from aqbench.tasks.kinds import featurize
-    from aqbench.train import MODEL_KEYS, batches
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", default="sst2")

@@ -12,9 +12,9 @@ import torch
 
 from aqbench.config import load_file, stage_settings
 from aqbench.evaluate import evaluate_model
-from aqbench.methods.common import calibrate, calibration_features
 from aqbench.models import load_checkpoint
 from aqbench.quant import quantize_model, uniform
+from aqbench.quant.calibration import calibrate, calibration_features
 from aqbench.tasks import get_task
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from aqbench.quant.quantizer import quantize_rows
 from aqbench.quant.size import MB, encoder_size
 from aqbench.quant.supernet import SearchLinear, derive, expected_size_bits, search_layers, set_temperature, to_supernet
 from aqbench.search import bilevel_search, size_loss, split_heldout, temperature
-from aqbench.tasks.kinds import Features
+from aqbench.tasks.kinds.features import Features
 
 QUANT = {"grid": "sym", "act_grid": "asym", "groups": 4, "act_bits": 8, "emb_bits": 8}
 SEARCH = {
@@ -225,9 +225,9 @@ def test_a_stronger_size_penalty_gives_a_smaller_expected_size():
 def test_search_of_a_tiny_bert_derives_assignments_within_the_budget(tmp_path):
     from aqbench import config as aqconfig
     from aqbench.data import prepare
+    from aqbench.finetune import finetune
     from aqbench.search import search
     from aqbench.tasks import get_task
-    from aqbench.train import finetune
 
     task = get_task("sst2")
     cfg = aqconfig.load(

@@ -32,6 +32,13 @@ def test_every_stage_the_rules_run_has_a_version_and_its_modules():
         codeversion.code_version("nonsense")
 
 
+def test_the_quantize_stage_runs_the_method_modules_the_registry_names():
+    modules = set(codeversion.stage_modules("quantize"))
+    assert {"aqbench.methods.lq", "aqbench.methods.ocs", "aqbench.methods.qbert", "aqbench.methods.aq"} <= modules
+    assert {"aqbench.quant.calibration", "aqbench.qat", "aqbench.train"} <= modules  # what the methods import
+    assert "aqbench.methods.lq" not in codeversion.stage_modules("tables")  # the report reads the registry only
+
+
 def test_a_code_change_reruns_the_stages_that_import_it_and_a_comment_or_docstring_reruns_nothing(tmp_path):
     cv, package = copy_of_package(tmp_path)
     before = {s: cv.code_version(s) for s in STAGES}

@@ -266,7 +266,7 @@ def test_a_bad_model_file_is_one_clear_error(tmp_path, content):
 
 def test_parity_counts_near_ties_and_real_changes():
     from aqbench.deploy.parity import compare
-    from aqbench.tasks.kinds import Features
+    from aqbench.tasks.kinds.features import Features
 
     ref = [{"logits": np.array([1.0, 1.0005])}, {"logits": np.array([2.0, 1.9])}, {"logits": np.array([0.0, 3.0])}]
     other = [{"logits": np.array([1.0004, 1.0])}, {"logits": np.array([1.8, 1.95])}, {"logits": np.array([0.0, 3.0])}]
@@ -282,9 +282,9 @@ def trained_runs(tmp_path_factory):
     """A tiny classifier fine-tuned on synthetic SST-2, its FP run and an LQ w2 run, the latter packed."""
     from aqbench.data import prepare
     from aqbench.export import export_and_check
+    from aqbench.finetune import finetune
     from aqbench.methods import run_method
     from aqbench.tasks import get_task
-    from aqbench.train import finetune
 
     tmp = tmp_path_factory.mktemp("deploy")
     task = get_task("sst2")

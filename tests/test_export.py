@@ -50,14 +50,14 @@ def quantized_run(tmp_path_factory, request):
     """A tiny fine-tuned classifier with a mixed assignment (0, 2, 3, 4, 8 bits) on each grid, calibrated, saved
     as a run."""
     from aqbench.data import prepare
+    from aqbench.finetune import finetune
     from aqbench.methods import reference_state
-    from aqbench.methods.common import calibrate, calibration_features
     from aqbench.models import load_checkpoint
     from aqbench.quant.assignment import uniform
+    from aqbench.quant.calibration import calibrate, calibration_features
     from aqbench.quant.modules import quantize_model
     from aqbench.runs import save_run
     from aqbench.tasks import get_task
-    from aqbench.train import finetune
 
     tmp = tmp_path_factory.mktemp("export")
     task = get_task("sst2")

@@ -124,10 +124,10 @@ def test_a_ptq_run_reloads_to_the_same_model_and_evaluation_data_never_moves_its
     from conftest import tiny_architecture
 
     from aqbench.data import prepare
+    from aqbench.finetune import finetune
     from aqbench.methods import run_method
     from aqbench.runs import load_run
     from aqbench.tasks import get_task
-    from aqbench.train import finetune
 
     task = get_task("sst2")
     train = {

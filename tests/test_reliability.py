@@ -252,8 +252,8 @@ def test_a_damaged_safetensors_file_in_a_model_directory_is_one_line(model_dir, 
 def checkpoint(tmp_path_factory):
     """A checkpoint written by the suite's finetune stage (tiny, a few steps)."""
     from aqbench.data import prepare
+    from aqbench.finetune import finetune
     from aqbench.tasks import get_task
-    from aqbench.train import finetune
 
     root = tmp_path_factory.mktemp("ckpt")
     task = get_task("sst2")

@@ -32,9 +32,9 @@ def test_finetune_writes_a_loadable_checkpoint_and_fails_cleanly(tmp_path):
     from conftest import tiny_architecture
 
     from aqbench.data import prepare
+    from aqbench.finetune import finetune
     from aqbench.models import load_checkpoint
     from aqbench.tasks import get_task
-    from aqbench.train import finetune
 
     task = get_task("sst2")
     prepare(task, {"source": "synthetic", "seed": 0, "synthetic": {"n_train": 64, "n_eval": 16}}, tmp_path / "data")
@@ -55,7 +55,7 @@ def test_same_seed_same_model():
 
 
 def test_bf16_autocast_is_for_cuda_only_and_a_cpu_run_ignores_it():
-    from aqbench.train import uses_bf16
+    from aqbench.devices import uses_bf16
 
     assert uses_bf16(torch.device("cuda"), "bf16") and not uses_bf16(torch.device("cuda"), "none")
     assert not uses_bf16(torch.device("cpu"), "bf16")

@@ -56,7 +56,7 @@ def export_onnx(task, checkpoint_dir, run_dir, data_dir, settings, threads=1, li
     from aqbench.deploy.runtime import session
     from aqbench.evaluate import eval_features, split_metrics
     from aqbench.io import atomic_file, write_json
-    from aqbench.train import predict
+    from aqbench.prediction import predict
     from aqbench.versions import cpu, versions
 
     start = time.time()

@@ -23,7 +23,7 @@ def _max_diff(a, b):
 
 def compare(kind, features, reference, other, examples):
     """{max_abs_diff, max_abs_output, changed, near_ties, unexplained} of `other` against `reference` (lists of
-    per-feature output dicts, as aqbench.train.predict returns them)."""
+    per-feature output dicts, as aqbench.prediction.predict returns them)."""
     diffs = [_max_diff(r, o) for r, o in zip(reference, other, strict=True)]
     scale = max((float(np.abs(v).max()) for r in reference for v in r.values()), default=0.0)
     changed = ties = 0

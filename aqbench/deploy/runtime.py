@@ -1,5 +1,5 @@
 """ONNX Runtime on the CPU: a session of an exported model (one clear error for a file that is not one) and
-predictions through the same batching as PyTorch's (aqbench.train.predict_with)."""
+predictions through the same batching as PyTorch's (aqbench.prediction.predict_with)."""
 
 from pathlib import Path
 
@@ -41,7 +41,7 @@ def session(model, threads=1, what=None):
 
 
 def runner(sess):
-    """run(batch) -> {output name: array} for aqbench.train.predict_with: the batch's int64 inputs the model takes
+    """run(batch) -> {output name: array} for aqbench.prediction.predict_with: the batch's int64 inputs the model takes
     (token type ids default to zeros, as in PyTorch)."""
     wanted = [i.name for i in sess.get_inputs()]
     outputs = [o.name for o in sess.get_outputs()]
@@ -61,6 +61,6 @@ def runner(sess):
 
 
 def predict(sess, features, batch_size, pad_id, desc="eval onnx"):
-    from aqbench.train import predict_with
+    from aqbench.prediction import predict_with
 
     return predict_with(runner(sess), features, batch_size, pad_id, desc)

@@ -11,7 +11,8 @@ import math
 import torch
 
 from aqbench.budget import uniform_bits
-from aqbench.methods.common import calibrate, calibration_features, uniform_assignment
+from aqbench.methods.common import uniform_assignment
+from aqbench.quant.calibration import calibrate, calibration_features
 from aqbench.quant.clipping import optimal_alpha, weight_clip_ranges
 from aqbench.quant.modules import QuantLinear, act_quantizers, quantize_model
 

@@ -5,7 +5,8 @@ activations calibrated on a few hundred training examples, 8-bit embedding. No t
 """
 
 from aqbench.budget import uniform_bits
-from aqbench.methods.common import calibrate, calibration_features, uniform_assignment
+from aqbench.methods.common import uniform_assignment
+from aqbench.quant.calibration import calibrate, calibration_features
 from aqbench.quant.modules import quantize_model
 
 

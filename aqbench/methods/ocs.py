@@ -9,7 +9,8 @@ and its extra columns counted in the size. Optionally (ocs.act_expand_ratio > 0)
 from aqbench.budget import Budget, uniform_bits
 from aqbench.errors import AqbenchError
 from aqbench.methods.aciq import clip_activations, clip_weights
-from aqbench.methods.common import calibrate, calibration_features, input_absmax, uniform_assignment
+from aqbench.methods.common import uniform_assignment
+from aqbench.quant.calibration import calibrate, calibration_features, input_absmax
 from aqbench.quant.modules import encoder_linears, quantize_model
 from aqbench.quant.ocs import expand, plan_activation_splits, plan_weight_splits
 

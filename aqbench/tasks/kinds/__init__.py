@@ -1,23 +1,9 @@
 """Task kinds: how a kind of task turns examples into model inputs, logits into predictions, and predictions
 into metrics. Each kind module has HEAD (the transformers Auto class), METRICS, featurize, decode, score."""
 
-from dataclasses import dataclass
-
 from aqbench.tasks.kinds import classification, span_qa, tagging
 
 _KINDS = {"classification": classification, "tagging": tagging, "span_qa": span_qa}
-
-
-@dataclass
-class Features:
-    """Model inputs (one dict per feature) and, per feature, the example it came from and what decoding needs."""
-
-    inputs: list
-    example_index: list
-    extra: list | None = None
-
-    def __len__(self):
-        return len(self.inputs)
 
 
 def get_kind(name):

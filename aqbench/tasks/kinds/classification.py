@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from aqbench.tasks.kinds.features import Features
 from aqbench.tasks.metrics import accuracy
 
 HEAD = "AutoModelForSequenceClassification"
@@ -15,8 +16,6 @@ def min_length(task):
 
 
 def featurize(task, examples, tokenizer, max_length, with_labels=True, **_):
-    from aqbench.tasks.kinds import Features
-
     first = [ex[task.text_fields[0]] for ex in examples]
     second = [ex[task.text_fields[1]] for ex in examples] if len(task.text_fields) > 1 else None
     enc = tokenizer(first, second, truncation=True, max_length=max_length)

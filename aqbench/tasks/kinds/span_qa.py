@@ -10,6 +10,7 @@ import collections
 
 import numpy as np
 
+from aqbench.tasks.kinds.features import Features
 from aqbench.tasks.metrics import squad_scores
 
 HEAD = "AutoModelForQuestionAnswering"
@@ -48,8 +49,6 @@ def truncate_question(question, tokenizer, limit):
 
 
 def featurize(task, examples, tokenizer, max_length, with_labels=True, doc_stride=128, **_):
-    from aqbench.tasks.kinds import Features
-
     questions = [ex["question"].lstrip() for ex in examples]
     limit = max_query_length(max_length)
     counts = tokenizer(questions, add_special_tokens=False)["input_ids"]

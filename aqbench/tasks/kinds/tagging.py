@@ -3,6 +3,7 @@ are ignored in the loss and in decoding; entity-level F1 (seqeval)."""
 
 import numpy as np
 
+from aqbench.tasks.kinds.features import Features
 from aqbench.tasks.metrics import entity_f1
 
 HEAD = "AutoModelForTokenClassification"
@@ -17,8 +18,6 @@ def min_length(task):
 
 
 def featurize(task, examples, tokenizer, max_length, with_labels=True, **_):
-    from aqbench.tasks.kinds import Features
-
     label_id = {t: i for i, t in enumerate(task.labels)}
     enc = tokenizer([ex["tokens"] for ex in examples], is_split_into_words=True, truncation=True, max_length=max_length)
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
