@@ -12,57 +12,13 @@ import functools
 import hashlib
 from pathlib import Path
 
+from aqbench import importgraph
+
 PACKAGE = Path(__file__).resolve().parent
 
 
 def module_path(name):
-    """The file of an aqbench module or package, None if there is none."""
-    parts = name.split(".")[1:]
-    base = PACKAGE.joinpath(*parts)
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            return path
-    return None
-
-
-def _imports(tree, name, is_package):
-    """aqbench modules an AST imports, at any depth (also inside functions), resolved to modules."""
-    package = name if is_package else name.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.split(".")[0] == "aqbench"}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative import
-                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                source = f"{base}.{node.module}" if node.module else base
-            else:
-                source = node.module or ""
-            if source.split(".")[0] != "aqbench":
-                continue
-            found.add(source)
-            found |= {f"{source}.{a.name}" for a in node.names if module_path(f"{source}.{a.name}")}
-    return {m for m in found if module_path(m)}
-
-
-def _parents(name):
-    """Importing aqbench.a.b runs aqbench/__init__.py and aqbench/a/__init__.py first."""
-    parts = name.split(".")
-    return {".".join(parts[:i]) for i in range(1, len(parts))}
-
-
-@functools.cache
-def import_graph():
-    """{module: the aqbench modules it imports (parent packages included)} over the whole package."""
-    graph = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        rel = path.relative_to(PACKAGE.parent).with_suffix("")
-        parts = list(rel.parts[:-1]) if rel.name == "__init__" else list(rel.parts)
-        name = ".".join(parts)
-        deps = _imports(ast.parse(path.read_text()), name, rel.name == "__init__")
-        graph[name] = {d for dep in deps for d in {dep} | _parents(dep)} - {name}
-    graph["aqbench.methods"] |= _method_modules()
-    return graph
+    return importgraph.module_names(PACKAGE)[name]
 
 
 def _method_modules():
@@ -74,15 +30,16 @@ def _method_modules():
 
 
 def closure(roots):
-    """The modules the roots import, transitively, the roots and their parent packages included."""
-    graph, seen = import_graph(), set()
-    todo = [m for r in roots for m in {r} | _parents(r)]
+    """The modules the roots import, transitively, the roots included; aqbench.methods also runs the method
+    modules (a dynamic import the graph cannot see)."""
+    graph, seen, todo = importgraph.import_graph(PACKAGE), set(), list(roots)
     while todo:
         m = todo.pop()
         if m not in seen:
             seen.add(m)
             todo += graph.get(m, ())
-    return sorted(m for m in seen if module_path(m))  # namespace packages (no __init__.py) have no code
+            todo += _method_modules() if m == "aqbench.methods" else ()
+    return sorted(seen)
 
 
 def _without_docstrings(tree):
@@ -126,7 +83,7 @@ def _command(stage):
 
 def stage_modules(stage):
     """The aqbench modules `aqbench <stage>` runs."""
-    return closure(_imports(_command(stage), "aqbench.cli", False))
+    return closure(importgraph.imports_of("aqbench.cli", _command(stage), importgraph.module_names(PACKAGE)))
 
 
 @functools.cache

@@ -1,10 +1,7 @@
 """No import circles inside aqbench: the module graph, from every import at any level (a function-level import
 is still a dependency, only a deferred one), has no cycle."""
 
-import ast
-from pathlib import Path
-
-PACKAGE = Path(__file__).resolve().parent.parent / "aqbench"
+from aqbench import importgraph
 
 # Edges left out on purpose, each (importer, imported), with the reason and who removes it: a cycle through code
 # being rewritten elsewhere is listed here until that rewrite breaks it. Empty: the budget labels (once config.py's
@@ -12,69 +9,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "aqbench"
 EXCLUDED_EDGES: set[tuple[str, str]] = set()
 
 
-def module_names():
-    """{dotted module name: path} for every .py file of the package (a package is its __init__.py)."""
-    names = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        parts = ("aqbench",) + path.relative_to(PACKAGE).with_suffix("").parts
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        names[".".join(parts)] = path
-    return names
-
-
-def _known(name, modules):
-    """The longest prefix of a dotted name that is a module of the package (import aqbench.a.b.c -> aqbench.a.b)."""
-    parts = name.split(".")
-    while parts and ".".join(parts) not in modules:
-        parts.pop()
-    return ".".join(parts) or None
-
-
-def imports_of(module, path, modules):
-    """The aqbench modules that `module` imports anywhere in its file."""
-    is_package = path.name == "__init__.py"
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: from . import x, from ..y import z
-                base = module.split(".") if is_package else module.split(".")[:-1]
-                base = base[: len(base) - (node.level - 1)]
-                source = ".".join(base + ([node.module] if node.module else []))
-            else:
-                source = node.module or ""
-            # from aqbench.pkg import name: the submodule when name is one, else the package itself
-            targets = [
-                f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source for alias in node.names
-            ]
-        else:
-            continue
-        for target in targets:
-            if target == "aqbench" or target.startswith("aqbench."):
-                known = _known(target, modules)
-                if known and known != module:
-                    found.add(known)
-                    found |= _packages_run_by(module, known, modules)
-    return found
-
-
-def _packages_run_by(module, target, modules):
-    """The packages whose __init__.py importing `target` from `module` runs first: target's enclosing packages
-    below aqbench that do not enclose `module` (those are already being imported): from aqbench.methods.common
-    import x in aqbench/search.py runs aqbench/methods/__init__.py, and so everything that imports, first."""
-    parts = target.split(".")
-    packages = {".".join(parts[:i]) for i in range(2, len(parts))}
-    return {p for p in packages if p in modules and not (module == p or module.startswith(p + "."))}
-
-
 def import_graph():
-    modules = module_names()
-    return {
-        module: {t for t in imports_of(module, path, modules) if (module, t) not in EXCLUDED_EDGES}
-        for module, path in modules.items()
-    }
+    graph = importgraph.import_graph()
+    return {module: {t for t in targets if (module, t) not in EXCLUDED_EDGES} for module, targets in graph.items()}
 
 
 def find_cycle(graph):
@@ -136,6 +73,6 @@ def test_no_import_cycles():
 
 def test_excluded_edges_exist():
     """An exclusion that no longer matches an import is stale: remove it."""
-    modules = module_names()
+    graph = importgraph.import_graph()
     for importer, imported in EXCLUDED_EDGES:
-        assert imported in imports_of(importer, modules[importer], modules), (importer, imported)
+        assert imported in graph[importer], (importer, imported)
