@@ -15,6 +15,13 @@ from aqbench.tasks.kinds import featurize
 from aqbench.train import train_loop
 
 
+def loop_settings(train, qat):
+    """The training loop's settings for QAT, the one place the two sections meet: `qat`'s keys win (epochs,
+    batch_size, lr, weight_decay, warmup_ratio, grad_clip, max_steps); `train` gives the rest (max_length,
+    doc_stride, eval_batch_size, device, mixed_precision)."""
+    return {**train, **qat}
+
+
 def quantization_aware_training(task, model, tokenizer, data_dir, assignment, settings, seed, checkpoint_dir=None):
     """Quantize `model` in place with `assignment`, calibrate, and fine-tune it; returns the training stats.
 
@@ -25,7 +32,7 @@ def quantization_aware_training(task, model, tokenizer, data_dir, assignment, se
         task, data_dir, tokenizer, settings["train"], settings["quant"]["calibration_examples"], seed
     )
     calibrate(model, calib, tokenizer.pad_token_id, settings["train"])
-    qat = {**settings["train"], **settings["qat"]}
+    qat = loop_settings(settings["train"], settings["qat"])
     loss_fn = None
     if qat.get("distill"):
         teacher, _ = load_checkpoint(task, checkpoint_dir)
