@@ -283,7 +283,7 @@ def cmd_report(args):
 
 
 def cmd_check_report(args):
-    from aqbench.report.browser import check_report
+    from aqbench.testing.browser import check_report
 
     problems, seen = check_report(args.report, args.task, args.screenshot)
     if problems:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from aqbench.config import as_json, load_file, report_settings
-from aqbench.report.browser import find_chromium
+from aqbench.testing.browser import find_chromium
 
 AQBENCH = [sys.executable, "-m", "aqbench"]
 

@@ -1,11 +1,12 @@
-"""inspect_page on small hand-written pages in headless Chromium (network blocked, so no internet is needed)."""
+"""inspect_page on small hand-written pages in headless Chromium, driven by Playwright (network blocked, so no
+internet is needed)."""
 
 import struct
 
 import pytest
 
 from aqbench.errors import AqbenchError
-from aqbench.report.browser import check_report, find_chromium, inspect_page
+from aqbench.testing.browser import check_report, find_chromium, inspect_page
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason="no Chromium (CI installs Debian's chromium package)")
 
@@ -59,6 +60,24 @@ def test_network_requests_are_recorded_but_never_reach_the_network(tmp_path):
     seen = inspect_page(path)
     assert seen["requests"] == ["http://example.invalid/x.png", "https://example.org/"]
     assert any("ERR_NAME_NOT_RESOLVED" in e for e in seen["console_errors"])  # blocked, not fetched
+
+
+def test_local_files_and_websockets_count_as_requests(tmp_path):
+    """The report must be self-contained: a file beside it is a request too, and a WebSocket never connects."""
+    path = page(tmp_path, "<img src='beside.png'><script>new WebSocket('ws://example.net/');</script>")
+    seen = inspect_page(path)
+    assert sorted(seen["requests"]) == [(tmp_path / "beside.png").resolve().as_uri(), "ws://example.net/"]
+    assert any("ERR_FILE_NOT_FOUND" in e and "beside.png" in e for e in seen["console_errors"])
+
+
+def test_a_check_that_throws_names_the_check_and_the_error(tmp_path):
+    with pytest.raises(AqbenchError, match="check 'bad' failed in Chromium: ReferenceError: nosuch is not defined"):
+        inspect_page(page(tmp_path, ""), checks={"bad": "nosuch.value"})
+
+
+def test_a_check_that_never_returns_times_out(tmp_path):
+    with pytest.raises(AqbenchError, match=r"did not load in Chromium within 8 s \(stuck at check 'spin'\)"):
+        inspect_page(page(tmp_path, ""), checks={"spin": "(() => { while (true) {} })()"}, timeout=8)
 
 
 def test_missing_file_raises(tmp_path):

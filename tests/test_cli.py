@@ -79,3 +79,17 @@ def test_make_model_saves_a_local_model_directory_that_fine_tuning_can_load(tmp_
     model, tok = models.build(get_task("conll03"), {"source": "local", "path": str(tmp_path / "m")}, [], 0)
     assert model.config.hidden_size == 32 and model.config.num_labels == 9 and 100 < len(tok) <= 1000
     assert tok.tokenize("the film is") == ["the", "film", "is"]  # words of the synthetic training text
+
+
+def test_check_report_without_playwright_is_one_line_naming_the_install(tmp_path):
+    report = tmp_path / "report.html"
+    report.write_text("<!doctype html><title>report</title>")
+    hide = "import sys; sys.modules['playwright'] = None; from aqbench.cli import main; sys.exit(main(sys.argv[1:]))"
+    out = subprocess.run(
+        [sys.executable, "-c", hide, "check-report", str(report)], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "aqbench check-report: error: the Python package playwright is not installed (it drives Chromium here): "
+        "pip install -e '.[test]', or pip install playwright"
+    ]

@@ -150,7 +150,7 @@ def test_the_report_opens_in_chromium_clean_with_every_task_and_working_links(ru
     import re
     import urllib.parse
 
-    from aqbench.report.browser import check_report, find_chromium
+    from aqbench.testing.browser import check_report, find_chromium
 
     work, _ = run
     report = work / REPORTS / "report.html"
