@@ -52,12 +52,18 @@ def _without_docstrings(tree):
 
 
 def _digest(tree):
-    return ast.dump(_without_docstrings(copy.deepcopy(tree)), annotate_fields=False, include_attributes=False)
+    """The tree's code without its docstrings (changed in place: callers pass a tree of their own)."""
+    return hashlib.sha256(ast.dump(_without_docstrings(tree), include_attributes=False).encode()).digest()
 
 
 @functools.cache
 def _module_digest(name):
-    return hashlib.sha256(_digest(ast.parse(module_path(name).read_text())).encode()).digest()
+    return _digest(ast.parse(module_path(name).read_text()))
+
+
+@functools.cache
+def _function_digest(name):
+    return _digest(copy.deepcopy(_cli_functions()[name]))
 
 
 @functools.cache
@@ -92,7 +98,8 @@ def code_version(stage):
     from aqbench import __version__
 
     h = hashlib.sha256(__version__.encode())
-    h.update(_digest(_command(stage)).encode())
+    for function in _command(stage).body:
+        h.update(_function_digest(function.name))
     for name in stage_modules(stage):
         h.update(name.encode() + _module_digest(name))
     return h.hexdigest()[:16]

@@ -45,10 +45,10 @@ def test_a_code_change_reruns_the_stages_that_import_it_and_a_comment_or_docstri
     quantizer = package / "quant" / "quantizer.py"
     text = quantizer.read_text()
     quantizer.write_text('"""Another docstring."""\n# a comment\n' + text.split('"""', 2)[2].lstrip("\n") + "\n\n")
-    cv.code_version.cache_clear(), cv._module_digest.cache_clear()
+    cv.code_version.cache_clear(), cv._module_digest.cache_clear(), cv._function_digest.cache_clear()
     assert {s: cv.code_version(s) for s in STAGES} == before
     quantizer.write_text(text + "\nSOMETHING_NEW = 1\n")
-    cv.code_version.cache_clear(), cv._module_digest.cache_clear()
+    cv.code_version.cache_clear(), cv._module_digest.cache_clear(), cv._function_digest.cache_clear()
     after = {s: cv.code_version(s) for s in STAGES}
     changed = {s for s in STAGES if after[s] != before[s]}
     assert {"quantize", "export", "search"} <= changed
