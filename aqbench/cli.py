@@ -61,9 +61,10 @@ def _setup(args):
 
 def cmd_prepare(args):
     from aqbench.data import prepare
+    from aqbench.settings import Data
     from aqbench.tasks import get_task
 
-    counts = prepare(get_task(args.task), args.settings, args.out)
+    counts = prepare(get_task(args.task), Data.from_dict(args.settings), args.out)
     _result(f"{args.task}: prepared {', '.join(f'{k}={v}' for k, v in counts.items())} -> {args.out}")
 
 
@@ -89,13 +90,15 @@ def cmd_finetune(args):
 def cmd_quantize(args):
     from aqbench.evaluate import evaluate_run
     from aqbench.methods import get_method, run_method
+    from aqbench.settings import MethodSettings, Train
     from aqbench.tasks import get_task
 
     task = get_task(args.task)
+    settings, eval_settings = MethodSettings.from_dict(args.settings), Train.from_dict(args.eval_settings)
     if len(args.budget) > 1 and "{budget}" not in args.out:
         raise AqbenchError("several budgets need an --out template with {budget}")
     for budget in args.budget:  # refuse a bad budget before computing anything
-        get_method(args.method).validate(budget, args.settings)
+        get_method(args.method).validate(budget, settings)
     for budget in args.budget:
         out = args.out.format(budget=budget)
         info = run_method(
@@ -105,7 +108,7 @@ def cmd_quantize(args):
             args.data,
             budget,
             args.seed,
-            args.settings,
+            settings,
             out,
             inputs=dict(args.input),
         )
@@ -119,21 +122,22 @@ def cmd_quantize(args):
                 "seed": args.seed,
             }
             _, line = evaluate_run(
-                task, args.data, args.checkpoint, out, args.eval_settings, labels, args.evaluate.format(budget=budget)
+                task, args.data, args.checkpoint, out, eval_settings, labels, args.evaluate.format(budget=budget)
             )
             _result(line)
 
 
 def cmd_hessian(args):
     from aqbench.hessian import spectrum
+    from aqbench.settings import Hessian, Train
     from aqbench.tasks import get_task
 
     record = spectrum(
         get_task(args.task),
         args.checkpoint,
         args.data,
-        args.settings["hessian"],
-        args.settings["train"],
+        Hessian.from_dict(args.settings["hessian"]),
+        Train.from_dict(args.settings["train"]),
         args.seed,
         args.out,
     )
@@ -147,6 +151,7 @@ def cmd_hessian(args):
 def cmd_search(args):
     from aqbench.budget import average_bits
     from aqbench.search import search
+    from aqbench.settings import MethodSettings
     from aqbench.tasks import get_task
 
     record = search(
@@ -154,7 +159,7 @@ def cmd_search(args):
         args.checkpoint,
         args.data,
         average_bits(args.budget, "aq"),
-        args.settings,
+        MethodSettings.from_dict(args.settings),
         args.seed,
         args.out,
         label=args.budget,
@@ -172,30 +177,34 @@ def cmd_export(args):
     from aqbench.deploy.export import is_quantized
     from aqbench.export import export_and_check
     from aqbench.quant.assignment import Assignment
+    from aqbench.settings import Train
     from aqbench.tasks import get_task
 
     task = get_task(args.task)
+    train = Train.from_dict(args.settings)
     for run in args.run:
         if is_quantized(Assignment.load(Path(run) / "assignment.json")):
-            r = export_and_check(task, args.checkpoint, run, args.data, args.settings)
+            r = export_and_check(task, args.checkpoint, run, args.data, train)
             _result(
                 f"{run}: packed encoder {r['packed_mb']:.4f} MB (accounted {r['size_mb']:.4f} MB, "
                 f"x{r['packed_over_size']:.4f}), file {r['packed_file_mb']:.3f} MB; reloaded outputs within "
                 f"{r['check_max_abs_diff']:.2g} of the run's"
             )
         if args.onnx:  # in the same process: a job's start (importing torch and transformers) costs more than a run
-            _export_onnx(task, run, args)
+            _export_onnx(task, run, train, args)
 
 
 def cmd_export_onnx(args):
+    from aqbench.settings import Train
     from aqbench.tasks import get_task
 
     task = get_task(args.task)
+    train = Train.from_dict(args.settings)
     for run in args.run:
-        _export_onnx(task, run, args)
+        _export_onnx(task, run, train, args)
 
 
-def _export_onnx(task, run, args):
+def _export_onnx(task, run, train, args):
     from aqbench.deploy.export import export_onnx
 
     r = export_onnx(
@@ -203,7 +212,7 @@ def _export_onnx(task, run, args):
         args.checkpoint,
         run,
         args.data,
-        args.settings,
+        train,
         threads=args.threads or 1,
         limit=args.limit,
         forms=getattr(args, "form", None),
@@ -225,6 +234,7 @@ def _export_onnx(task, run, args):
 def cmd_latency(args):
     from aqbench.deploy.latency import latency_of_runs
     from aqbench.io import write_json
+    from aqbench.settings import Latency
     from aqbench.tasks import get_task
 
     record = latency_of_runs(
@@ -232,7 +242,7 @@ def cmd_latency(args):
         args.checkpoint,
         args.run,
         args.baseline,
-        args.settings,
+        Latency.from_dict(args.settings),
         threads=args.threads or 0,
         log=_result,
     )
@@ -245,10 +255,13 @@ def cmd_latency(args):
 
 def cmd_evaluate(args):
     from aqbench.evaluate import evaluate_run
+    from aqbench.settings import Train
     from aqbench.tasks import get_task
 
     labels = {"task": args.task, "model": args.model, "method": args.method, "budget": args.budget, "seed": args.seed}
-    _, line = evaluate_run(get_task(args.task), args.data, args.checkpoint, args.run, args.settings, labels, args.out)
+    _, line = evaluate_run(
+        get_task(args.task), args.data, args.checkpoint, args.run, Train.from_dict(args.settings), labels, args.out
+    )
     _result(line)
 
 
@@ -262,8 +275,9 @@ def cmd_aggregate(args):
 def cmd_tables(args):
     from aqbench.report.aggregate import load_summary
     from aqbench.report.tables import write_tables
+    from aqbench.settings import TableSettings
 
-    tables = write_tables(load_summary(args.summary), args.out_dir, args.settings)
+    tables = write_tables(load_summary(args.summary), args.out_dir, TableSettings.from_dict(args.settings))
     _result(f"tables: {', '.join(f'{name} ({len(t)})' for name, t in tables.items())} -> {args.out_dir}")
 
 
@@ -300,13 +314,14 @@ def cmd_make_model(args):
     from aqbench.config import load_file, stage_settings
     from aqbench.data import load_examples
     from aqbench.models import make_model_dir, texts
+    from aqbench.settings import Data
     from aqbench.tasks import get_task
 
     config = load_file(args.config)
     corpus, counts = [], {}
     for name in config["tasks"]:  # one tokenizer for every task of the config, learned on their training text
         task = get_task(name)
-        examples = load_examples(task, stage_settings(config, "data", name))["train"]
+        examples = load_examples(task, Data.from_dict(stage_settings(config, "data", name)))["train"]
         corpus += list(texts(task, examples))
         counts[name] = len(examples)
     note = {"config": str(args.config), "train_examples": counts}

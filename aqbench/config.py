@@ -395,6 +395,7 @@ def _check_lengths(config, models):
     """max_length and doc_stride of every task, as each stage sees them (the task's overrides; fine-tuning also the
     model's own train): long enough for the task's inputs, a doc stride that fits a window, and no longer than the
     position embeddings of the models that read them where those are known."""
+    from aqbench.settings import Train
     from aqbench.tasks import get_task
     from aqbench.tasks.kinds import get_kind, lengths, span_qa
 
@@ -406,7 +407,7 @@ def _check_lengths(config, models):
         views = [(None, stage_settings(config, "train", task_name), models)]
         views += [(m, model_train_settings(config, m, task_name), [m]) for m in models]
         for model, settings, readers in views:
-            max_length, doc_stride = lengths(task, settings)
+            max_length, doc_stride = lengths(task, Train.from_dict(settings))
             length_key = _length_key(config, task_name, model, "max_length", settings, max_length)
             if max_length < kind.min_length(task):
                 raise AqbenchError(

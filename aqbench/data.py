@@ -12,12 +12,13 @@ from aqbench.io import atomic_dir, read_json, read_jsonl, write_json, write_json
 def load_examples(task, settings):
     """{split: examples} for the task's train and eval splits, before subsampling.
 
-    settings: the config's `data` section with the task's overrides applied (see aqbench.config.stage_settings).
+    settings: the config's `data` section with the task's overrides applied (see aqbench.config.stage_settings),
+    as an aqbench.settings.Data record.
     """
-    source = settings["source"]
+    source = settings.source
     if source == "synthetic":
-        syn = settings["synthetic"]
-        return task.synthesize(settings["seed"], syn["n_train"], syn["n_eval"])
+        syn = settings.synthetic
+        return task.synthesize(settings.seed, syn.n_train, syn.n_eval)
     if source == "local":
         return _load_local(task, settings)
     if source == "hub":
@@ -28,15 +29,15 @@ def load_examples(task, settings):
 def local_files(task, settings):
     """{split: path} of the files a task reads with data.source local (whether or not they exist yet): the
     declared inputs of its prepare_data job, so that editing one reruns exactly what depends on it."""
-    directory = (settings.get("local_dirs") or {}).get(task.name)
-    if settings["source"] != "local" or not directory:
+    directory = settings.local_dirs.get(task.name)
+    if settings.source != "local" or not directory:
         return {}
-    files = {**task.local_files, **(settings.get("local_files") or {}).get(task.name, {})}
+    files = {**task.local_files, **settings.local_files.get(task.name, {})}
     return {split: Path(directory) / files[split] for split in task.splits}
 
 
 def _load_local(task, settings):
-    if not (settings.get("local_dirs") or {}).get(task.name):
+    if not settings.local_dirs.get(task.name):
         raise AqbenchError(
             f"task {task.name} reads local files but data.local_dirs.{task.name} is not set. Fix: set it "
             f"to a directory holding {', '.join(task.local_files.values())}"
@@ -54,7 +55,7 @@ def _load_local(task, settings):
 
 def hub_source(task, settings):
     """The task's hub dataset, with the config's per-task overrides (data.hub.<task>: path, name, revision)."""
-    return dataclasses.replace(task.hub, **(settings.get("hub") or {}).get(task.name, {}))
+    return dataclasses.replace(task.hub, **settings.hub.get(task.name, {}))
 
 
 def _load_hub(task, settings):
@@ -105,13 +106,13 @@ def prepare(task, settings, out_dir):
     with atomic_dir(out_dir) as tmp:
         counts = {}
         for split, examples in splits.items():
-            limit = settings.get("max_train_examples") if split == "train" else settings.get("max_eval_examples")
-            examples = subsample(examples, limit, settings["seed"])
+            limit = settings.max_train_examples if split == "train" else settings.max_eval_examples
+            examples = subsample(examples, limit, settings.seed)
             if not examples:
                 raise AqbenchError(f"task {task.name}: split {split} is empty. Fix: check the data files or the limits")
             write_jsonl(tmp / f"{split}.jsonl", examples)
             counts[split] = len(examples)
-        write_json(tmp / "meta.json", {"task": task.name, "source": settings["source"], "counts": counts})
+        write_json(tmp / "meta.json", {"task": task.name, "source": settings.source, "counts": counts})
     return counts
 
 

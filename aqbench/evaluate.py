@@ -22,11 +22,11 @@ def evaluate_model(task, model, tokenizer, data_dir, settings):
         outputs = predict(
             model,
             features,
-            settings["eval_batch_size"],
+            settings.eval_batch_size,
             tokenizer.pad_token_id,
-            settings["device"],
+            settings.device,
             desc=f"eval {task.name} {split}",
-            mixed_precision=settings.get("mixed_precision"),
+            mixed_precision=settings.mixed_precision,
         )
         metrics.update(split_metrics(task, suffix, features, outputs, examples))
         counts[split] = len(examples)

@@ -319,10 +319,8 @@ def export_and_check(task, checkpoint_dir, run_dir, data_dir, settings, n_check=
     loaded, _ = load_packed(task, run_dir / "packed.safetensors")
     split = next(iter(task.eval_splits))
     features = featurize(task, load_split(data_dir, split)[:n_check], tokenizer, settings, with_labels=False)
-    a = predict(
-        model, features, settings["eval_batch_size"], tokenizer.pad_token_id, "cpu", desc="check fake-quantized"
-    )
-    b = predict(loaded, features, settings["eval_batch_size"], tokenizer.pad_token_id, "cpu", desc="check reloaded")
+    a = predict(model, features, settings.eval_batch_size, tokenizer.pad_token_id, "cpu", desc="check fake-quantized")
+    b = predict(loaded, features, settings.eval_batch_size, tokenizer.pad_token_id, "cpu", desc="check reloaded")
     diff = max(float(abs(x[k] - y[k]).max()) for x, y in zip(a, b) for k in x)
     scale = max(float(abs(x[k]).max()) for x in a for k in x)
     if diff > 1e-3 * max(1.0, scale):

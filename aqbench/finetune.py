@@ -11,14 +11,19 @@ from aqbench.train import train_loop
 def finetune(task, data_dir, model_spec, settings, seed, out_dir, teacher_dir=None):
     """The finetune stage: build (or load) the model, train it on the task, save an HF checkpoint directory
     (config.json, model.safetensors, tokenizer files) plus aqbench.json with what was done. A `student` model
-    is every other block of the fine-tuned teacher in teacher_dir, trained with soft targets from it."""
+    is every other block of the fine-tuned teacher in teacher_dir, trained with soft targets from it.
+
+    model_spec and settings are the JSON the rule passes (models.<name> and the train section), kept as given
+    because aqbench.json records them as they were; the loop reads them as an aqbench.settings.Train record."""
     from aqbench.data import load_split
     from aqbench.integrity import write_record
     from aqbench.io import atomic_dir, write_json
     from aqbench.models import build, load_checkpoint
+    from aqbench.settings import Train
     from aqbench.tasks.kinds import featurize
     from aqbench.versions import versions
 
+    train = Train.from_dict(settings)
     examples = load_split(data_dir, "train")
     loss_fn, note = None, {}
     if model_spec["source"] == "student":
@@ -37,9 +42,9 @@ def finetune(task, data_dir, model_spec, settings, seed, out_dir, teacher_dir=No
         }
     else:
         model, tokenizer = build(task, model_spec, examples, seed)
-    features = featurize(task, examples, tokenizer, settings)
+    features = featurize(task, examples, tokenizer, train)
     stats = train_loop(
-        model, features, settings, tokenizer.pad_token_id, seed, loss_fn=loss_fn, desc=f"finetune {task.name}"
+        model, features, train, tokenizer.pad_token_id, seed, loss_fn=loss_fn, desc=f"finetune {task.name}"
     )
     model.cpu()
     with atomic_dir(out_dir) as tmp:

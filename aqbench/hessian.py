@@ -8,6 +8,7 @@ number of blocks. The model runs in eval mode (no dropout: the loss must be the 
 iteration) with eager attention (PyTorch's fused CPU attention has no double backward).
 """
 
+import dataclasses
 import logging
 import math
 import time
@@ -91,27 +92,27 @@ def spectrum(task, checkpoint_dir, data_dir, settings, train_settings, seed, out
     """The hessian stage: every block's top eigenvalue on `subsamples` random subsets of `fraction` of the
     training features; writes spectrum.json (every lambda, iterations, mean, std, sensitivity)."""
     start = time.time()
-    device = pick_device(train_settings.get("device", "auto"))
+    device = pick_device(train_settings.device)
     model, tokenizer = load_checkpoint(task, checkpoint_dir)
     model.set_attn_implementation("eager")
     model.to(device).eval()
     features = featurize(task, load_split(data_dir, "train"), tokenizer, train_settings)
-    n = max(1, round(settings["fraction"] * len(features)))
+    n = max(1, round(settings.fraction * len(features)))
     gen = torch.Generator().manual_seed(seed)
     blocks = block_weights(model)
     for p in model.parameters():
         p.requires_grad_(False)
     eigen = {name: [] for name, _ in blocks}
     iters = {name: [] for name, _ in blocks}
-    bar = Progress(settings["subsamples"] * len(blocks), f"hessian {task.name}")
-    for s in range(settings["subsamples"]):
+    bar = Progress(settings.subsamples * len(blocks), f"hessian {task.name}")
+    for s in range(settings.subsamples):
         chosen = torch.randperm(len(features), generator=gen)[:n].tolist()
         subset = type(features)([features.inputs[i] for i in chosen], chosen)
-        batch_list = [to(b, device) for b in batches(subset, settings["batch_size"], tokenizer.pad_token_id)]
+        batch_list = [to(b, device) for b in batches(subset, settings.batch_size, tokenizer.pad_token_id)]
         for name, params in blocks:
             for p in params:
                 p.requires_grad_(True)
-            lam, k = top_eigenvalue(model, batch_list, params, settings["max_iter"], settings["tol"], gen)
+            lam, k = top_eigenvalue(model, batch_list, params, settings.max_iter, settings.tol, gen)
             for p in params:
                 p.requires_grad_(False)
             eigen[name].append(lam)
@@ -121,7 +122,7 @@ def spectrum(task, checkpoint_dir, data_dir, settings, train_settings, seed, out
     record = {
         "task": task.name,
         "seed": seed,
-        "settings": settings,
+        "settings": dataclasses.asdict(settings),
         "examples_per_subsample": n,
         "blocks": [],
         "seconds": time.time() - start,
@@ -146,7 +147,7 @@ def spectrum(task, checkpoint_dir, data_dir, settings, train_settings, seed, out
         "hessian %s: %d blocks x %d subsamples, %d Hessian-vector products in %.1f s",
         task.name,
         len(blocks),
-        settings["subsamples"],
+        settings.subsamples,
         record["hvps"],
         record["seconds"],
     )

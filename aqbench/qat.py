@@ -6,6 +6,8 @@ with the straight-through estimator, activation ranges follow a moving average, 
 With a teacher the loss adds soft targets from the FP model (aqbench.distill).
 """
 
+import dataclasses
+
 from aqbench.data import load_split
 from aqbench.distill import kd_loss
 from aqbench.models import load_checkpoint
@@ -16,32 +18,39 @@ from aqbench.train import train_loop
 
 
 def loop_settings(train, qat):
-    """The training loop's settings for QAT, the one place the two sections meet: `qat`'s keys win (epochs,
-    batch_size, lr, weight_decay, warmup_ratio, grad_clip, max_steps); `train` gives the rest (max_length,
-    doc_stride, eval_batch_size, device, mixed_precision)."""
-    return {**train, **qat}
+    """The training loop's settings for QAT (a Train record), the one place the two sections meet: `qat`'s keys
+    win (epochs, batch_size, lr, weight_decay, warmup_ratio, grad_clip, max_steps); `train` gives the rest
+    (max_length, doc_stride, eval_batch_size, device, mixed_precision)."""
+    return dataclasses.replace(
+        train,
+        epochs=qat.epochs,
+        batch_size=qat.batch_size,
+        lr=qat.lr,
+        weight_decay=qat.weight_decay,
+        warmup_ratio=qat.warmup_ratio,
+        grad_clip=qat.grad_clip,
+        max_steps=qat.max_steps,
+    )
 
 
 def quantization_aware_training(task, model, tokenizer, data_dir, assignment, settings, seed, checkpoint_dir=None):
     """Quantize `model` in place with `assignment`, calibrate, and fine-tune it; returns the training stats.
 
-    settings: {"quant": ..., "train": ... (eval batch size, lengths, device), "qat": train-loop settings plus
-    `distill` (bool), `temperature`, `alpha`}. The teacher (distill) is the FP checkpoint itself."""
+    settings: an aqbench.settings.MethodSettings with quant, train (eval batch size, lengths, device) and qat
+    (train-loop settings plus `distill`, `temperature`, `alpha`). The teacher (distill) is the FP checkpoint itself."""
     quantize_model(model, assignment)
-    calib = calibration_features(
-        task, data_dir, tokenizer, settings["train"], settings["quant"]["calibration_examples"], seed
-    )
-    calibrate(model, calib, tokenizer.pad_token_id, settings["train"])
-    qat = loop_settings(settings["train"], settings["qat"])
+    calib = calibration_features(task, data_dir, tokenizer, settings.train, settings.quant.calibration_examples, seed)
+    calibrate(model, calib, tokenizer.pad_token_id, settings.train)
+    loop = loop_settings(settings.train, settings.qat)
     loss_fn = None
-    if qat.get("distill"):
+    if settings.qat.distill:
         teacher, _ = load_checkpoint(task, checkpoint_dir)
-        loss_fn = kd_loss(teacher, qat["temperature"], qat["alpha"])
-    features = featurize(task, load_split(data_dir, "train"), tokenizer, settings["train"])
+        loss_fn = kd_loss(teacher, settings.qat.temperature, settings.qat.alpha)
+    features = featurize(task, load_split(data_dir, "train"), tokenizer, settings.train)
     stats = train_loop(
         model,
         features,
-        qat,
+        loop,
         tokenizer.pad_token_id,
         seed,
         loss_fn=loss_fn,

@@ -15,6 +15,7 @@ The evaluation split is never read. After the last epoch the argmax per group is
 (aqbench.quant.supernet.derive) and written as a bit assignment; the trace keeps every epoch's numbers.
 """
 
+import dataclasses
 import logging
 import math
 import random
@@ -112,8 +113,8 @@ def arch_step(model, batch, loss_fn, opt, weights, arch, target_mb, cfg):
         p.requires_grad_(False)
     try:
         ce = loss_fn(model, batch)
-        ls = size_loss(expected_size_bits(model) / 8 / MB, target_mb, cfg["epsilon"])
-        total = ce + cfg["size_weight"] * ls
+        ls = size_loss(expected_size_bits(model) / 8 / MB, target_mb, cfg.epsilon)
+        total = ce + cfg.size_weight * ls
         if torch.isfinite(total):
             opt.zero_grad(set_to_none=True)
             total.backward()
@@ -131,52 +132,51 @@ def optimizers(model, cfg):
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in arch_ids]
     w_opt = torch.optim.AdamW(
         [
-            {"params": [p for n, p in named if not _no_decay(n)], "weight_decay": cfg["weight_decay"]},
+            {"params": [p for n, p in named if not _no_decay(n)], "weight_decay": cfg.weight_decay},
             {"params": [p for n, p in named if _no_decay(n)], "weight_decay": 0.0},
         ],
-        lr=cfg["lr"],
+        lr=cfg.lr,
     )
-    if cfg["arch_optimizer"] == "adam":
-        a_opt = torch.optim.Adam(arch, lr=cfg["arch_lr"])
+    if cfg.arch_optimizer == "adam":
+        a_opt = torch.optim.Adam(arch, lr=cfg.arch_lr)
     else:
-        a_opt = torch.optim.SGD(arch, lr=cfg["arch_lr"], momentum=cfg["arch_momentum"])
+        a_opt = torch.optim.SGD(arch, lr=cfg.arch_lr, momentum=cfg.arch_momentum)
     return [p for _, p in named], arch, w_opt, a_opt
 
 
 def bilevel_search(model, train, heldout, pad_id, budget_bits, cfg, seed, device, loss_fn=None, desc="search"):
     """Run the search on a model already turned into a super-network; returns the per-epoch trace.
 
-    cfg: epochs, steps_per_epoch (null = a whole pass over the train split), batch_size, lr, weight_decay,
+    cfg: the aq section (aqbench.settings.Aq): epochs, steps_per_epoch (null = a whole pass over the train
+    split), batch_size, lr, weight_decay,
     warmup_epochs (N1), arch_optimizer (sgd | adam), arch_lr, arch_momentum, size_weight (lambda), epsilon,
     t0, eta, n0, grad_clip. loss_fn(model, batch) -> loss; default the model's own (cross-entropy)."""
     loss_fn = loss_fn or (lambda m, b: m(**b).loss)
     model.to(device).train()
     weights, arch, w_opt, a_opt = optimizers(model, cfg)
     target_mb = budget_bits / 8 / MB
-    steps = math.ceil(len(train) / cfg["batch_size"])
-    if cfg.get("steps_per_epoch"):
-        steps = min(steps, cfg["steps_per_epoch"])
+    steps = math.ceil(len(train) / cfg.batch_size)
+    if cfg.steps_per_epoch:
+        steps = min(steps, cfg.steps_per_epoch)
     gen = torch.Generator().manual_seed(seed)
-    held = _cycle(heldout, cfg["batch_size"], pad_id, torch.Generator().manual_seed(seed + 1))
+    held = _cycle(heldout, cfg.batch_size, pad_id, torch.Generator().manual_seed(seed + 1))
     trace = []
-    bar = Progress(cfg["epochs"] * steps, desc)
-    for epoch in range(cfg["epochs"]):
+    bar = Progress(cfg.epochs * steps, desc)
+    for epoch in range(cfg.epochs):
         start = time.time()
-        t = temperature(epoch, cfg["t0"], cfg["eta"], cfg["n0"])
+        t = temperature(epoch, cfg.t0, cfg.eta, cfg.n0)
         set_temperature(model, t)
-        update_arch = epoch >= cfg["warmup_epochs"]
+        update_arch = epoch >= cfg.warmup_epochs
         w_losses, ce_losses, s_losses = [], [], []
-        train_batches = _cycle(train, cfg["batch_size"], pad_id, gen)
+        train_batches = _cycle(train, cfg.batch_size, pad_id, gen)
         for step in range(steps):
             if update_arch:  # as DARTS: the architecture first, then the weights, both at the same weights
                 ce, ls = arch_step(model, to(next(held), device), loss_fn, a_opt, weights, arch, target_mb, cfg)
-                _check_finite(ce + ls, desc, "architecture", epoch, step, cfg["arch_lr"])
+                _check_finite(ce + ls, desc, "architecture", epoch, step, cfg.arch_lr)
                 ce_losses.append(ce.item())
                 s_losses.append(ls.item())
-            loss = weight_step(
-                model, to(next(train_batches), device), loss_fn, w_opt, weights, arch, cfg.get("grad_clip")
-            )
-            _check_finite(loss, desc, "weight", epoch, step, cfg["lr"])
+            loss = weight_step(model, to(next(train_batches), device), loss_fn, w_opt, weights, arch, cfg.grad_clip)
+            _check_finite(loss, desc, "weight", epoch, step, cfg.lr)
             w_losses.append(loss.item())
             bar.update(1, epoch=epoch + 1, **({"loss": f"{np.mean(w_losses[-20:]):.4f}"} if step % 20 == 19 else {}))
         with torch.no_grad():
@@ -260,7 +260,7 @@ def encoder_numel(model):
 def search(task, checkpoint_dir, data_dir, avg_bits, settings, seed, out_dir, label=None):
     """The search stage: from a fine-tuned checkpoint, search at `avg_bits` per encoder weight (of this model),
     write out_dir/{assignment.json, trace.json, alpha.safetensors}; returns the trace record.
-    settings: {"quant": ..., "train": ..., "aq": ...} (the config's sections)."""
+    settings: an aqbench.settings.MethodSettings with the config's quant, train and aq sections."""
     from safetensors.torch import save_file
 
     from aqbench.methods.common import settings_for_budget
@@ -268,17 +268,17 @@ def search(task, checkpoint_dir, data_dir, avg_bits, settings, seed, out_dir, la
 
     begin = time.time()
     settings = settings_for_budget(settings, label or "")
-    cfg, quant, train_cfg = settings["aq"], settings["quant"], settings["train"]
+    cfg, quant, train_cfg = settings.aq, settings.quant, settings.train
     torch.manual_seed(seed)
     model, tokenizer = load_checkpoint(task, checkpoint_dir)
-    layers = to_supernet(model, quant, cfg["bits"])
+    layers = to_supernet(model, quant, cfg.bits)
     budget_bits = avg_bits * encoder_numel(model)
-    calib = calibration_features(task, data_dir, tokenizer, train_cfg, quant["calibration_examples"], seed)
+    calib = calibration_features(task, data_dir, tokenizer, train_cfg, quant.calibration_examples, seed)
     calibrate(model, calib, tokenizer.pad_token_id, train_cfg)
-    train_ex, held_ex = split_heldout(load_split(data_dir, "train"), cfg["heldout_fraction"], seed)
+    train_ex, held_ex = split_heldout(load_split(data_dir, "train"), cfg.heldout_fraction, seed)
     train = featurize(task, train_ex, tokenizer, train_cfg)
     heldout = featurize(task, held_ex, tokenizer, train_cfg)
-    device = pick_device(train_cfg.get("device", "auto"))
+    device = pick_device(train_cfg.device)
     trace = bilevel_search(
         model,
         train,
@@ -295,10 +295,10 @@ def search(task, checkpoint_dir, data_dir, avg_bits, settings, seed, out_dir, la
         "budget": label,
         "avg_bits_budget": avg_bits,
         "budget_mb": budget_bits / 8 / MB,
-        "candidates": cfg["bits"],
+        "candidates": cfg.bits,
     }
-    assignment, repair = derive(model, budget_bits, quant, cfg["epsilon"], meta)
-    _check_not_all_pruned(assignment, layers, budget_bits, cfg["epsilon"], f"search {task.name} {label or avg_bits}")
+    assignment, repair = derive(model, budget_bits, quant, cfg.epsilon, meta)
+    _check_not_all_pruned(assignment, layers, budget_bits, cfg.epsilon, f"search {task.name} {label or avg_bits}")
     repair = {
         "argmax_mb": repair["argmax_bits"] / 8 / MB,
         "steps_down": repair["steps_down"],
@@ -323,7 +323,7 @@ def search(task, checkpoint_dir, data_dir, avg_bits, settings, seed, out_dir, la
         "groups": sum(m.groups for m in layers.values()),
         "train_examples": len(train_ex),
         "heldout_examples": len(held_ex),
-        "settings": cfg,
+        "settings": dataclasses.asdict(cfg),
         "trace": trace,
         "seconds": time.time() - begin,
         "versions": versions(),

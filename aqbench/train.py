@@ -21,25 +21,26 @@ log = logging.getLogger(__name__)
 
 
 def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="train"):
-    """Train in place; return stats. settings: epochs, batch_size, lr, weight_decay, warmup_ratio, max_steps,
-    grad_clip, device, mixed_precision. loss_fn(model, batch) -> loss; default: the model's own loss."""
-    device = pick_device(settings.get("device", "auto"))
+    """Train in place; return stats. settings (an aqbench.settings.Train): epochs, batch_size, lr, weight_decay,
+    warmup_ratio, max_steps, grad_clip, device, mixed_precision. loss_fn(model, batch) -> loss; default: the
+    model's own loss."""
+    device = pick_device(settings.device)
     model.to(device).train()
-    mixed_precision = settings.get("mixed_precision")
+    mixed_precision = settings.mixed_precision
     if uses_bf16(device, mixed_precision):
         log.info("%s: bf16 autocast on %s", desc, device)
     loss_fn = loss_fn or (lambda m, b: m(**b).loss)
-    steps_per_epoch = math.ceil(len(features) / settings["batch_size"])
-    total = steps_per_epoch * settings["epochs"]
-    if settings.get("max_steps"):
-        total = min(total, settings["max_steps"])
+    steps_per_epoch = math.ceil(len(features) / settings.batch_size)
+    total = steps_per_epoch * settings.epochs
+    if settings.max_steps:
+        total = min(total, settings.max_steps)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and not _no_decay(n)]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and _no_decay(n)]
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=settings["lr"],
+        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=settings.lr,
     )
-    warmup = int(settings.get("warmup_ratio", 0.0) * total)
+    warmup = int(settings.warmup_ratio * total)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
     )
@@ -47,18 +48,18 @@ def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="trai
     step, losses, start = 0, [], time.time()
     bar = Progress(total, desc)
     while step < total:
-        for batch in batches(features, settings["batch_size"], pad_id, shuffle=True, generator=gen):
+        for batch in batches(features, settings.batch_size, pad_id, shuffle=True, generator=gen):
             with autocast(device, mixed_precision):
                 loss = loss_fn(model, to(batch, device))
             if not torch.isfinite(loss):
                 raise AqbenchError(
                     f"{desc}: the loss became {loss.item()} at step {step + 1} of {total}. Fix: lower "
-                    f"the learning rate (now {settings['lr']}) or raise warmup_ratio; nothing was saved"
+                    f"the learning rate (now {settings.lr}) or raise warmup_ratio; nothing was saved"
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if settings.get("grad_clip"):
-                torch.nn.utils.clip_grad_norm_(model.parameters(), settings["grad_clip"])
+            if settings.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             opt.step()
             sched.step()
             losses.append(loss.item())

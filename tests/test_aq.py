@@ -2,6 +2,7 @@
 
 Every test is seeded (torch.manual_seed / generators), so CPU runs are reproducible."""
 
+import dataclasses
 import json
 
 import pytest
@@ -13,9 +14,10 @@ from aqbench.quant.quantizer import quantize_rows
 from aqbench.quant.size import MB, encoder_size
 from aqbench.quant.supernet import SearchLinear, derive, expected_size_bits, search_layers, set_temperature, to_supernet
 from aqbench.search import bilevel_search, size_loss, split_heldout, temperature
+from aqbench.settings import Aq, Data, MethodSettings, Quant
 from aqbench.tasks.kinds.features import Features
 
-QUANT = {"grid": "sym", "act_grid": "asym", "groups": 4, "act_bits": 8, "emb_bits": 8}
+QUANT = Quant(grid="sym", act_grid="asym", groups=4, act_bits=8, emb_bits=8)
 SEARCH = {
     "epochs": 4,
     "steps_per_epoch": 25,
@@ -117,21 +119,21 @@ def test_derived_assignment_fits_the_budget_and_is_within_epsilon_when_it_binds(
 def test_repair_steps_down_the_least_certain_group_first():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 2))
-    layers = to_supernet(model, {**QUANT, "groups": 2}, [0, 2, 4], names=["0"])
+    layers = to_supernet(model, dataclasses.replace(QUANT, groups=2), [0, 2, 4], names=["0"])
     with torch.no_grad():  # both groups choose 4 bits; group 1 is nearly undecided between 2 and 4
         layers["0"].alpha.copy_(torch.tensor([[0.0, 0.0, 5.0], [0.0, 1.9, 2.0]]))
     cost4 = float(layers["0"].cost_bits[0, 2])
     cost2 = float(layers["0"].cost_bits[0, 1])
-    assignment, info = derive(model, budget_bits=cost4 + cost2, settings={**QUANT, "groups": 2})
+    assignment, info = derive(model, budget_bits=cost4 + cost2, settings=dataclasses.replace(QUANT, groups=2))
     assert assignment.layers["0"].bits == [4, 2]
     assert info["steps_down"] == 1
 
 
 def test_a_budget_no_choice_can_meet_is_refused():
     model = nn.Sequential(nn.Linear(4, 2))
-    to_supernet(model, {**QUANT, "groups": 2}, [2, 4], names=["0"])
+    to_supernet(model, dataclasses.replace(QUANT, groups=2), [2, 4], names=["0"])
     with pytest.raises(AqbenchError, match="cannot be met"):
-        derive(model, budget_bits=8.0, settings={**QUANT, "groups": 2})
+        derive(model, budget_bits=8.0, settings=dataclasses.replace(QUANT, groups=2))
 
 
 def test_size_loss_is_flat_in_the_band_and_pushes_towards_it():
@@ -184,7 +186,7 @@ def toy_features(n, seed):
 def toy_search(size_weight, avg_bits=1.4, dead=(1, 4, 6), seed=0):
     torch.manual_seed(seed)
     model = DeadFeatures(dead)
-    quant = {**QUANT, "groups": 8}
+    quant = dataclasses.replace(QUANT, groups=8)
     to_supernet(model, quant, [0, 2, 4, 8], names=["hidden"])
     layer = search_layers(model)["hidden"]
     layer.act.lo.fill_(-4.0)
@@ -196,7 +198,7 @@ def toy_search(size_weight, avg_bits=1.4, dead=(1, 4, 6), seed=0):
         toy_features(128, seed + 1),
         0,
         budget,
-        {**SEARCH, "size_weight": size_weight, "epochs": 6, "steps_per_epoch": 50, "lr": 3e-3},
+        Aq.from_dict({**SEARCH, "size_weight": size_weight, "epochs": 6, "steps_per_epoch": 50, "lr": 3e-3}),
         seed,
         torch.device("cpu"),
         loss_fn=lambda m, b: m(b["x"], b["y"]),
@@ -211,7 +213,7 @@ def test_search_prunes_the_groups_that_do_not_affect_the_loss():
     chosen = layer.chosen_bits()
     assert [chosen[g] for g in (1, 4, 6)] == [0, 0, 0], chosen
     assert all(chosen[g] > 0 for g in (0, 2, 3, 5, 7)), chosen
-    assignment, _ = derive(model, budget, {**QUANT, "groups": 8}, eps=0.02)
+    assignment, _ = derive(model, budget, dataclasses.replace(QUANT, groups=8), eps=0.02)
     assert [assignment.layers["hidden"].bits[g] for g in (1, 4, 6)] == [0, 0, 0]
 
 
@@ -253,7 +255,7 @@ def test_search_of_a_tiny_bert_derives_assignments_within_the_budget(tmp_path):
             "aq": {"epochs": 2, "steps_per_epoch": 5, "batch_size": 16, "lr": 1e-4},
         }
     )
-    prepare(task, cfg["data"], tmp_path / "data")
+    prepare(task, Data.from_dict(cfg["data"]), tmp_path / "data")
     finetune(task, tmp_path / "data", cfg["models"]["bert"], cfg["train"], 0, tmp_path / "model")
     for bits in (1.0, 1.97, 4.0):
         record = search(
@@ -261,7 +263,7 @@ def test_search_of_a_tiny_bert_derives_assignments_within_the_budget(tmp_path):
             tmp_path / "model",
             tmp_path / "data",
             bits,
-            aqconfig.search_settings(cfg, "sst2"),
+            MethodSettings.from_dict(aqconfig.search_settings(cfg, "sst2")),
             0,
             tmp_path / f"search{bits}",
             label=f"b{bits:g}",
@@ -276,7 +278,7 @@ def test_search_of_a_tiny_bert_derives_assignments_within_the_budget(tmp_path):
         tmp_path / "model",
         tmp_path / "data",
         2.47,
-        aqconfig.search_settings(cfg, "sst2"),
+        MethodSettings.from_dict(aqconfig.search_settings(cfg, "sst2")),
         0,
         tmp_path / "search-g2",
         label="b2.47-g2",

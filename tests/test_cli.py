@@ -36,6 +36,13 @@ def test_missing_local_file_names_it_and_writes_nothing(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+def test_an_unknown_settings_key_is_one_line_naming_the_section(tmp_path):
+    out = aqbench("prepare", "--task", "sst2", "--settings", '{"sorce": "local"}', "--out", str(tmp_path / "data"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "error: settings error: unknown key 'sorce' in section data; allowed keys: " in out.stderr
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_budget_lq_cannot_meet_is_refused_by_name(tmp_path):
     out = aqbench(
         "quantize",

@@ -7,6 +7,7 @@ from conftest import REPO
 
 from aqbench import config as C
 from aqbench.errors import AqbenchError
+from aqbench.settings import MethodSettings, Quant
 
 DEMO = C.read_yaml(REPO / "config" / "config.yaml")
 
@@ -96,7 +97,9 @@ def test_the_group_study_adds_labelled_runs_of_qbert_and_aq_only():
     assert (
         average_bits("b2.47-g768", "aq") == 2.47 and label_groups("b2.47-g768") == 768 and label_groups("b2.47") is None
     )
-    assert settings_for_budget({"quant": {"groups": 128}}, "b2.47-g1") == {"quant": {"groups": 1}}
+    assert settings_for_budget(MethodSettings(quant=Quant(groups=128)), "b2.47-g1") == MethodSettings(
+        quant=Quant(groups=1)
+    )
     with pytest.raises(AqbenchError, match="qbert cannot meet budgets \\[1.5\\]"):
         C.load(with_(methods=["qbert"], budgets=[2.96], group_study={"groups": [1], "budgets": [1.5]}))
 

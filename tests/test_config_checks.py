@@ -10,6 +10,7 @@ from conftest import REPO, build_tiny, tiny_architecture
 
 from aqbench import config as C
 from aqbench.errors import AqbenchError
+from aqbench.settings import Data, MethodSettings, Train
 
 DEMO = C.read_yaml(REPO / "config" / "config.yaml")
 
@@ -123,13 +124,15 @@ def _tiny_checkpoint(tmp_path):
     tokenizer.save_pretrained(tmp_path / "model")
     prepare(
         task,
-        {
-            "source": "synthetic",
-            "seed": 0,
-            "synthetic": {"n_train": 60, "n_eval": 10},
-            "max_train_examples": None,
-            "max_eval_examples": None,
-        },
+        Data.from_dict(
+            {
+                "source": "synthetic",
+                "seed": 0,
+                "synthetic": {"n_train": 60, "n_eval": 10},
+                "max_train_examples": None,
+                "max_eval_examples": None,
+            }
+        ),
         tmp_path / "data",
     )
     return task, model
@@ -161,7 +164,7 @@ def test_the_search_refuses_to_prune_every_weight(tmp_path):
             tmp_path / "model",
             tmp_path / "data",
             0.001,
-            C.search_settings(cfg, "sst2"),
+            MethodSettings.from_dict(C.search_settings(cfg, "sst2")),
             0,
             tmp_path / "search",
             label="b0.001",
@@ -275,7 +278,7 @@ def test_the_squad_featurizer_truncates_a_long_question_instead_of_failing():
     task, splits, _, tokenizer = build_tiny("squad", n_train=40)
     ex = dict(splits["train"][0], question=" ".join([splits["train"][0]["question"]] * 20))
     assert len(tokenizer(ex["question"])["input_ids"]) > 48
-    features = featurize(task, [ex], tokenizer, {"max_length": 48, "doc_stride": 16})  # the question alone fills 48
+    features = featurize(task, [ex], tokenizer, Train(max_length=48, doc_stride=16))  # the question alone fills 48
     assert span_qa.max_query_length(48) == 22 and span_qa.context_length(48) == 23
     for row in features.inputs:
         assert len(row["input_ids"]) <= 48 and row["input_ids"].index(tokenizer.sep_token_id) <= 1 + 22

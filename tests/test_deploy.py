@@ -284,19 +284,22 @@ def trained_runs(tmp_path_factory):
     from aqbench.export import export_and_check
     from aqbench.finetune import finetune
     from aqbench.methods import run_method
+    from aqbench.settings import Data, MethodSettings
     from aqbench.tasks import get_task
 
     tmp = tmp_path_factory.mktemp("deploy")
     task = get_task("sst2")
     prepare(
         task,
-        {
-            "source": "synthetic",
-            "seed": 1,
-            "synthetic": {"n_train": 300, "n_eval": 60},
-            "max_train_examples": None,
-            "max_eval_examples": None,
-        },
+        Data.from_dict(
+            {
+                "source": "synthetic",
+                "seed": 1,
+                "synthetic": {"n_train": 300, "n_eval": 60},
+                "max_train_examples": None,
+                "max_eval_examples": None,
+            }
+        ),
         tmp / "data",
     )
     train = {
@@ -317,10 +320,11 @@ def trained_runs(tmp_path_factory):
     }
     finetune(task, tmp / "data", spec, train, 0, tmp / "model")
     quant = {"grid": "sym", "groups": 8, "act_bits": 8, "emb_bits": 8, "act_grid": "asym", "calibration_examples": 32}
-    run_method("fp", task, tmp / "model", tmp / "data", "fp32", 0, {}, tmp / "fp")
-    run_method("lq", task, tmp / "model", tmp / "data", "w2", 0, {"quant": quant, "train": train, "lq": {}}, tmp / "lq")
-    export_and_check(task, tmp / "model", tmp / "lq", tmp / "data", train)
-    return task, tmp, train
+    run_method("fp", task, tmp / "model", tmp / "data", "fp32", 0, MethodSettings(), tmp / "fp")
+    settings = MethodSettings.from_dict({"quant": quant, "train": train, "lq": {}})
+    run_method("lq", task, tmp / "model", tmp / "data", "w2", 0, settings, tmp / "lq")
+    export_and_check(task, tmp / "model", tmp / "lq", tmp / "data", settings.train)
+    return task, tmp, settings.train
 
 
 def test_the_stage_writes_model_onnx_and_its_check(trained_runs):
@@ -371,6 +375,7 @@ def test_latency_stage_times_every_form_beside_the_baseline(trained_runs):
     from aqbench.deploy.export import export_onnx
     from aqbench.deploy.latency import latency_of_runs
     from aqbench.report.aggregate import latency_columns
+    from aqbench.settings import Latency
 
     task, tmp, train = trained_runs
     for run in ("fp", "lq"):
@@ -381,7 +386,7 @@ def test_latency_stage_times_every_form_beside_the_baseline(trained_runs):
         tmp / "model",
         [tmp / "fp", tmp / "lq"],
         tmp / "fp",
-        {"batch_sizes": [1, 4], "length": 16, "seconds": 0.01},
+        Latency(batch_sizes=[1, 4], length=16, seconds=0.01),
         threads=2,
     )
     lq = record["runs"][str(tmp / "lq")]

@@ -57,6 +57,7 @@ def quantized_run(tmp_path_factory, request):
     from aqbench.quant.calibration import calibrate, calibration_features
     from aqbench.quant.modules import quantize_model
     from aqbench.runs import save_run
+    from aqbench.settings import Data, Train
     from aqbench.tasks import get_task
 
     tmp = tmp_path_factory.mktemp("export")
@@ -79,7 +80,7 @@ def quantized_run(tmp_path_factory, request):
         "eval_batch_size": 32,
         "device": "cpu",
     }
-    prepare(task, data, tmp / "data")
+    prepare(task, Data.from_dict(data), tmp / "data")
     spec = {
         "source": "config",
         "tokenizer_vocab_size": 300,
@@ -92,6 +93,7 @@ def quantized_run(tmp_path_factory, request):
     for i, layer in enumerate(assignment.layers.values()):
         layer.bits = [cycle[(i + g) % len(cycle)] for g in range(layer.groups)]
     quantize_model(model, assignment)
+    train = Train.from_dict(train)
     calibrate(model, calibration_features(task, tmp / "data", tokenizer, train, 32, 0), tokenizer.pad_token_id, train)
     save_run(tmp / "run", model, reference_state(task, tmp / "model", assignment), assignment, {"method": "test"})
     return task, tmp, model, assignment

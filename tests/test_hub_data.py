@@ -13,6 +13,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 
 from aqbench.data import load_examples
 from aqbench.errors import AqbenchError
+from aqbench.settings import Data
 from aqbench.tasks import get_task
 from aqbench.tasks.conll03 import TAGS
 
@@ -205,7 +206,7 @@ def conll_dict():
 
 def test_the_default_conll_source_is_the_parquet_export(monkeypatch):
     calls = fake_hub(monkeypatch, conll_dict())  # conftest sets HF_HUB_OFFLINE=1: no reachability pre-check
-    splits = load_examples(get_task("conll03"), HUB)
+    splits = load_examples(get_task("conll03"), Data.from_dict(HUB))
     assert calls == [("eriktks/conll2003", None, "refs/convert/parquet")]
     assert splits == {
         "train": [{"tokens": EU["tokens"], "tags": EU_TAGS}],
@@ -217,7 +218,9 @@ def test_data_hub_overrides_path_name_and_revision_per_task(monkeypatch):
     calls = fake_hub(monkeypatch, conll_dict())
     load_examples(
         get_task("conll03"),
-        {**HUB, "hub": {"conll03": {"path": "someone/conll-mirror", "revision": None}, "sst2": {"path": "unused"}}},
+        Data.from_dict(
+            {**HUB, "hub": {"conll03": {"path": "someone/conll-mirror", "revision": None}, "sst2": {"path": "unused"}}}
+        ),
     )
     assert calls == [("someone/conll-mirror", None, None)]
 
@@ -230,14 +233,15 @@ def test_a_script_only_dataset_is_named_with_the_parquet_fix(monkeypatch):
         r"scripts .* revision refs/convert/parquet",
     ):
         load_examples(
-            get_task("conll03"), {**HUB, "hub": {"conll03": {"path": "someone/conll", "name": "c", "revision": None}}}
+            get_task("conll03"),
+            Data.from_dict({**HUB, "hub": {"conll03": {"path": "someone/conll", "name": "c", "revision": None}}}),
         )
 
 
 def test_a_copy_without_the_task_splits_is_named(monkeypatch):
     fake_hub(monkeypatch, DatasetDict({"train": conll_dict()["train"]}))
     with pytest.raises(AqbenchError, match="has no split validation .it has train."):
-        load_examples(get_task("conll03"), HUB)
+        load_examples(get_task("conll03"), Data.from_dict(HUB))
 
 
 def aqbench_prepare(tmp_path, env):

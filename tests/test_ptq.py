@@ -127,6 +127,7 @@ def test_a_ptq_run_reloads_to_the_same_model_and_evaluation_data_never_moves_its
     from aqbench.finetune import finetune
     from aqbench.methods import run_method
     from aqbench.runs import load_run
+    from aqbench.settings import Data, MethodSettings
     from aqbench.tasks import get_task
 
     task = get_task("sst2")
@@ -141,7 +142,11 @@ def test_a_ptq_run_reloads_to_the_same_model_and_evaluation_data_never_moves_its
         "device": "cpu",
         "eval_batch_size": 32,
     }
-    prepare(task, {"source": "synthetic", "seed": 0, "synthetic": {"n_train": 64, "n_eval": 16}}, tmp_path / "data")
+    prepare(
+        task,
+        Data.from_dict({"source": "synthetic", "seed": 0, "synthetic": {"n_train": 64, "n_eval": 16}}),
+        tmp_path / "data",
+    )
     finetune(
         task,
         tmp_path / "data",
@@ -164,7 +169,16 @@ def test_a_ptq_run_reloads_to_the_same_model_and_evaluation_data_never_moves_its
         "ocs": {"bits": [3], "expand_ratios": [0.05], "clip": "none", "act_expand_ratio": 0.0, **extra},
         "lq": {"bits": [3]},
     }
-    run_method(method, task, tmp_path / "ckpt", tmp_path / "data", budget, 0, settings, tmp_path / "run")
+    run_method(
+        method,
+        task,
+        tmp_path / "ckpt",
+        tmp_path / "data",
+        budget,
+        0,
+        MethodSettings.from_dict(settings),
+        tmp_path / "run",
+    )
     model, tok, assignment, _ = load_run(task, tmp_path / "ckpt", tmp_path / "run")
     again, _, _, _ = load_run(task, tmp_path / "ckpt", tmp_path / "run")
     ids = tok(["the film was not dull ."], return_tensors="pt")

@@ -11,6 +11,7 @@ from conftest import SHARED_DATA, tiny_architecture
 
 from aqbench import models
 from aqbench.data import prepare
+from aqbench.settings import Data, Train
 from aqbench.tasks import get_task
 from aqbench.tasks.kinds import featurize, get_kind
 
@@ -59,7 +60,7 @@ def conll(tmp_path_factory):
 def test_ner_labels_sit_on_the_first_subtoken_of_every_real_word(conll):
     task, valid, model, tok = conll
     assert type(model).__name__ == "BertForTokenClassification" and model.config.num_labels == 9
-    features = featurize(task, valid, tok, {"max_length": 128})
+    features = featurize(task, valid, tok, Train(max_length=128))
     split_words = truncated = 0
     for row, ex in zip(features.inputs, valid, strict=True):
         word_ids = tok(ex["tokens"], is_split_into_words=True, truncation=True, max_length=128).word_ids()
@@ -77,7 +78,7 @@ def test_ner_labels_sit_on_the_first_subtoken_of_every_real_word(conll):
 def test_a_word_split_into_several_subtokens_is_labelled_once(conll):
     task, valid, _, tok = conll
     ex = valid[0]  # CRICKET - LEICESTERSHIRE TAKE OVER AT TOP AFTER INNINGS VICTORY .
-    (row,) = featurize(task, [ex], tok, {"max_length": 128}).inputs
+    (row,) = featurize(task, [ex], tok, Train(max_length=128)).inputs
     word_ids = tok(ex["tokens"], is_split_into_words=True).word_ids()
     pieces = [j for j, w in enumerate(word_ids) if w == 2]  # LEICESTERSHIRE, B-ORG
     assert len(pieces) > 1
@@ -92,7 +93,7 @@ def test_a_word_split_into_several_subtokens_is_labelled_once(conll):
 def test_ner_tags_round_trip_through_labels_logits_and_decoding(conll):
     task, valid, _, tok = conll
     kind = get_kind("tagging")
-    features = featurize(task, valid, tok, {"max_length": 128})
+    features = featurize(task, valid, tok, Train(max_length=128))
     predictions = kind.decode(task, features, pointing_logits(features, "tagging"), valid)
     for pred, ex, ext in zip(predictions, valid, features.extra):
         kept = sum(w is not None for w in ext["first_subtoken_word"])
@@ -158,7 +159,7 @@ def test_squad_decoding_recovers_the_gold_text_of_real_dev_questions(squad):
     task, dev, tok = squad
     kind = get_kind("span_qa")
     assert (task.max_length, task.extra["doc_stride"], task.extra["max_answer_length"]) == (384, 128, 30)
-    features = featurize(task, dev, tok, {})  # the task's own 384 / 128
+    features = featurize(task, dev, tok, Train())  # the task's own 384 / 128
     assert max(len(row["input_ids"]) for row in features.inputs) == 384
     windows = collections.Counter(features.example_index)
     first_window = {}
@@ -208,13 +209,13 @@ def test_real_sentences_and_pairs_truncate_as_bert_does(tmp_path_factory):
     sst2, mnli = get_task("sst2"), get_task("mnli")
     dev = sst2.read_local(SHARED_DATA / "sst2" / "dev.tsv")
     _, tok = local_model(tmp_path_factory, sst2, models.texts(sst2, dev), 1000)
-    single = featurize(sst2, dev, tok, {"max_length": 16})
+    single = featurize(sst2, dev, tok, Train(max_length=16))
     assert len(single) == 872 and max(len(r["input_ids"]) for r in single.inputs) == 16
     assert all(r["input_ids"][0] == tok.cls_token_id and r["input_ids"][-1] == tok.sep_token_id for r in single.inputs)
     assert [r["labels"] for r in single.inputs] == [ex["label"] for ex in dev]
     # sentence pairs cut longest-first: both sentences keep tokens, each closed by [SEP]
     pairs = [{"premise": a["sentence"], "hypothesis": b["sentence"], "label": 0} for a, b in zip(dev[::2], dev[1::2])]
-    for row in featurize(mnli, pairs, tok, {"max_length": 24}).inputs:
+    for row in featurize(mnli, pairs, tok, Train(max_length=24)).inputs:
         assert len(row["input_ids"]) <= 24 and row["input_ids"].count(tok.sep_token_id) == 2
         assert 0 in row["token_type_ids"][1:] and 1 in row["token_type_ids"]
 
@@ -228,6 +229,6 @@ def test_prepare_reads_local_sst2_and_subsamples_with_the_seed(tmp_path):
         "max_train_examples": 500,
         "max_eval_examples": None,
     }
-    assert prepare(get_task("sst2"), settings, tmp_path / "a") == {"train": 500, "validation": 872}
-    prepare(get_task("sst2"), settings, tmp_path / "b")
+    assert prepare(get_task("sst2"), Data.from_dict(settings), tmp_path / "a") == {"train": 500, "validation": 872}
+    prepare(get_task("sst2"), Data.from_dict(settings), tmp_path / "b")
     assert (tmp_path / "a" / "train.jsonl").read_text() == (tmp_path / "b" / "train.jsonl").read_text()

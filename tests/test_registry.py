@@ -9,6 +9,7 @@ from aqbench import config as C
 from aqbench import paths, registry
 from aqbench.budget import PATTERN, Budget, base_label, label_bits, label_groups, series
 from aqbench.errors import AqbenchError
+from aqbench.settings import MethodSettings
 
 CONFIGS = sorted((REPO / "config").glob("*.yaml"))
 SCHEMA = C.read_yaml(C.SCHEMA)
@@ -45,7 +46,9 @@ def test_every_label_a_config_asks_for_parses_back_to_itself_and_its_method_acce
         for label in C.budgets(cfg, method):
             budget = Budget.parse(label)
             assert budget.label == label and re.fullmatch(PATTERN, label)
-            module.validate(label, C.method_settings(cfg, method, cfg["tasks"][0]))  # raises if the method cannot
+            module.validate(
+                label, MethodSettings.from_dict(C.method_settings(cfg, method, cfg["tasks"][0]))
+            )  # raises if the method cannot
             labels += 1
     assert labels > 0
 

@@ -254,11 +254,16 @@ def checkpoint(tmp_path_factory):
     """A checkpoint written by the suite's finetune stage (tiny, a few steps)."""
     from aqbench.data import prepare
     from aqbench.finetune import finetune
+    from aqbench.settings import Data
     from aqbench.tasks import get_task
 
     root = tmp_path_factory.mktemp("ckpt")
     task = get_task("sst2")
-    prepare(task, {"source": "synthetic", "seed": 1, "synthetic": {"n_train": 64, "n_eval": 16}}, root / "data")
+    prepare(
+        task,
+        Data.from_dict({"source": "synthetic", "seed": 1, "synthetic": {"n_train": 64, "n_eval": 16}}),
+        root / "data",
+    )
     spec = {
         "source": "config",
         "tokenizer_vocab_size": 200,
@@ -274,7 +279,17 @@ def checkpoint(tmp_path_factory):
         task,
         root / "data",
         spec,
-        {"epochs": 1, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "max_length": 32, "device": "cpu"},
+        # warm-up and clipping off, as the loop read them when they were left out
+        {
+            "epochs": 1,
+            "batch_size": 16,
+            "lr": 1e-3,
+            "weight_decay": 0.0,
+            "warmup_ratio": 0.0,
+            "grad_clip": None,
+            "max_length": 32,
+            "device": "cpu",
+        },
         0,
         root / "ckpt",
     )

@@ -9,6 +9,7 @@ from aqbench.report.aggregate import aggregate, load_summary, over_seeds
 from aqbench.report.figures import write_figures
 from aqbench.report.html import build_report, run_files
 from aqbench.report.tables import write_tables
+from aqbench.settings import TableSettings
 
 
 def record(task, method, budget, seed, metrics, main, size):
@@ -197,7 +198,9 @@ def test_the_published_numbers_appear_only_for_the_paper_configuration(tmp_path,
     from aqbench.config import load_file, report_settings
 
     settings = report_settings(load_file(REPO / "config" / configfile))
-    write_tables(load_summary(summary_csv(tmp_path, PAPER_ROWS)), tmp_path / "tables", settings)
+    write_tables(
+        load_summary(summary_csv(tmp_path, PAPER_ROWS)), tmp_path / "tables", TableSettings.from_dict(settings)
+    )
     results, distil = ((tmp_path / "tables" / f"{n}.md").read_text() for n in ("results", "distil"))
     assert ("accuracy (published)" in results) is shown
     assert ("sst2 accuracy (published)" in distil) is shown
@@ -215,7 +218,7 @@ def test_the_published_numbers_appear_only_for_the_paper_configuration(tmp_path,
 def test_published_numbers_are_not_shown_for_a_model_that_is_not_bert_base(tmp_path):
 
     small = [r[:7] + (0.75 if r[2] == "fp" else r[7],) for r in PAPER_ROWS]  # the demo's FP encoder is 0.75 MB
-    write_tables(load_summary(summary_csv(tmp_path, small)), tmp_path / "tables", {"published": True})
+    write_tables(load_summary(summary_csv(tmp_path, small)), tmp_path / "tables", TableSettings(published=True))
     assert "(published)" not in (tmp_path / "tables" / "results.md").read_text()
 
 
@@ -267,7 +270,9 @@ def test_distil_and_group_tables_from_a_hand_made_summary(tmp_path):
     )
     study = {"groups": [1, 128, 768], "budgets": [2.47]}
     tables = write_tables(
-        load_summary(summary_csv(tmp_path, rows)), tmp_path / "tables", {"groups": 128, "group_study": study}
+        load_summary(summary_csv(tmp_path, rows)),
+        tmp_path / "tables",
+        TableSettings.from_dict({"groups": 128, "group_study": study}),
     )
     groups = tables["groups"][0][1]
     assert groups[["method", "groups", "sst2 accuracy"]].values.tolist() == [
@@ -292,7 +297,7 @@ def test_distil_and_group_tables_from_a_hand_made_summary(tmp_path):
         "squad f1",
         "squad exact_match",
     ]
-    without = write_tables(load_summary(summary_csv(tmp_path, rows)), tmp_path / "t2", {"groups": 128})
+    without = write_tables(load_summary(summary_csv(tmp_path, rows)), tmp_path / "t2", TableSettings(groups=128))
     assert without["groups"] == [] and "No group study" in (tmp_path / "t2" / "groups.md").read_text()
 
 

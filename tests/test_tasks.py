@@ -10,6 +10,7 @@ import pytest
 from conftest import SHARED_DATA, build_tiny
 
 from aqbench.errors import AqbenchError
+from aqbench.settings import Train
 from aqbench.tasks import get_task, task_names
 from aqbench.tasks.kinds import featurize, get_kind
 
@@ -80,7 +81,7 @@ def test_mnli_mismatched_split_uses_genres_unseen_in_training():
 def test_tagging_labels_sit_on_the_first_subtoken_only():
     task, splits, model, tok = build_tiny("conll03")
     examples = splits["validation"][:20]
-    features = featurize(task, examples, tok, {"max_length": 64})
+    features = featurize(task, examples, tok, Train(max_length=64))
     for row, ext, ex in zip(features.inputs, features.extra, examples):
         labelled = [(j, lab) for j, lab in enumerate(row["labels"]) if lab != -100]
         words = [ext["first_subtoken_word"][j] for j, _ in labelled]
@@ -94,7 +95,7 @@ def test_tagging_labels_sit_on_the_first_subtoken_only():
 def test_span_labels_point_at_the_answer_and_decoding_recovers_it():
     task, splits, model, tok = build_tiny("squad")
     examples = splits["validation"][:20]
-    features = featurize(task, examples, tok, {"max_length": 48, "doc_stride": 16})
+    features = featurize(task, examples, tok, Train(max_length=48, doc_stride=16))
     assert len(features) > len(examples)  # long contexts overflow into several windows
     outputs = []
     for row in features.inputs:

@@ -5,6 +5,7 @@ import torch
 from conftest import build_tiny
 
 from aqbench.errors import AqbenchError
+from aqbench.settings import Data, Train
 from aqbench.tasks.kinds import featurize
 from aqbench.train import train_loop
 
@@ -23,9 +24,16 @@ SETTINGS = {
 
 def test_a_nan_loss_stops_training_with_the_fix_named():
     task, splits, model, tok = build_tiny("sst2")
-    features = featurize(task, splits["train"], tok, SETTINGS)
+    features = featurize(task, splits["train"], tok, Train.from_dict(SETTINGS))
     with pytest.raises(AqbenchError, match="loss became nan at step 1 .* lower the learning rate"):
-        train_loop(model, features, SETTINGS, tok.pad_token_id, 0, loss_fn=lambda m, b: m(**b).loss * float("nan"))
+        train_loop(
+            model,
+            features,
+            Train.from_dict(SETTINGS),
+            tok.pad_token_id,
+            0,
+            loss_fn=lambda m, b: m(**b).loss * float("nan"),
+        )
 
 
 def test_finetune_writes_a_loadable_checkpoint_and_fails_cleanly(tmp_path):
@@ -37,7 +45,11 @@ def test_finetune_writes_a_loadable_checkpoint_and_fails_cleanly(tmp_path):
     from aqbench.tasks import get_task
 
     task = get_task("sst2")
-    prepare(task, {"source": "synthetic", "seed": 0, "synthetic": {"n_train": 64, "n_eval": 16}}, tmp_path / "data")
+    prepare(
+        task,
+        Data.from_dict({"source": "synthetic", "seed": 0, "synthetic": {"n_train": 64, "n_eval": 16}}),
+        tmp_path / "data",
+    )
     spec = {"source": "config", "tokenizer_vocab_size": 300, "architecture": tiny_architecture()}
     stats = finetune(task, tmp_path / "data", spec, SETTINGS, 0, tmp_path / "ckpt")
     assert stats["steps"] == 4
@@ -62,8 +74,8 @@ def test_bf16_autocast_is_for_cuda_only_and_a_cpu_run_ignores_it():
     states = []
     for precision in ("none", "bf16"):
         task, splits, model, tok = build_tiny("sst2")
-        features = featurize(task, splits["train"][:64], tok, SETTINGS)
-        train_loop(model, features, {**SETTINGS, "mixed_precision": precision}, tok.pad_token_id, 0)
+        features = featurize(task, splits["train"][:64], tok, Train.from_dict(SETTINGS))
+        train_loop(model, features, Train.from_dict({**SETTINGS, "mixed_precision": precision}), tok.pad_token_id, 0)
         states.append(model.state_dict())
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 

@@ -63,7 +63,7 @@ def export_onnx(task, checkpoint_dir, run_dir, data_dir, settings, threads=1, li
     run_dir = Path(run_dir)
     tensors, config, assignment, model, tokenizer = load_source(task, checkpoint_dir, run_dir)
     names = forms or forms_of(assignment)
-    batch, pad = settings["eval_batch_size"], tokenizer.pad_token_id
+    batch, pad = settings.eval_batch_size, tokenizer.pad_token_id
     splits, torch_metrics, counts = [], {}, {}
     for split, suffix, examples, features in eval_features(task, tokenizer, data_dir, settings, limit):
         outputs = predict(model, features, batch, pad, "cpu", desc=f"pytorch {task.name} {split}")

@@ -80,7 +80,8 @@ def ort_callable(sess, batch, length, vocab):
 def latency_of_runs(task, checkpoint_dir, runs, baseline, settings, threads=0, log=None):
     """The latency stage: every form of each run directory (model.onnx itself for its first form, the others
     built from the packed file), against the FP32 ONNX model in the baseline run directory (the task's fp run).
-    settings: batch_sizes, length, seconds (per model and cell). Returns the record."""
+    settings: the onnx.latency section (aqbench.settings.Latency): batch_sizes, length, seconds (per model and
+    cell). Returns the record."""
     import os
     from pathlib import Path
 
@@ -93,12 +94,12 @@ def latency_of_runs(task, checkpoint_dir, runs, baseline, settings, threads=0, l
     from aqbench.quant.assignment import Assignment
     from aqbench.versions import cpu, versions
 
-    grid, all_threads = cells(settings["batch_sizes"], threads)
+    grid, all_threads = cells(settings.batch_sizes, threads)
     torch_model, _ = load_checkpoint(task, checkpoint_dir)
     torch_model.eval()
     vocab = torch_model.config.vocab_size
-    length = min(settings["length"], torch_model.config.max_position_embeddings)
-    seconds = settings["seconds"]
+    length = min(settings.length, torch_model.config.max_position_embeddings)
+    seconds = settings.seconds
     load_start = os.getloadavg()
     base_sessions = {t: session(Path(baseline) / "model.onnx", t) for t in {t for _, _, t in grid}}
 
@@ -111,7 +112,7 @@ def latency_of_runs(task, checkpoint_dir, runs, baseline, settings, threads=0, l
     record = {
         "task": task.name,
         "length": length,
-        "batch_sizes": settings["batch_sizes"],
+        "batch_sizes": settings.batch_sizes,
         "threads": all_threads,
         "seconds_per_cell": seconds,
         "rounds": ROUNDS,

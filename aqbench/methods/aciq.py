@@ -61,20 +61,20 @@ def clip_activations(model, features, pad_id, settings, dist):
 
 
 def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
-    cfg = settings["aciq"]
+    cfg = settings.aciq
     assignment = uniform_assignment(model, uniform_bits(budget, "aciq"), settings, "aciq", budget)
     for layer in assignment.layers.values():
-        layer.extra["clip"] = f"aciq-{cfg['distribution']}"
+        layer.extra["clip"] = f"aciq-{cfg.distribution}"
     quantize_model(model, assignment)
-    laplace_share = clip_weights(model, cfg["distribution"])
+    laplace_share = clip_weights(model, cfg.distribution)
     features = calibration_features(
-        task, data_dir, tokenizer, settings["train"], settings["quant"]["calibration_examples"], seed
+        task, data_dir, tokenizer, settings.train, settings.quant.calibration_examples, seed
     )
-    calibrate(model, features, tokenizer.pad_token_id, settings["train"])
-    if cfg["activations"]:
-        clip_activations(model, features, tokenizer.pad_token_id, settings["train"], cfg["distribution"])
+    calibrate(model, features, tokenizer.pad_token_id, settings.train)
+    if cfg.activations:
+        clip_activations(model, features, tokenizer.pad_token_id, settings.train, cfg.distribution)
     return assignment, {
         "calibration_examples": len(features),
         "laplace_groups": laplace_share,
-        "activations_clipped": cfg["activations"],
+        "activations_clipped": cfg.activations,
     }

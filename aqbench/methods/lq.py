@@ -18,7 +18,7 @@ def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
     assignment = uniform_assignment(model, uniform_bits(budget, "lq"), settings, "lq", budget)
     quantize_model(model, assignment)
     features = calibration_features(
-        task, data_dir, tokenizer, settings["train"], settings["quant"]["calibration_examples"], seed
+        task, data_dir, tokenizer, settings.train, settings.quant.calibration_examples, seed
     )
-    n = calibrate(model, features, tokenizer.pad_token_id, settings["train"])
+    n = calibrate(model, features, tokenizer.pad_token_id, settings.train)
     return assignment, {"calibration_examples": len(features), "act_quantizers": n}

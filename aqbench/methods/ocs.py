@@ -29,31 +29,31 @@ def validate(budget, settings):
 
 
 def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
-    cfg = settings["ocs"]
+    cfg = settings.ocs
     assignment = uniform_assignment(model, uniform_bits(budget, "ocs"), settings, "ocs", budget)
     linears = encoder_linears(model)
     for name, layer in assignment.layers.items():
         layer.extra["splits"] = plan_weight_splits(linears[name].weight, expand_ratio(budget))
     features = calibration_features(
-        task, data_dir, tokenizer, settings["train"], settings["quant"]["calibration_examples"], seed
+        task, data_dir, tokenizer, settings.train, settings.quant.calibration_examples, seed
     )
-    if cfg["act_expand_ratio"] > 0:  # activation side: planned on the FP model's inputs, after the weight splits
-        absmax = input_absmax(model, list(assignment.layers), features, tokenizer.pad_token_id, settings["train"])
+    if cfg.act_expand_ratio > 0:  # activation side: planned on the FP model's inputs, after the weight splits
+        absmax = input_absmax(model, list(assignment.layers), features, tokenizer.pad_token_id, settings.train)
         for name, layer in assignment.layers.items():
             _, index, scale = expand(linears[name].weight, layer.extra["splits"])
             layer.extra["splits"] += plan_activation_splits(
-                absmax[name][index] * scale, cfg["act_expand_ratio"], layer.shape[1]
+                absmax[name][index] * scale, cfg.act_expand_ratio, layer.shape[1]
             )
     for layer in assignment.layers.values():
         layer.extra["splits"] = [list(s) for s in layer.extra["splits"]]  # JSON-friendly
-        if cfg["clip"] == "aciq":
-            layer.extra["clip"] = f"aciq-{settings['aciq']['distribution']}"
+        if cfg.clip == "aciq":
+            layer.extra["clip"] = f"aciq-{settings.aciq.distribution}"
     quantize_model(model, assignment)
-    if cfg["clip"] == "aciq":
-        clip_weights(model, settings["aciq"]["distribution"])
-    calibrate(model, features, tokenizer.pad_token_id, settings["train"])
-    if cfg["clip"] == "aciq" and settings["aciq"]["activations"]:
-        clip_activations(model, features, tokenizer.pad_token_id, settings["train"], settings["aciq"]["distribution"])
+    if cfg.clip == "aciq":
+        clip_weights(model, settings.aciq.distribution)
+    calibrate(model, features, tokenizer.pad_token_id, settings.train)
+    if cfg.clip == "aciq" and settings.aciq.activations:
+        clip_activations(model, features, tokenizer.pad_token_id, settings.train, settings.aciq.distribution)
     added = sum(len(l.extra["splits"]) for l in assignment.layers.values())
     return assignment, {
         "calibration_examples": len(features),

@@ -38,23 +38,23 @@ def block_perturbation(model, assignment, blocks, bit_set):
 
 def mixed_assignment(model, budget, settings, spectrum):
     """One bit-width per block from the spectrum's sensitivities, within the budget."""
-    cfg = settings["qbert"]
-    assignment = uniform_assignment(model, min(cfg["bits"]), settings, "qbert", budget)
+    cfg = settings.qbert
+    assignment = uniform_assignment(model, min(cfg.bits), settings, "qbert", budget)
     sens = {b["name"]: b["sensitivity"] for b in spectrum["blocks"]}
-    costs = block_costs(assignment, list(sens), cfg["bits"])
+    costs = block_costs(assignment, list(sens), cfg.bits)
     numel = sum(l.shape[0] * l.shape[1] for l in assignment.layers.values())
     budget_bits = average_bits(budget, "qbert") * numel
-    if cfg["rule"] == "ilp":
+    if cfg.rule == "ilp":
         bits = ilp_allocation(
-            sens, block_perturbation(model, assignment, list(sens), cfg["bits"]), costs, budget_bits, cfg["bits"]
+            sens, block_perturbation(model, assignment, list(sens), cfg.bits), costs, budget_bits, cfg.bits
         )
     else:
-        bits = rank_allocation(sens, costs, budget_bits, cfg["bits"])
+        bits = rank_allocation(sens, costs, budget_bits, cfg.bits)
     for name, layer in assignment.layers.items():
         block = next(b for b in sens if name.startswith(b + "."))
         layer.bits = [bits[block]] * layer.groups
     assignment.meta.update(
-        {"rule": cfg["rule"], "block_bits": bits, "sensitivity": sens, "budget_mb": budget_bits / 8 / MB}
+        {"rule": cfg.rule, "block_bits": bits, "sensitivity": sens, "budget_mb": budget_bits / 8 / MB}
     )
     return assignment
 

@@ -32,7 +32,7 @@ def input_absmax(model, names, features, pad_id, settings):
     for name in names:
         hooks.append(model.get_submodule(name).register_forward_pre_hook(hook(name)))
     try:
-        predict(model, features, settings["eval_batch_size"], pad_id, settings["device"], desc="observe inputs")
+        predict(model, features, settings.eval_batch_size, pad_id, settings.device, desc="observe inputs")
     finally:
         for h in hooks:
             h.remove()
@@ -46,11 +46,11 @@ def calibrate(model, features, pad_id, settings):
             predict(
                 model,
                 features,
-                settings["eval_batch_size"],
+                settings.eval_batch_size,
                 pad_id,
-                settings["device"],
+                settings.device,
                 desc="calibrate",
-                mixed_precision=settings.get("mixed_precision"),
+                mixed_precision=settings.mixed_precision,
             )
     missing = [q for q in act_quantizers(model) if not q.calibrated]
     if missing:

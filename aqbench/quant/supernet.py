@@ -98,7 +98,8 @@ class SearchLinear(nn.Module):
 
 def to_supernet(model, settings, candidates, names=None):
     """Swap the encoder's Linear layers (or the named ones) for SearchLinear and quantize the embeddings at the
-    run's bits, in place; returns {name: SearchLinear}. settings: the config's quant section."""
+    run's bits, in place; returns {name: SearchLinear}. settings: the config's
+    quant section (aqbench.settings.Quant)."""
     linears = encoder_linears(model) if names is None else {n: model.get_submodule(n) for n in names}
     out = {}
     for name, linear in linears.items():
@@ -107,12 +108,12 @@ def to_supernet(model, settings, candidates, names=None):
                 f"layer {name} is {type(linear).__name__}, not a Linear: is the model already quantized?"
             )
         out[name] = SearchLinear(
-            linear, settings["groups"], candidates, settings["grid"], settings["act_bits"], settings["act_grid"]
+            linear, settings.groups, candidates, settings.grid, settings.act_bits, settings.act_grid
         )
         _replace(model, name, out[name])
-    if names is None and settings["emb_bits"] < FULL_PRECISION:
+    if names is None and settings.emb_bits < FULL_PRECISION:
         for name, module in embedding_modules(model).items():
-            _replace(model, name, QuantEmbedding(module, settings["emb_bits"], settings["grid"]))
+            _replace(model, name, QuantEmbedding(module, settings.emb_bits, settings.grid))
     return out
 
 
@@ -187,14 +188,14 @@ def derive(model, budget_bits, settings, eps=0.0, meta=None):
     elif size < (1 - eps) * budget_bits:
         up = repair(+1, lambda: size < (1 - eps) * budget_bits, lambda new: new <= budget_bits)
     assignment = Assignment(
-        settings["grid"],
-        int(settings["act_bits"]),
-        int(settings["emb_bits"]),
+        settings.grid,
+        int(settings.act_bits),
+        int(settings.emb_bits),
         {
             n: LayerBits((m.out_features, m.in_features), [m.candidates[k] for k in choice[n]])
             for n, m in layers.items()
         },
-        settings["act_grid"],
+        settings.act_grid,
         dict(meta or {}),
     ).validate()
     return assignment, {"argmax_bits": argmax_bits, "size_bits": size, "steps_down": down, "steps_up": up}

@@ -18,6 +18,7 @@ from aqbench.report import published as pub
 from aqbench.report.aggregate import load_summary, over_seeds
 from aqbench.report.compare import main_cells, pareto_front
 from aqbench.report.tables import ABOUT, all_tables, cell_text
+from aqbench.settings import TableSettings
 from aqbench.versions import versions
 
 
@@ -202,7 +203,7 @@ def build_report(summary_path, figures_dir, out_path, settings):
     settings = settings or {}
     summary = load_summary(summary_path)
     cells = over_seeds(summary)
-    tables, shown = all_tables(cells, report_settings(settings))
+    tables, shown = all_tables(cells, TableSettings.from_dict(report_settings(settings)))
     winners = tables["winners"][0][1] if tables["winners"] else None
     out_dir = Path(out_path).resolve().parent
     figure = lambda task, kind: _inline_png(Path(figures_dir) / f"{task}_{kind}.png")

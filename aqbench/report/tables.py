@@ -18,6 +18,7 @@ from aqbench.io import atomic_file, atomic_write_text
 from aqbench.report import published as pub
 from aqbench.report.aggregate import TASK_ORDER, over_seeds
 from aqbench.report.compare import main_cells, pareto_front, verdict, winners
+from aqbench.settings import TableSettings
 
 SIZE_COLUMNS = ("size (MB)", "packed (MB)", "onnx (MB)")
 HEADLINE = ("accuracy", "accuracy_m", "accuracy_mm", "exact_match", "f1")  # the papers' columns (not CoNLL's P/R)
@@ -217,7 +218,7 @@ def groups_table(cells, groups, study):
     """AQ-BERT Table 2: Q-BERT and AQ at each study budget with each groups-per-matrix count (main metrics)."""
     if not study:
         return None
-    labels = {f"b{b:g}" for b in study["budgets"]}
+    labels = {f"b{b:g}" for b in study.budgets}
     keep = lambda c: c.method.isin(registry.names(group_study=True)) & c.budget.map(base_label).isin(labels)
     table = across_tasks(cells, keep, main_only=True)
     if table is None:
@@ -313,8 +314,8 @@ PUBLISHED_NOTE = (
 
 def all_tables(cells, settings):
     """({name: [(heading, table, caption)]}, whether published numbers are shown): every table, from the cells of
-    over_seeds and report_settings(config)."""
-    shown = pub.applies(cells, settings.get("published", False))
+    over_seeds and an aqbench.settings.TableSettings (report_settings(config))."""
+    shown = pub.applies(cells, settings.published)
     per_task = [(t, task_table(cells, t, shown), f"{t}: every method at every budget") for t in cells.task.unique()]
     ptq = [
         (t, table, f"{t}: post-training quantization")
@@ -327,7 +328,7 @@ def all_tables(cells, settings):
         if (table := deploy_table(cells, t)) is not None
     ]
     distil = distil_table(cells, shown)
-    groups = groups_table(cells, settings.get("groups", 128), settings.get("group_study"))
+    groups = groups_table(cells, settings.groups, settings.group_study)
     winners = winners_table(cells)
     return {
         "results": per_task,
@@ -341,8 +342,7 @@ def all_tables(cells, settings):
 
 def write_tables(summary, out_dir, settings=None):
     """Every table as .md, .tex and .csv in out_dir. Returns {name: [(heading, table, caption)]}."""
-    settings = settings or {}
-    tables, shown = all_tables(over_seeds(summary), settings)
+    tables, shown = all_tables(over_seeds(summary), settings or TableSettings())
     notes = (
         {
             "results": PUBLISHED_NOTE,

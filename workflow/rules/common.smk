@@ -163,9 +163,10 @@ def local_data(w):
     """The task's local data files (data.source local) that exist: editing one reruns prepare_data and what
     depends on it. A missing one is left to the job, which names it and the fix."""
     from aqbench.data import local_files
+    from aqbench.settings import Data
     from aqbench.tasks import get_task
 
-    paths = local_files(get_task(w.task), aqconfig.stage_settings(config, "data", w.task)).values()
+    paths = local_files(get_task(w.task), Data.from_dict(aqconfig.stage_settings(config, "data", w.task))).values()
     return [str(p) for p in paths if p.is_file()]
 
 

@@ -12,9 +12,7 @@ def get_kind(name):
 
 def lengths(task, settings):
     """(max_length, doc_stride) of a run: the train settings' values, null = the task's usual ones."""
-    return settings.get("max_length") or task.max_length, settings.get("doc_stride") or task.extra.get(
-        "doc_stride", 128
-    )
+    return settings.max_length or task.max_length, settings.doc_stride or task.extra.get("doc_stride", 128)
 
 
 def featurize(task, examples, tokenizer, settings, with_labels=True):
