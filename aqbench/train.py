@@ -46,6 +46,16 @@ def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="trai
     )
     gen = torch.Generator().manual_seed(seed)
     step, losses, start = 0, [], time.time()
+    # one line at the start: a long loop's log shows it began (its progress lines follow every 10 s)
+    log.info(
+        "%s: %d steps of %d examples on %s, batch %d, lr %g",
+        desc,
+        total,
+        len(features),
+        device,
+        settings.batch_size,
+        settings.lr,
+    )
     bar = Progress(total, desc)
     while step < total:
         for batch in batches(features, settings.batch_size, pad_id, shuffle=True, generator=gen):
