@@ -28,13 +28,19 @@ def _known(cls, section, d):
 
 
 class _Record:
-    """from_dict for a flat section: the keys given, the schema's defaults for the rest."""
+    """from_dict for a section: the keys given, the schema's defaults for the rest; NESTED names the keys that
+    hold a record of their own (a null one stays None)."""
 
     SECTION = ""
+    NESTED = {}
 
     @classmethod
     def from_dict(cls, d):
-        return cls(**_known(cls, cls.SECTION, d))
+        d = _known(cls, cls.SECTION, d)
+        for key, record in cls.NESTED.items():
+            if d.get(key) is not None:
+                d[key] = record.from_dict(d[key])
+        return cls(**d)
 
 
 def _bit_sweep():
@@ -49,9 +55,11 @@ class Synthetic(_Record):
 
 
 @dataclass(frozen=True)
-class Data:
+class Data(_Record):
     """data: where a task's examples come from. local_dirs, local_files and hub map task names to their values."""
 
+    SECTION = "data"
+    NESTED = {"synthetic": Synthetic}
     source: str = "synthetic"
     seed: int = 1234
     synthetic: Synthetic = field(default_factory=Synthetic)
@@ -60,13 +68,6 @@ class Data:
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
     hub: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, d):
-        d = _known(cls, "data", d)
-        if "synthetic" in d:
-            d["synthetic"] = Synthetic.from_dict(d["synthetic"])
-        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -221,21 +222,16 @@ class Latency(_Record):
 
 
 @dataclass(frozen=True)
-class Onnx:
+class Onnx(_Record):
+    SECTION = "onnx"
+    NESTED = {"latency": Latency}
     export: bool = True
     eval_examples: int | None = None
     latency: Latency = field(default_factory=Latency)
 
-    @classmethod
-    def from_dict(cls, d):
-        d = _known(cls, "onnx", d)
-        if "latency" in d:
-            d["latency"] = Latency.from_dict(d["latency"])
-        return cls(**d)
-
 
 @dataclass(frozen=True)
-class MethodSettings:
+class MethodSettings(_Record):
     """What a method stage gets (aqbench.config.method_settings; the search's too, search_settings): the
     sections its registry entry names, None for those it does not (fp gets none)."""
 
@@ -248,12 +244,8 @@ class MethodSettings:
     aq: Aq | None = None
     qat: Qat | None = None
 
-    RECORDS = {"train": Train, "quant": Quant, "lq": Lq, "aciq": Aciq, "ocs": Ocs, "qbert": Qbert, "aq": Aq, "qat": Qat}
-
-    @classmethod
-    def from_dict(cls, d):
-        d = _known(cls, "of a method's settings", d)
-        return cls(**{section: cls.RECORDS[section].from_dict(values) for section, values in d.items()})
+    SECTION = "of a method's settings"
+    NESTED = {"train": Train, "quant": Quant, "lq": Lq, "aciq": Aciq, "ocs": Ocs, "qbert": Qbert, "aq": Aq, "qat": Qat}
 
 
 @dataclass(frozen=True)
@@ -262,13 +254,7 @@ class TableSettings(_Record):
     numbers, the usual groups per matrix, the group study (None = none)."""
 
     SECTION = "of the tables' settings"
+    NESTED = {"group_study": GroupStudy}
     published: bool = False
     groups: int = 128
     group_study: GroupStudy | None = None
-
-    @classmethod
-    def from_dict(cls, d):
-        d = _known(cls, cls.SECTION, d)
-        if d.get("group_study") is not None:
-            d["group_study"] = GroupStudy.from_dict(d["group_study"])
-        return cls(**d)

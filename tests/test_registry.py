@@ -30,7 +30,7 @@ def test_each_method_reads_sections_the_schema_defines_and_runs_a_module_with_va
             registry.SEARCH,
         )
         assert set(spec.settings_sections(cfg)) <= set(SCHEMA["properties"]), spec.name
-        assert set(spec.settings_sections(cfg)) <= set(MethodSettings.RECORDS), spec.name  # a typed record each
+        assert set(spec.settings_sections(cfg)) <= set(MethodSettings.NESTED), spec.name  # a typed record each
         module = spec.load()
         assert callable(module.validate) and callable(module.run), spec.name
     colors = [s.color for s in registry.METHODS.values()]
