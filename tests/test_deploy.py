@@ -159,9 +159,8 @@ def test_initializers_decode_to_the_packed_codes(grid, form):
             assert not any(n.name.startswith(f"{name}.") and n.op_type.startswith("MatMul") for n in graph.graph.node)
             continue
         q = torch.from_numpy(held["q"])
-        shift = torch.where(torch.from_numpy(held["kernel"] == "int8"), 2 ** (row_bits - 1), torch.zeros_like(row_bits))
         # the integers are the packed codes, bit for bit, at every stored width (3-bit at 4, 6-bit at 8)
-        assert torch.equal((q + shift[:, None])[kept], codes[kept]), name
+        assert torch.equal(q[kept], codes[kept]), name
         assert np.array_equal(held["scale"][kept], scale.numpy()[kept])  # the packed file's scales exactly
         widths = {stored_bits(b, 4 if form == "fast4" else 8 if form == "w8a8" else 2) for b in row_bits[kept].tolist()}
         assert set(held["width"][kept].tolist()) == widths
@@ -190,6 +189,32 @@ def test_exact_forms_equal_pytorch_within_float_rounding(arch, kind, grid, act_b
         assert set(got) == set(expected)
         for key in expected:
             assert np.abs(got[key] - expected[key]).max() <= tolerance, (form, key)
+
+
+def test_int8_gemm_is_exact_at_full_range():
+    """An 8-bit Linear whose activation codes are near 255 and weight codes at both ends of the grid: the exact
+    form's integer GEMM must not saturate (ORT's u8 x s8 kernel does on CPUs without VNNI; a u8 x u8 one does
+    not). Fails on such a CPU if the graph goes back to signed weights."""
+    from onnx import TensorProto, helper
+
+    from aqbench.deploy.graph import Graph, QuantizedLinear
+    from aqbench.deploy.weights import centered_zero
+
+    torch.manual_seed(0)
+    k, n = 256, 16
+    codes = torch.where(torch.rand(n, k) < 0.5, 0, 255)
+    x_codes = torch.randint(240, 256, (4, k), dtype=torch.uint8)
+    graph = Graph()
+    graph.inputs = [helper.make_tensor_value_info("x", TensorProto.UINT8, [4, k])]
+    graph.used.add("x")
+    linear = QuantizedLinear.__new__(QuantizedLinear)  # only what int8_gemm reads
+    linear.g, linear.name, linear.codes, linear.row_bits = graph, "l", codes, torch.full((n,), 8)
+    linear.lo, linear.scale = torch.full((n,), -1.0), torch.full((n,), 2 / 255)
+    y, _, _ = linear.int8_gemm("x", np.float32(1.0), np.float32(0.0), list(range(n)))
+    got = session(graph.model([y], {})).run(None, {"x": x_codes.numpy()})[0]
+    zero, _ = centered_zero(linear.lo, linear.scale, linear.row_bits)
+    expected = (x_codes.double() @ ((codes - zero[:, None]).double() * (2 / 255)).T).numpy()
+    assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max()
 
 
 def test_quantize_linear_rounds_as_the_quantizer():

@@ -6,14 +6,14 @@ calibrated range. They differ in how the weights are held and multiplied:
 
     exact   each group at the narrowest width ORT runs (2, 4, 8; 3-bit at 4, 5-7 at 8), the same codes;
             2/4-bit rows by MatMulNBits computing in fp32 on the run's quantized activations, 8-bit rows by the
-            int8 x int8 GEMM (MatMulIntegerToFloat) on the activations' own integer codes. Both are the run's
+            8-bit integer GEMM (MatMulIntegerToFloat, uint8 x uint8) on the activations' own integer codes. Both are the run's
             arithmetic, so its outputs equal the PyTorch run's within float rounding: model.onnx, checked.
     fast    as exact, but MatMulNBits with accuracy_level 4: ORT requantizes the (already 8-bit) activations
             to int8 per block of K and multiplies in integers. Faster, not the run's arithmetic: its metric is
             measured beside exact's.
     fast4   fast with 2-bit groups stored at 4 bits (same codes): ORT's 4-bit kernels are faster than its 2-bit
             ones at most shapes, so this is the deployable form of a 2-bit run; it holds twice the bits.
-    w8a8    every group stored at 8 bits (same codes) and every row through the int8 x int8 GEMM: the run's
+    w8a8    every group stored at 8 bits (same codes) and every row through the 8-bit integer GEMM: the run's
             arithmetic again, at 8 bits per weight.
 
 An FP run has one form, fp32: plain MatMul.
@@ -30,7 +30,7 @@ class Form:
     accuracy_level: int  # MatMulNBits: 0 computes in fp32, 4 with int8 activations
     min_bits: int  # groups narrower than this are stored at this width (the same codes)
     exact: bool  # computes the run's arithmetic: its outputs are checked against the run's
-    int8_gemm: bool = True  # 8-bit rows through the int8 x int8 GEMM (else MatMulNBits at 8 bits)
+    int8_gemm: bool = True  # 8-bit rows through the 8-bit integer GEMM (else MatMulNBits at 8 bits)
 
 
 FORMS = {

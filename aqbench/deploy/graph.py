@@ -615,16 +615,20 @@ class QuantizedLinear:
         return y, offset.numpy().astype(np.float32)
 
     def int8_gemm(self, x_codes, act_scale, act_lo, rows):
-        """The int8 x int8 GEMM over `rows`: uint8 activation codes times int8 weights (codes - 2^(b-1)), each
-        column with its zero point, so the integers multiplied are (x codes) * (q - z). The rest of
-        sum_k (s_a x_k + lo_a)(s_n (q_nk - z_n) + r_n) is r_n * rowsum(x_hat) + lo_a * s_n * sum_k (q_nk - z_n)."""
+        """The 8-bit integer GEMM over `rows`: uint8 activation codes times uint8 weight codes, each column with
+        its zero point, so the integers multiplied are (x codes) * (q - z). The rest of
+        sum_k (s_a x_k + lo_a)(s_n (q_nk - z_n) + r_n) is r_n * rowsum(x_hat) + lo_a * s_n * sum_k (q_nk - z_n).
+
+        Unsigned weights, not int8: on x86 CPUs without VNNI (AVX2 only), ORT's u8 x s8 kernel adds pairs of
+        products in int16 with saturation (vpmaddubsw), so full-range 8-bit codes overflow: measured on an AVX2
+        EPYC, outputs off by 0.6 on a demo model. Its u8 x u8 kernel widens first and is exact on every CPU
+        (tests/test_deploy.py, test_int8_gemm_is_exact_at_full_range)."""
         g, n = self.g, f"{self.name}.int8"
         codes, lo, scale = self.codes[rows], self.lo[rows], self.scale[rows]
         bits = self.row_bits[rows]
         zero, residual = centered_zero(lo, scale, bits)
-        shift = (2 ** (bits - 1)).long()
-        weights = (codes - shift[:, None]).numpy().astype(np.int8).T  # [K, N]
-        zero_points = (zero - shift).numpy().astype(np.int8)
+        weights = codes.numpy().astype(np.uint8).T  # [K, N]
+        zero_points = zero.numpy().astype(np.uint8)
         y = g.op(
             "MatMulIntegerToFloat",
             [
@@ -660,8 +664,8 @@ def build_model(tensors, config, assignment, kind, form="exact", metadata=None):
 
 def read_linear(model, name, rows):
     """What an exported model holds for one quantized Linear of `rows` output neurons, per row in row order:
-    {kernel ("nbits", "int8" or "pruned"), width (as stored), q (the integers as the kernel holds them: codes for
-    MatMulNBits, codes - 2^(b-1) for the int8 GEMM), zero (its zero point), scale, offset}, so that in every form
+    {kernel ("nbits", "int8" or "pruned"), width (as stored), q (the integers as the kernel holds them: the codes,
+    in both kernels), zero (its zero point), scale, offset}, so that in every form
     weight = (q - zero) * scale + offset. Reads the initializers back; checks and tests use it."""
     from onnx import numpy_helper
 
