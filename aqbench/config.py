@@ -126,7 +126,7 @@ def load(config, schema_path=None):
             except AqbenchError as e:
                 raise AqbenchError(f"{e} (in task_overrides.{task}.{section})") from None
     study = (config["group_study"] or {}).get("budgets", [])
-    if "qbert" in config["methods"]:
+    if set(registry.names(kind=registry.QBERT)) & set(config["methods"]):
         below = [
             b for b in (config["qbert"]["budgets"] or config["budgets"]) + study if b < min(config["qbert"]["bits"])
         ]

@@ -7,6 +7,7 @@ For every quantized encoder Linear `L` the file holds
                 L.absmax on the symmetric grid (its range is [-absmax, absmax]): the numbers the quantizer
                 computes its grid from, so decoding repeats its arithmetic exactly
     L.splits    int16, OCS's split list (a weight split of column j as j, an activation split as -(j + 1))
+    L.smooth    float32 per input feature, SmoothQuant's factor on the input (where it could not be folded)
     L.act       float32 [lo, hi] of the input activation quantizer
 and for the embedding tables 8-bit codes per row with a per-row scale (and lo); every other tensor (biases,
 LayerNorm, pooler, task head) is stored as it is, in float32. The model config, tokenizer and assignment go in
@@ -82,6 +83,8 @@ def export_linear(name, module, grid):
     _store_range(out, name, lo, hi, scale, kept, grid)
     if module.splits:
         out[f"{name}.splits"] = _encode_splits(module.splits)
+    if module.in_factor is not None:
+        out[f"{name}.smooth"] = module.in_factor.detach().float().contiguous()
     out[f"{name}.act"] = torch.stack([module.act.lo, module.act.hi]).float()
     return out
 
@@ -123,7 +126,7 @@ def export_model(task, model, assignment, out_path):
     for name, module in model.named_modules():
         if isinstance(module, QuantLinear):
             tensors.update(export_linear(name, module, grid))
-            done.update({f"{name}.weight", f"{name}.act.lo", f"{name}.act.hi", f"{name}.w_lo", f"{name}.w_hi"})
+            done.update({f"{name}.{k}" for k in ("weight", "act.lo", "act.hi", "w_lo", "w_hi", "in_factor")})
         elif isinstance(module, QuantEmbedding):
             tensors.update(export_embedding(name, module, grid))
             done.add(f"{name}.weight")
@@ -143,12 +146,12 @@ def export_model(task, model, assignment, out_path):
 
 
 def packed_breakdown(path, assignment=None):
-    """Bytes by part: encoder codes, encoder scales/offsets, bit tables, OCS split lists, activation ranges,
-    embedding, the rest (biases, LayerNorm, head); and the file's own size."""
+    """Bytes by part: encoder codes, encoder scales/offsets, bit tables, OCS split lists, SmoothQuant factors,
+    activation ranges, embedding, the rest (biases, LayerNorm, head); and the file's own size."""
     from safetensors import safe_open
 
     encoder = set(assignment.layers) if assignment is not None else None
-    parts = {"codes": 0, "scales": 0, "bits": 0, "splits": 0, "act": 0, "embedding": 0, "other": 0}
+    parts = {"codes": 0, "scales": 0, "bits": 0, "splits": 0, "smooth": 0, "act": 0, "embedding": 0, "other": 0}
     with safe_open(str(path), "pt") as f:
         if encoder is None:
             from aqbench.quant.assignment import Assignment
@@ -173,6 +176,7 @@ def packed_breakdown(path, assignment=None):
                         "absmax": "scales",
                         "bits": "bits",
                         "splits": "splits",
+                        "smooth": "smooth",
                         "act": "act",
                     }.get(part, "other")
                 ] += nbytes
@@ -185,10 +189,10 @@ def packed_breakdown(path, assignment=None):
 
 
 def packed_size(path, assignment=None):
-    """{"packed_mb": the encoder's weight matrices as stored (codes, scales, offsets, bit tables, split lists),
-    "packed_file_mb": the whole file, ...}."""
+    """{"packed_mb": the encoder's weight matrices as stored (codes, scales, offsets, bit tables, split lists,
+    smoothing factors), "packed_file_mb": the whole file, ...}."""
     parts = packed_breakdown(path, assignment)
-    encoder = parts["codes"] + parts["scales"] + parts["bits"] + parts["splits"]
+    encoder = parts["codes"] + parts["scales"] + parts["bits"] + parts["splits"] + parts["smooth"]
     return {
         "packed_mb": encoder / MB,
         "packed_file_mb": parts["file"] / MB,
@@ -236,8 +240,11 @@ def load_packed(task, path):
             assignment.act_bits,
             assignment.act_grid,
             splits=splits,
+            smooth=f"{name}.smooth" in tensors,
         )
         module.weight = nn.Parameter(_decode(tensors, name, layer.bits, module.weight.shape, grid), requires_grad=False)
+        if module.in_factor is not None:
+            module.in_factor.copy_(tensors[f"{name}.smooth"])
         module.act.lo.copy_(tensors[f"{name}.act"][0])
         module.act.hi.copy_(tensors[f"{name}.act"][1])
         parent, _, child = name.rpartition(".")

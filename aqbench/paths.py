@@ -25,7 +25,7 @@ ONNX_FILES = ("model.onnx", "onnx.json")
 # the logs of the jobs that make a run, by how the method is run (aqbench.registry kinds): a post-training
 # sweep (fp, ptq) logs once per method, Q-BERT per budget, AQ-BERT its search and its QAT
 PTQ_LOG = "{results}/logs/ptq/{task}/{model}/{method}/seed{seed}.log"
-QBERT_LOG = "{results}/logs/qbert/{task}/{model}/{budget}/seed{seed}.log"
+QBERT_LOG = "{results}/logs/{method}/{task}/{model}/{budget}/seed{seed}.log"  # qbert, qbert_gptq
 AQ_LOG = "{results}/logs/aq/{task}/{model}/{method}/{budget}/seed{seed}.log"
 SEARCH_LOG = "{results}/logs/aq_search/{task}/{model}/{budget}/seed{seed}.log"
 RUN_LOGS = {

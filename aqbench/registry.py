@@ -53,6 +53,11 @@ def qbert_budgets(config, name):
     return unique(uniform + mixed_budgets(config, name) + group_study_budgets(config, name))
 
 
+def qbert_mixed_budgets(config, name):
+    """Q-BERT's mixed-precision budgets only (qbert_gptq: a uniform assignment rounded by GPTQ is gptq's run)."""
+    return mixed_budgets(config, "qbert")
+
+
 def search_budgets(config, name):
     """aq's mixed-precision budgets (the `aq` section serves aq and aq_distil), then the group study's."""
     return unique(mixed_budgets(config, "aq") + group_study_budgets(config, name))
@@ -68,13 +73,18 @@ class MethodSpec:
     name: str
     module: str  # the aqbench.methods module that runs it (validate, run)
     model: str  # the model it compresses: bert (the teacher) or distil (its distilled student)
-    kind: str  # fp (no-op), ptq (a post-training sweep), qbert (Hessian, then QAT per budget), search (aq)
+    kind: str  # fp (no-op), ptq (a post-training sweep), qbert (Hessian, then a job per budget), search (aq's)
     budgets: Callable  # (config, name) -> its budget labels, in run order
     sections: tuple | Callable = ()  # the config sections its stage reads, or (config) -> those sections
     exported: bool = True  # quantized: written as a packed file
     group_study: bool = False  # in the group study (AQ-BERT's Table 2 compares qbert and aq)
-    color: int = 0  # its colour: an index into seaborn's colour-blind palette
+    color: int = 0  # its colour: an index into seaborn's colour-blind palette (0-9), then its dark one (10-19)
     marker: str = "o"  # its matplotlib marker
+
+    @property
+    def trains(self):
+        """Fine-tuned with its assignment fixed (QAT): qbert, aq, aq_distil; not the GPTQ-rounded variants."""
+        return not callable(self.sections) and "qat" in self.sections
 
     @property
     def sweep(self):
@@ -101,7 +111,18 @@ _SPECS = [
     MethodSpec("aciq", "aqbench.methods.aciq", "bert", PTQ, uniform_budgets, ("quant", "train", "aciq"), color=4,
                marker="v"),
     MethodSpec("ocs", "aqbench.methods.ocs", "bert", PTQ, ocs_budgets, ocs_sections, color=2, marker="^"),
+    MethodSpec("mse", "aqbench.methods.mse", "bert", PTQ, uniform_budgets, ("quant", "train", "mse"), color=6, marker="<"),
+    MethodSpec("gptq", "aqbench.methods.gptq", "bert", PTQ, uniform_budgets, ("quant", "train", "gptq"), color=8,
+               marker=">"),
+    MethodSpec("adaround", "aqbench.methods.adaround", "bert", PTQ, uniform_budgets, ("quant", "train", "adaround"),
+               color=13, marker="X"),
+    MethodSpec("smoothquant", "aqbench.methods.smoothquant", "bert", PTQ, uniform_budgets,
+               ("quant", "train", "smoothquant"), color=14, marker="p"),
+    MethodSpec("qbert_gptq", "aqbench.methods.assigned_gptq", "bert", QBERT, qbert_mixed_budgets,
+               ("quant", "train", "qbert", "gptq"), color=11, marker="d"),
     MethodSpec("aq", "aqbench.methods.aq", "bert", SEARCH, search_budgets, _QAT, group_study=True, color=9, marker="P"),
+    MethodSpec("aq_gptq", "aqbench.methods.assigned_gptq", "bert", SEARCH, search_budgets, ("quant", "train", "gptq"),
+               color=19, marker="+"),
     MethodSpec("aq_distil", "aqbench.methods.aq", "distil", SEARCH, search_budgets, _QAT, color=7, marker="h"),
 ]  # fmt: skip
 METHODS = {spec.name: spec for spec in _SPECS}
@@ -114,12 +135,14 @@ def get(name):
     return METHODS[name]
 
 
-def names(kind=None, exported=None, sweep=None, group_study=None):
-    """Method names in display order, optionally only those of a kind / exported / run as a sweep / studied."""
+def names(kind=None, exported=None, sweep=None, group_study=None, trains=None):
+    """Method names in display order, optionally only those of a kind / exported / run as a sweep / studied /
+    trained with QAT."""
     return [
         s.name
         for s in _SPECS
         if (kind is None or s.kind == kind)
+        and (trains is None or s.trains == trains)
         and (exported is None or s.exported == exported)
         and (sweep is None or s.sweep == sweep)
         and (group_study is None or s.group_study == group_study)

@@ -140,6 +140,43 @@ class Ocs(_Record):
 
 
 @dataclass(frozen=True)
+class Mse(_Record):
+    SECTION = "mse"
+    bits: list = field(default_factory=_bit_sweep)
+    grid_points: int = 50
+    min_factor: float = 0.2
+    activations: bool = True
+
+
+@dataclass(frozen=True)
+class Gptq(_Record):
+    SECTION = "gptq"
+    bits: list = field(default_factory=_bit_sweep)
+    percdamp: float = 0.01
+    block_size: int = 128
+    act_order: bool = False
+
+
+@dataclass(frozen=True)
+class Adaround(_Record):
+    SECTION = "adaround"
+    bits: list = field(default_factory=_bit_sweep)
+    iters: int = 1000
+    lr: float = 0.03
+    reg_weight: float = 1.0
+    warmup: float = 0.2
+    batch_rows: int = 512
+    max_rows: int = 4096
+
+
+@dataclass(frozen=True)
+class Smoothquant(_Record):
+    SECTION = "smoothquant"
+    bits: list = field(default_factory=_bit_sweep)
+    alpha: float = 0.5
+
+
+@dataclass(frozen=True)
 class Qbert(_Record):
     SECTION = "qbert"
     bits: list = field(default_factory=lambda: [2, 3, 4, 8])
@@ -240,12 +277,29 @@ class MethodSettings(_Record):
     lq: Lq | None = None
     aciq: Aciq | None = None
     ocs: Ocs | None = None
+    mse: Mse | None = None
+    gptq: Gptq | None = None
+    adaround: Adaround | None = None
+    smoothquant: Smoothquant | None = None
     qbert: Qbert | None = None
     aq: Aq | None = None
     qat: Qat | None = None
 
     SECTION = "of a method's settings"
-    NESTED = {"train": Train, "quant": Quant, "lq": Lq, "aciq": Aciq, "ocs": Ocs, "qbert": Qbert, "aq": Aq, "qat": Qat}
+    NESTED = {
+        "train": Train,
+        "quant": Quant,
+        "lq": Lq,
+        "aciq": Aciq,
+        "ocs": Ocs,
+        "mse": Mse,
+        "gptq": Gptq,
+        "adaround": Adaround,
+        "smoothquant": Smoothquant,
+        "qbert": Qbert,
+        "aq": Aq,
+        "qat": Qat,
+    }
 
 
 @dataclass(frozen=True)

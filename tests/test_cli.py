@@ -14,7 +14,7 @@ def aqbench(*args):
 def test_check_config_counts_the_runs():
     out = aqbench("check-config", str(REPO / "config" / "config.yaml"))
     # 4 tasks x (fp + 5 lq + 5 aciq + 15 ocs + 5 qbert + aq + distil + aq_distil)
-    assert out.returncode == 0 and "136 runs" in out.stdout
+    assert out.returncode == 0 and "220 runs" in out.stdout
 
 
 def test_bad_config_is_one_line_and_exit_2(tmp_path):

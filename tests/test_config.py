@@ -35,7 +35,7 @@ def test_defaults_fill_omitted_keys():
 @pytest.mark.parametrize(
     "cfg,message",
     [
-        (with_(taks=["sst2"]), "unknown key 'taks' in the top level; allowed keys: aciq, aq, budgets, data,"),
+        (with_(taks=["sst2"]), "unknown key 'taks' in the top level; allowed keys: aciq, adaround, aq, budgets, data,"),
         (with_(tasks=["sst2", "sts2"]), "'sts2' at tasks[1] is not allowed; use one of: sst2, mnli, conll03, squad"),
         (with_(methods=["fp", "magic"]), "'magic' at methods[1] is not allowed; use one of: fp, lq, aciq, ocs"),
         (with_(ocs={"expand_ratios": [0.0]}), "ocs.expand_ratios[0]: 0.0 is less than or equal to the minimum of 0"),
@@ -67,8 +67,9 @@ def test_task_overrides_apply_to_their_task_only():
 def test_runs_cover_tasks_methods_budgets_seeds():
     cfg = C.load(with_(seeds=[0, 1]))
     runs = C.runs(cfg)
-    # qbert: uniform w8, w4, w2 and budgets b2.96, b2.47; aq, distil, aq_distil: one each (aq.budgets [1.97])
-    assert len(runs) == 4 * (1 + 5 + 5 + 15 + 5 + 3) * 2
+    # qbert: uniform w8, w4, w2 and budgets b2.96, b2.47; aq, distil, aq_distil: one each (aq.budgets [1.97]);
+    # mse, gptq, smoothquant at 5 bit-widths, adaround at 3; qbert_gptq b2.96, b2.47; aq_gptq b1.97
+    assert len(runs) == 4 * (1 + 5 + 5 + 15 + 5 + 3 + 5 + 5 + 3 + 5 + 2 + 1) * 2
     assert ("mnli", "bert", "qbert", "b2.47", 0) in runs and ("mnli", "bert", "qbert", "w2", 1) in runs
     assert ("sst2", "bert", "lq", "w2", 1) in runs and ("squad", "bert", "fp", "fp32", 0) in runs
     assert ("conll03", "bert", "aq", "b1.97", 0) in runs and ("conll03", "distil", "aq_distil", "b1.97", 1) in runs

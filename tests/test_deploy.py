@@ -64,14 +64,15 @@ def test_centered_zero_keeps_the_grid(bits):
     )
 
 
-def _quantized_model(kind="classification", arch="bert", grid="asym", act_bits=8, seed=0):
+def _quantized_model(kind="classification", arch="bert", grid="asym", act_bits=8, seed=0, smooth=False):
     """A random tiny encoder with a mixed assignment (0 to 8 bits, pruned groups), OCS weight and activation
-    splits on its first Linear, calibrated; returns (model, assignment, packed tensors, config, inputs)."""
+    splits on its first Linear, calibrated; returns (model, assignment, packed tensors, config, inputs).
+    smooth: the other Linears get SmoothQuant input factors (random, as the graph must apply any)."""
     import transformers
 
     from aqbench.export import export_model
     from aqbench.quant.assignment import uniform
-    from aqbench.quant.modules import calibrating, quantize_model
+    from aqbench.quant.modules import calibrating, encoder_linears, quantize_model
 
     torch.manual_seed(seed)
     head = {
@@ -110,7 +111,14 @@ def _quantized_model(kind="classification", arch="bert", grid="asym", act_bits=8
     first.extra["splits"] = [["w", 3], ["a", 5], ["w", 3]]  # a column split twice, and an activation split
     last = list(assignment.layers.values())[-1]
     last.bits = [0] * last.groups  # a matrix pruned whole: it computes only its bias
+    if smooth:
+        for layer in list(assignment.layers.values())[1:]:
+            layer.extra["smooth"] = True
     quantize_model(model, assignment)
+    if smooth:
+        with torch.no_grad():
+            for m in list(encoder_linears(model).values())[1:]:
+                m.in_factor.copy_(torch.exp(torch.randn(m.in_features) * 0.5))
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(5, 120, (6, 24), generator=g)
     mask = torch.ones_like(ids)
@@ -175,9 +183,14 @@ def test_initializers_decode_to_the_packed_codes(grid, form):
 
 @pytest.mark.parametrize("arch", ["bert", "distilbert"])
 @pytest.mark.parametrize("kind", ["classification", "tagging", "span_qa"])
-@pytest.mark.parametrize("grid,act_bits", [("asym", 8), ("sym", 8), ("asym", 32)])
-def test_exact_forms_equal_pytorch_within_float_rounding(arch, kind, grid, act_bits):
-    model, assignment, tensors, config, inputs = _quantized_model(kind, arch, grid, act_bits)
+@pytest.mark.parametrize(
+    "grid,act_bits,smooth", [("asym", 8, False), ("sym", 8, False), ("asym", 32, False), ("sym", 8, True)]
+)
+def test_exact_forms_equal_pytorch_within_float_rounding(arch, kind, grid, act_bits, smooth):
+    model, assignment, tensors, config, inputs = _quantized_model(kind, arch, grid, act_bits, smooth=smooth)
+    if smooth:
+        smoothed = [n for n in assignment.layers if f"{n}.smooth" in tensors]
+        assert len(smoothed) == len(assignment.layers) - 1
     expected = _outputs(model, inputs)
     scale = max(float(np.abs(v).max()) for v in expected.values())
     # With FP activations the difference is summation order only (measured 2e-7 of the outputs' scale). With

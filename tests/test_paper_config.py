@@ -48,8 +48,9 @@ def test_paper_budgets_are_30_25_20_mb_on_bert_base_and_half_on_distilbert():
 
 def test_paper_runs_every_task_at_every_budget():
     runs = C.runs(C.load_file(PAPER))
-    # fp; lq, aciq at 5 bit-widths; ocs 5 x 3 ratios; qbert 3 + 2; aq 3; distil 1; aq_distil 3
-    assert len(runs) == 4 * (1 + 5 + 5 + 15 + 5 + 3 + 1 + 3)
+    # fp; lq, aciq at 5 bit-widths; ocs 5 x 3 ratios; qbert 3 + 2; aq 3; distil 1; aq_distil 3;
+    # mse, gptq, adaround, smoothquant at 4 bit-widths; qbert_gptq 2; aq_gptq 3
+    assert len(runs) == 4 * (1 + 5 + 5 + 15 + 5 + 3 + 1 + 3 + 4 * 4 + 2 + 3)
     bits = ("w8", "w6", "w4", "w3", "w2")
     expected = {
         "fp": {"fp32"},
@@ -60,6 +61,9 @@ def test_paper_runs_every_task_at_every_budget():
         "aq": {"b2.96", "b2.47", "b1.97"},
         "distil": {"fp32"},
         "aq_distil": {"b2.96", "b2.47", "b1.97"},
+        **{m: {"w8", "w4", "w3", "w2"} for m in ("mse", "gptq", "adaround", "smoothquant")},
+        "qbert_gptq": {"b2.96", "b2.47"},
+        "aq_gptq": {"b2.96", "b2.47", "b1.97"},
     }
     for task in ("sst2", "mnli", "conll03", "squad"):
         for method, budgets in expected.items():
@@ -78,15 +82,18 @@ def test_snakemake_plans_the_paper_dag_with_the_paper_settings_only(tmp_path):
         "ptq_aciq": 4,
         "ptq_ocs": 4,
         "ptq_distil": 4,
+        **{f"{stage}_{m}": 4 for stage in ("ptq", "export") for m in ("mse", "gptq", "adaround", "smoothquant")},
         "hessian": 4,
-        "qbert": 20,
+        "qbert": 28,  # qbert 5 and qbert_gptq 2 per task
         "aq_search": 24,
-        "aq": 24,
+        "aq": 36,  # aq, aq_gptq, aq_distil: 3 each per task
         "export_lq": 4,
         "export_aciq": 4,
         "export_ocs": 4,
         "export_qbert": 4,
         "export_aq": 4,
+        "export_qbert_gptq": 4,
+        "export_aq_gptq": 4,
         "export_aq_distil": 4,
         "export_fp": 4,
         "export_distil": 4,
@@ -96,7 +103,7 @@ def test_snakemake_plans_the_paper_dag_with_the_paper_settings_only(tmp_path):
         "figures": 1,
         "report": 1,
         "all": 1,
-        "total": 145,
+        "total": 205,
     }
     distil = next(line for line in out.splitlines() if "aqbench finetune --task sst2" in line and "distilbert" in line)
     assert "--teacher" not in distil  # the paper's DistilBERT is fine-tuned from the hub, not distilled here

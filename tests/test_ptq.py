@@ -116,7 +116,15 @@ def test_on_heavy_tailed_weights_aciq_and_ocs_beat_lq(grid, bits):
 
 @pytest.mark.parametrize(
     "method,budget,extra",
-    [("lq", "w3", {}), ("aciq", "w3", {}), ("ocs", "w3-r0.05", {"act_expand_ratio": 0.05, "clip": "aciq"})],
+    [
+        ("lq", "w3", {}),
+        ("aciq", "w3", {}),
+        ("ocs", "w3-r0.05", {"act_expand_ratio": 0.05, "clip": "aciq"}),
+        ("mse", "w3", {}),
+        ("gptq", "w3", {}),
+        ("adaround", "w3", {}),
+        ("smoothquant", "w4", {}),
+    ],
 )
 def test_a_ptq_run_reloads_to_the_same_model_and_evaluation_data_never_moves_its_ranges(
     tmp_path, method, budget, extra
@@ -168,8 +176,12 @@ def test_a_ptq_run_reloads_to_the_same_model_and_evaluation_data_never_moves_its
         "aciq": {"bits": [3], "distribution": "auto", "activations": True},
         "ocs": {"bits": [3], "expand_ratios": [0.05], "clip": "none", "act_expand_ratio": 0.0, **extra},
         "lq": {"bits": [3]},
+        "mse": {"bits": [3], "grid_points": 20},
+        "gptq": {"bits": [3], "block_size": 16},
+        "adaround": {"bits": [3], "iters": 100},
+        "smoothquant": {"bits": [4]},
     }
-    run_method(
+    info = run_method(
         method,
         task,
         tmp_path / "ckpt",
@@ -189,7 +201,25 @@ def test_a_ptq_run_reloads_to_the_same_model_and_evaluation_data_never_moves_its
         model(input_ids=torch.randint(0, len(tok), (8, 30)))  # other data: must not move calibrated ranges
         assert torch.equal(again(**ids).logits, out)
     assert all(torch.equal(b, ranges[n]) for n, b in model.named_buffers() if n in ranges)
-    assert (tmp_path / "run" / "state.safetensors").stat().st_size < 50_000  # ranges only, no weight copies
+    if method in ("lq", "aciq", "ocs", "mse"):  # ranges only, no weight copies
+        assert (tmp_path / "run" / "state.safetensors").stat().st_size < 50_000
+    if method == "smoothquant":  # factors where they cannot be folded, stored and counted; the file runs the same
+        from aqbench.export import export_run, load_packed
+        from aqbench.quant.size import SMOOTH_FACTOR_BITS, encoder_size
+
+        factored = [l for l in assignment.layers.values() if l.extra["smooth"]]
+        assert 0 < len(factored) < len(assignment.layers)  # the attention outputs are folded into the values
+        record = export_run(task, tmp_path / "ckpt", tmp_path / "run", tmp_path / "packed.safetensors")
+        assert record["packed_smooth_bytes"] == 4 * sum(l.shape[1] for l in factored)
+        assert encoder_size(assignment)["overhead_mb"] * 8 * 2**20 >= SMOOTH_FACTOR_BITS * sum(
+            l.shape[1] for l in factored
+        )
+        packed, _ = load_packed(task, tmp_path / "packed.safetensors")
+        with torch.no_grad():
+            got = packed.eval()(**ids).logits
+        assert torch.allclose(got, out, rtol=0, atol=1e-6)  # measured 2e-9: float rounding of the smoothed inputs
+    if method in ("gptq", "adaround"):  # the rounding is recorded against round-to-nearest's on the same inputs
+        assert 0 < info["output_error"] < info["nearest_output_error"] and info["layers_worse_than_nearest"] == 0
     saved = json.loads((tmp_path / "run" / "assignment.json").read_text())
     if method == "ocs":
         kinds = {s[0] for l in saved["layers"].values() for s in l["extra"]["splits"]}

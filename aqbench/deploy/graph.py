@@ -421,6 +421,7 @@ class QuantizedLinear:
         layers = [enc.layers[n] for n in names]
         first = names[0]
         self.splits = decode_splits(enc.t[f"{first}.splits"]) if f"{first}.splits" in enc.t else []
+        self.factor = enc.t.get(f"{first}.smooth")  # SmoothQuant's input factor (never on fused Linears)
         self.in_features = layers[0].shape[1]
         self.k = self.in_features + len(self.splits)
         parts = [decode_codes(enc.t, n, l.bits, (l.shape[0], self.k), enc.grid) for n, l in zip(names, layers)]
@@ -442,8 +443,8 @@ class QuantizedLinear:
 
     @staticmethod
     def fusable(enc, names):
-        """Whether Linears can be one matrix: all quantized, the same shape and groups, no OCS splits, and the same
-        activation range (they read the same input; calibration gives them the same range)."""
+        """Whether Linears can be one matrix: all quantized, the same shape and groups, no OCS splits or smoothing
+        factors, and the same activation range (they read the same input; calibration gives them the same range)."""
         if not all(n in enc.layers for n in names):
             return False
         layers = [enc.layers[n] for n in names]
@@ -452,7 +453,7 @@ class QuantizedLinear:
         equal_ranges = all(r is None for r in ranges) or all(
             r is not None and torch.equal(r, ranges[0]) for r in ranges
         )
-        return same and equal_ranges and not any(f"{n}.splits" in enc.t for n in names)
+        return same and equal_ranges and not any(f"{n}.{k}" in enc.t for n in names for k in ("splits", "smooth"))
 
     def build(self, x):
         x = self.expand(x)
@@ -537,7 +538,12 @@ class QuantizedLinear:
         """OCS: x[..., index] * scale, the fixed expansion the split weight expects. The index starts with every
         input feature in order (the splits append copies), so only the copies are gathered, then concatenated:
         ORT's Gather along the last axis moves one number at a time, and gathering all K + n columns took half
-        of an OCS model's time."""
+        of an OCS model's time. SmoothQuant: x * factor, per input feature."""
+        if self.factor is not None:
+            factor = self.factor.detach().float().cpu().numpy()
+            return self.g.op(
+                "Mul", [x, self.g.const(factor, f"{self.name}.smooth", "encoder")], f"{self.name}.smoothed"
+            )
         if not self.splits:
             return x
         index, _, scale = replay(self.in_features, self.splits)

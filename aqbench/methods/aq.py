@@ -16,7 +16,8 @@ def validate(budget, settings):
     average_bits(budget, "aq")
 
 
-def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs):
+def searched_assignment(model, budget, inputs):
+    """The search's assignment (inputs["assignment"]), checked against the model it is applied to."""
     if "assignment" not in inputs:
         raise AqbenchError(
             "aq needs the search's assignment: pass --input assignment=results/search/.../assignment.json "
@@ -30,6 +31,11 @@ def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs):
             f"{inputs['checkpoint']}: rerun the search for it"
         )
     assignment.meta["budget"] = budget
+    return assignment
+
+
+def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs):
+    assignment = searched_assignment(model, budget, inputs)
     stats = quantization_aware_training(
         task, model, tokenizer, data_dir, assignment, settings, seed, inputs["checkpoint"]
     )

@@ -103,10 +103,11 @@ class QuantLinear(_CachedWeight):
 
     splits: OCS channel splits (aqbench.quant.ocs) replayed on the weight; the input is then expanded as
     x[..., index] * scale before it is quantized. clip: keep per-group weight ranges (w_lo, w_hi buffers,
-    set by a clipping method such as ACIQ) instead of each group's min and max.
+    set by a clipping method such as ACIQ) instead of each group's min and max. smooth: a per-input-feature
+    factor (the in_factor buffer, SmoothQuant's 1 / s) multiplies the input before it is quantized.
     """
 
-    def __init__(self, linear, bits, grid="asym", act_bits=8, act_grid="asym", splits=(), clip=False):
+    def __init__(self, linear, bits, grid="asym", act_bits=8, act_grid="asym", splits=(), clip=False, smooth=False):
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.grid = get_grid(grid)
@@ -130,6 +131,12 @@ class QuantLinear(_CachedWeight):
             self.register_buffer("w_hi", torch.full((groups,), float("nan")))
         else:
             self.w_lo = self.w_hi = None
+        if smooth:
+            if self.splits:
+                raise AqbenchError("a QuantLinear cannot have both OCS splits and smoothing factors")
+            self.register_buffer("in_factor", torch.ones(self.in_features))
+        else:
+            self.in_factor = None
         self.act = ActQuantizer(act_bits, act_grid)
 
     def _quantize(self):
@@ -140,6 +147,8 @@ class QuantLinear(_CachedWeight):
         return quantize_rows(self.weight, self.bits, self.grid, self.w_lo, self.w_hi)
 
     def expand_input(self, x):
+        if self.in_factor is not None:
+            return x * self.in_factor
         return x if self.in_index is None else x.index_select(-1, self.in_index) * self.in_scale
 
     def forward(self, x):
@@ -152,7 +161,7 @@ class QuantLinear(_CachedWeight):
         extra = f", +{len(self.splits)} split channels" if self.splits else ""
         return (
             f"in={self.in_features}, out={self.out_features}, groups={self.bits.numel()}, grid={self.grid.name}"
-            f"{', clipped' if self.w_lo is not None else ''}{extra}"
+            f"{', clipped' if self.w_lo is not None else ''}{', smoothed' if self.in_factor is not None else ''}{extra}"
         )
 
 
@@ -242,6 +251,7 @@ def quantize_model(model, assignment):
                 assignment.act_grid,
                 splits=layer.extra.get("splits", ()),
                 clip=bool(layer.extra.get("clip")),
+                smooth=bool(layer.extra.get("smooth")),
             ),
         )
     if assignment.emb_bits < FULL_PRECISION:

@@ -7,6 +7,8 @@
   A pruned group (0 bits) costs nothing; an FP layer costs 32 (or 16) bits per weight and no parameters.
 - OCS's split channels are stored columns: they cost their weights at the layer's bits, plus a 16-bit index
   each (which input feature they copy). avg_bits stays per original weight, so it shows what splitting costs.
+- SmoothQuant's per-input-feature factors, where they cannot be folded into the layer before, are stored: a
+  16-bit factor per input feature of the layer.
 - The embedding tables are quantized per row: rows x dim x bits + one group's parameters per row.
 Budgets are average bits per encoder weight of the model compressed (b1.97 is 20 MB on BERT-base, 10 MB on
 DistilBERT, as AQ-BERT's Table 3); `budget_mb` turns one into MB for a model.
@@ -17,6 +19,7 @@ from aqbench.quant.quantizer import FULL_PRECISION, GRIDS
 MB = 2**20
 PARAM_BITS = 16  # each per-group scale / offset is stored as fp16
 SPLIT_INDEX_BITS = 16  # each OCS split channel stores the index of the input feature it copies
+SMOOTH_FACTOR_BITS = 16  # each SmoothQuant factor not folded into a preceding layer is stored as fp16
 
 
 def group_param_bits(grid_name):
@@ -31,6 +34,8 @@ def layer_bits(layer, grid_name):
         if 0 < bits < FULL_PRECISION:
             overhead += group_param_bits(grid_name)
     overhead += SPLIT_INDEX_BITS * len(layer.extra.get("splits", ()))
+    if layer.extra.get("smooth"):
+        overhead += SMOOTH_FACTOR_BITS * layer.shape[1]
     return weight, overhead
 
 

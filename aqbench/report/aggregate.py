@@ -27,6 +27,7 @@ COLUMNS = RUN_KEYS + [
     "emb_mb",
     "compression",
     "grid",
+    "method_s",
     "run_dir",
 ]
 PACKED_COLUMNS = ["packed_mb", "packed_file_mb"]  # from the run's packed.json, where it was exported
@@ -49,7 +50,8 @@ def rows(record, path):
             "metric": metric,
             "value": value,
             "main": metric == record["main_metric"],
-            **{k: record.get(k) for k in COLUMNS[8:-1]},
+            **{k: record.get(k) for k in COLUMNS[8:-2]},
+            "method_s": (record.get("times_s") or {}).get("method"),  # the method's own cost, seconds per run
             "run_dir": str(Path(path).parent),
         }
 
@@ -173,6 +175,7 @@ def over_seeds(frame):
         emb_bits=("emb_bits", "first"),
         act_bits=("act_bits", "first"),
         pruned_frac=("pruned_frac", "mean"),
+        **({"method_s": ("method_s", "mean")} if "method_s" in frame else {}),
         **({"packed_mb": ("packed_mb", "mean")} if "packed_mb" in frame else {}),
         **deploy,
     ).reset_index()

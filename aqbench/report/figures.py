@@ -19,8 +19,9 @@ from aqbench.report.compare import main_cells, pareto_front  # noqa: E402
 
 
 def method_colors():
-    """Each method's colour from seaborn's colour-blind palette (aqbench.registry assigns the indices)."""
-    c = sns.color_palette("colorblind", 10)
+    """Each method's colour: seaborn's colour-blind palette, then its dark one (aqbench.registry assigns the
+    indices, 0-19)."""
+    c = sns.color_palette("colorblind", 10) + sns.color_palette("dark", 10)
     return {name: c[spec.color] for name, spec in registry.METHODS.items()}
 
 
@@ -339,8 +340,8 @@ def write_figures(summary, out_dir, spectra=(), tasks=None, traces=()):
             }
             out[task] += allocation_figure(assignments, task, "qbert", Path(out_dir) / f"{task}_qbert_bits")
         aq = summary[
-            (summary.task == task) & summary.method.isin(registry.names(kind=registry.SEARCH))
-        ].drop_duplicates("run_dir")
+            (summary.task == task) & summary.method.isin(registry.names(kind=registry.SEARCH, trains=True))
+        ].drop_duplicates("run_dir")  # aq_gptq's assignments are aq's
         aq = aq[aq.seed == aq.seed.min()] if not aq.empty else aq
         if not aq.empty:
             assignments = {

@@ -168,7 +168,8 @@ def deploy_table(cells, task):
 
 def ptq_table(cells, task):
     """The PTQ study's table for one task: a row per method (OCS per expand ratio), a column per weight bit-width,
-    the task's main metric in each cell, and the FP score each method starts from in the first column."""
+    the task's main metric in each cell, the FP score each method starts from in the first column, and the
+    method's cost (mean seconds per run: calibration, clipping, rounding; the model's loading included)."""
     t = cells[(cells.task == task) & cells["main"]]
     ptq = t[t.method.isin(registry.names(kind=registry.PTQ))]
     if ptq.empty:
@@ -180,10 +181,14 @@ def ptq_table(cells, task):
     ):
         row = {"method": name, **({"fp32": _fmt(fp.iloc[0])} if not fp.empty else {})}
         row.update({f"w{int(label_bits(c.budget))}": _fmt(c) for _, c in g.iterrows()})
+        if "method_s" in g and g.method_s.notna().any():
+            row["s/run"] = f"{g.method_s.mean():.1f}"
         rows.append(row)
     table = pd.DataFrame(rows).fillna("")
     bit_cols = sorted((c for c in table.columns if c.startswith("w")), key=lambda c: -int(c[1:]))
-    return table[["method"] + (["fp32"] if "fp32" in table else []) + bit_cols]
+    return table[
+        ["method"] + (["fp32"] if "fp32" in table else []) + bit_cols + (["s/run"] if "s/run" in table else [])
+    ]
 
 
 def across_tasks(cells, keep, published=False, main_only=False):

@@ -1,7 +1,8 @@
 # Q-BERT: the Hessian spectrum per task (cached), then one quantization-aware fine-tuning job per budget:
 # w<b> = every block at b bits, b<avg bits> = Hessian-ranked mixed precision. Each job evaluates its run.
+# qbert_gptq: the same mixed-precision assignments rounded by GPTQ instead of QAT.
 SPECTRUM = paths.fill(paths.SPECTRUM, results=R)
-QBERT_RUN = paths.fill(paths.RUN, results=R, method="qbert")
+QBERT_RUN = paths.fill(paths.RUN, results=R)
 
 
 rule hessian:
@@ -44,7 +45,9 @@ rule qbert:
     log:
         paths.fill(paths.QBERT_LOG, results=R),
     benchmark:
-        f"{R}/benchmarks/qbert/{{task}}/{{model}}/{{budget}}/seed{{seed}}.tsv"
+        f"{R}/benchmarks/{{method}}/{{task}}/{{model}}/{{budget}}/seed{{seed}}.tsv"
+    wildcard_constraints:
+        method="|".join(registry.names(kind=registry.QBERT)),
     threads: config["threads"]["train"]
     resources:
         mem_mb=resource("qbert", "mem_mb", 4000),
@@ -53,12 +56,12 @@ rule qbert:
     params:
         **failure_params(f"{QBERT_RUN}/assignment.json"),
         code=code_version("quantize"),
-        settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, "qbert", w.task)),
+        settings=lambda w: aqconfig.as_json(aqconfig.method_settings(config, w.method, w.task)),
         eval_settings=settings("train"),
         spectrum=lambda w, input: q(f"--input=spectrum={input.spectrum}") if input.spectrum else "",
         out=lambda w, output: os.path.dirname(output.assignment),
     shell:
-        "aqbench quantize --method qbert --task {wildcards.task} --model {wildcards.model} --budget {wildcards.budget}"
+        "aqbench quantize --method {wildcards.method} --task {wildcards.task} --model {wildcards.model} --budget {wildcards.budget}"
         " --seed {wildcards.seed} --threads {threads} --checkpoint {input.checkpoint:q} --data {input.data:q}"
         " --settings {params.settings:q} {params.spectrum} --out {params.out:q}"
         " --evaluate {output.metrics:q} --eval-settings {params.eval_settings:q} 2> {log:q} || failed {params.record:q}"
