@@ -49,7 +49,8 @@ ABOUT = {
     "ptq": (
         "Post-training quantization",
         "Main metric of each task (percent) by method and weight bits; 8-bit "
-        "activations and embedding. OCS per expand ratio r.",
+        "activations and embedding. OCS per expand ratio r. s/run: the method's mean seconds per run (loading, "
+        "calibration, clipping or rounding; no evaluation), on the machine that ran it.",
     ),
     "distil": (
         "DistilBERT (as AQ-BERT Table 3)",
