@@ -10,7 +10,7 @@ training.
 from aqbench.budget import average_bits
 from aqbench.io import read_json
 from aqbench.methods import aq, qbert
-from aqbench.methods.gptq import gptq_layers, quantize_with
+from aqbench.methods.gptq import gptq_rounding
 
 
 def validate(budget, settings):
@@ -26,14 +26,5 @@ def assignment_of(model, budget, settings, inputs):
 
 def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs):
     assignment = assignment_of(model, budget, settings, inputs)
-    info = quantize_with(
-        model,
-        assignment,
-        task,
-        data_dir,
-        tokenizer,
-        seed,
-        settings,
-        lambda m, f, pad, train: gptq_layers(m, f, pad, train, settings.gptq),
-    )
+    info = gptq_rounding(model, assignment, task, data_dir, tokenizer, seed, settings)
     return assignment, {**info, "block_bits": assignment.meta.get("block_bits")}

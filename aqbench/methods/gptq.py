@@ -63,16 +63,15 @@ def quantize_with(model, assignment, task, data_dir, tokenizer, seed, settings, 
     return {"calibration_examples": len(features), **error_summary(errors)}
 
 
+def gptq_rounding(model, assignment, task, data_dir, tokenizer, seed, settings):
+    """Any assignment (uniform, Q-BERT's, AQ-BERT's) on min-max grids, rounded by GPTQ, then calibrated."""
+
+    def round_layers(m, features, pad_id, train):
+        return gptq_layers(m, features, pad_id, train, settings.gptq)
+
+    return quantize_with(model, assignment, task, data_dir, tokenizer, seed, settings, round_layers)
+
+
 def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
     assignment = uniform_assignment(model, uniform_bits(budget, "gptq"), settings, "gptq", budget)
-    info = quantize_with(
-        model,
-        assignment,
-        task,
-        data_dir,
-        tokenizer,
-        seed,
-        settings,
-        lambda m, f, pad, train: gptq_layers(m, f, pad, train, settings.gptq),
-    )
-    return assignment, info
+    return assignment, gptq_rounding(model, assignment, task, data_dir, tokenizer, seed, settings)
