@@ -44,10 +44,10 @@ def clip_activations(model, features, pad_id, settings, factors):
             h.remove()
     chosen = []
     for t in trackers:
-        lo, hi = t.best()
+        lo, hi, c = t.best()
         t.q.lo.copy_(lo)
         t.q.hi.copy_(hi)
-        chosen.append(float(lo / t.lo) if float(t.lo) != 0 else float(hi / t.hi))
+        chosen.append(c)
     return sum(chosen) / max(len(chosen), 1)
 
 

@@ -56,6 +56,6 @@ class ActivationErrors:
             self.errors[i] += (x_hat - x).double().pow(2).sum()
 
     def best(self):
-        """(lo, hi) of the factor with the least total error."""
+        """(lo, hi, factor) of the factor with the least total error."""
         c = self.factors[int(torch.argmin(self.errors))]
-        return self.lo * c, self.hi * c
+        return self.lo * c, self.hi * c, c
