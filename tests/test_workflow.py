@@ -62,6 +62,12 @@ def test_the_dag_produces_every_output_and_contract(run):
         ("aq_distil", "b2.5"),
         ("qbert", "b2.5-g2"),
         ("aq", "b2.5-g2"),
+        ("mse", "w2"),
+        ("gptq", "w2"),
+        ("adaround", "w2"),
+        ("smoothquant", "w4"),
+        ("qbert_gptq", "b2.5"),
+        ("aq_gptq", "b2.5"),
     }
     assert set(zip(summary.method, summary.model)) >= {("aq", "bert"), ("distil", "distil"), ("aq_distil", "distil")}
     required = {
