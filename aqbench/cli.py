@@ -272,12 +272,24 @@ def cmd_aggregate(args):
     _result(f"summary: {len(frame)} rows from {len(args.metrics)} runs -> {args.out}")
 
 
+def cmd_paired_tests(args):
+    from aqbench.report.aggregate import load_summary
+    from aqbench.report.paired import paired_tests
+
+    frame = paired_tests(load_summary(args.summary), args.resamples, args.seed, args.out)
+    significant = int((frame.p_holm < 0.05).sum()) if len(frame) else 0
+    _result(f"paired tests: {len(frame)} comparisons, {significant} significant after Holm -> {args.out}")
+
+
 def cmd_tables(args):
     from aqbench.report.aggregate import load_summary
+    from aqbench.report.paired import load_paired
     from aqbench.report.tables import write_tables
     from aqbench.settings import TableSettings
 
-    tables = write_tables(load_summary(args.summary), args.out_dir, TableSettings.from_dict(args.settings))
+    tables = write_tables(
+        load_summary(args.summary), args.out_dir, TableSettings.from_dict(args.settings), load_paired(args.paired)
+    )
     _result(f"tables: {', '.join(f'{name} ({len(t)})' for name, t in tables.items())} -> {args.out_dir}")
 
 
@@ -292,7 +304,7 @@ def cmd_figures(args):
 def cmd_report(args):
     from aqbench.report.html import build_report
 
-    path = build_report(args.summary, args.figures_dir, args.out, args.settings)
+    path = build_report(args.summary, args.figures_dir, args.out, args.settings, args.paired)
     _result(f"report: {Path(path).resolve()}")
 
 
@@ -471,6 +483,17 @@ def parser():
     s.add_argument("--latency", nargs="*", default=[], help="latency records of tasks (latency_*, speedup_* columns)")
     s.add_argument("metrics", nargs="+")
 
+    s = stage(
+        "paired-tests",
+        cmd_paired_tests,
+        "paired tests (McNemar, bootstrap) of the comparisons the winners and the Pareto front make",
+        task=False,
+    )
+    s.add_argument("--summary", required=True)
+    s.add_argument("--out", required=True, help="the tests' CSV (results/paired.csv)")
+    s.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples per comparison")
+    s.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
+
     for name, fn, help in (
         ("tables", cmd_tables, "paper-style tables from summary.csv"),
         ("figures", cmd_figures, "figures from summary.csv (and Q-BERT spectra)"),
@@ -479,6 +502,10 @@ def parser():
         s.add_argument("--summary", required=True)
         s.add_argument("--out-dir", required=True)
         if name == "tables":
+            s.add_argument(
+                "--paired",
+                help="the paired tests' CSV (paired-tests); without it ties are judged by the seeds' spread alone",
+            )
             s.add_argument(
                 "--settings",
                 type=_settings,
@@ -494,6 +521,7 @@ def parser():
     s.add_argument("--figures-dir", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--settings", type=_settings, default={}, help="the run's configuration, shown in the report (JSON)")
+    s.add_argument("--paired", help="the paired tests' CSV (paired-tests)")
 
     s = stage(
         "check-report",

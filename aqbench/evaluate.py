@@ -5,20 +5,22 @@ import time
 
 from aqbench.data import load_split
 from aqbench.io import read_json, write_json
+from aqbench.outcomes import outcomes_path, write_outcomes
 from aqbench.prediction import predict
 from aqbench.quant.modules import embedding_modules
 from aqbench.quant.size import embedding_size_mb, encoder_size
 from aqbench.runs import load_run
 from aqbench.tasks.kinds import featurize, get_kind
-from aqbench.versions import versions
+from aqbench.versions import commit, machine, versions
 
 log = logging.getLogger(__name__)
 
 
-def evaluate_model(task, model, tokenizer, data_dir, settings):
-    """{metric: value in percent} over the task's eval splits (MNLI: accuracy_m, accuracy_mm) and split sizes."""
-    metrics, counts = {}, {}
-    for split, suffix, examples, features in eval_features(task, tokenizer, data_dir, settings):
+def evaluate_model(task, model, tokenizer, data_dir, settings, splits=None):
+    """({metric: value in percent} over the task's eval splits (MNLI: accuracy_m, accuracy_mm), {split: size},
+    {outcome name: per-example array}); splits: {split: metric suffix} to evaluate instead (e.g. tuning)."""
+    metrics, counts, per_example = {}, {}, {}
+    for split, suffix, examples, features in eval_features(task, tokenizer, data_dir, settings, splits=splits):
         outputs = predict(
             model,
             features,
@@ -28,33 +30,41 @@ def evaluate_model(task, model, tokenizer, data_dir, settings):
             desc=f"eval {task.name} {split}",
             mixed_precision=settings.mixed_precision,
         )
-        metrics.update(split_metrics(task, suffix, features, outputs, examples))
+        split_scores, split_outcomes = split_metrics(task, suffix, features, outputs, examples, with_outcomes=True)
+        metrics.update(split_scores)
+        per_example.update(split_outcomes)
         counts[split] = len(examples)
-    return metrics, counts
+    return metrics, counts, per_example
 
 
-def eval_features(task, tokenizer, data_dir, settings, limit=None):
+def eval_features(task, tokenizer, data_dir, settings, limit=None, splits=None):
     """(split, metric suffix, examples, features) of each eval split; limit: its first examples only."""
-    for split, suffix in task.eval_splits.items():
+    for split, suffix in (splits or task.eval_splits).items():
         examples = load_split(data_dir, split)[:limit]
         yield split, suffix, examples, featurize(task, examples, tokenizer, settings, with_labels=False)
 
 
-def split_metrics(task, suffix, features, outputs, examples):
-    """The task's metrics of one split's outputs, named as in the metrics record (accuracy_m for MNLI-m)."""
+def suffixed(name, suffix):
+    """A metric's or outcome's name in the records: accuracy_m for MNLI-m's accuracy."""
+    return f"{name}_{suffix}" if suffix else name
+
+
+def split_metrics(task, suffix, features, outputs, examples, with_outcomes=False):
+    """The task's metrics of one split's outputs, named as in the metrics record (accuracy_m for MNLI-m);
+    with_outcomes: also the per-example outcomes, named alike."""
     kind = get_kind(task.kind)
     predictions = kind.decode(task, features, outputs, examples, **task.extra)
-    return {
-        f"{name}_{suffix}" if suffix else name: float(value)
-        for name, value in kind.score(task, predictions, examples).items()
-    }
+    scores = {suffixed(name, suffix): float(value) for name, value in kind.score(task, predictions, examples).items()}
+    if not with_outcomes:
+        return scores
+    return scores, {suffixed(k, suffix): v for k, v in kind.outcomes(task, predictions, examples).items()}
 
 
 def evaluate_run(task, data_dir, checkpoint_dir, run_dir, settings, labels, out_path):
     """Evaluate a run and write its metrics record (docs/outputs.md)."""
     start = time.time()
     model, tokenizer, assignment, info = load_run(task, checkpoint_dir, run_dir)
-    metrics, counts = evaluate_model(task, model, tokenizer, data_dir, settings)
+    metrics, counts, per_example = evaluate_model(task, model, tokenizer, data_dir, settings)
     size = encoder_size(assignment)
     emb_shapes = [tuple(m.weight.shape) for m in embedding_modules(model).values()]
     finetune_info = read_json(f"{checkpoint_dir}/aqbench.json", what="fine-tuning record")
@@ -83,7 +93,10 @@ def evaluate_run(task, data_dir, checkpoint_dir, run_dir, settings, labels, out_
             "evaluate": time.time() - start,
         },
         "versions": versions(),
+        "machine": machine(),
+        "commit": commit(),
     }
+    write_outcomes(outcomes_path(out_path), per_example)  # first: a metrics record always has its outcomes
     write_json(out_path, record)
     shown = " ".join(
         f"{k}={v:.2f}" for k, v in metrics.items() if k in task.metric_names(get_kind(task.kind).METRICS[:2])

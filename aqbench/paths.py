@@ -15,10 +15,11 @@ SEARCH = "{results}/search/{task}/{model}/{budget}/seed{seed}"
 TRACE = SEARCH + "/trace.json"
 LATENCY = "{results}/latency/{task}/seed{seed}.json"
 SUMMARY = "{results}/summary.csv"
+PAIRED = "{results}/paired.csv"  # the paired tests of the winners and the Pareto front
 REPORT = "{reports}/report.html"
 
 # what a method stage writes into a run directory, and what export adds
-RUN_FILES = ("assignment.json", "state.safetensors", "method.json", "metrics.json")
+RUN_FILES = ("assignment.json", "state.safetensors", "method.json", "metrics.json", "outcomes.npz")
 PACKED_FILES = ("packed.safetensors", "packed.json")
 ONNX_FILES = ("model.onnx", "onnx.json")
 

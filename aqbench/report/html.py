@@ -16,7 +16,8 @@ from aqbench.config import report_settings
 from aqbench.io import atomic_write_text
 from aqbench.report import published as pub
 from aqbench.report.aggregate import load_summary, over_seeds
-from aqbench.report.compare import main_cells, pareto_front
+from aqbench.report.compare import front_marks, interval, main_cells
+from aqbench.report.paired import load_paired
 from aqbench.report.tables import ABOUT, all_tables, cell_text
 from aqbench.settings import TableSettings
 from aqbench.versions import versions
@@ -192,18 +193,26 @@ def deploy_notes(cells, task):
     return lines, slow_runs
 
 
-def front_text(cells, task):
-    t = main_cells(cells, task)
-    front = t[pareto_front(t)].sort_values("size_mb")
-    return [f"{r.method} {r.budget} ({r.size_mb:.4g} MB, {r['mean']:.2f})" for _, r in front.iterrows()]
+def front_text(cells, task, paired=None):
+    """The Pareto front, smallest first; a point not significantly better than the smaller one before it is
+    marked "≈" with the test's interval."""
+    out = []
+    for r, test, better in front_marks(cells, task, paired):
+        text = f"{r.method} {r.budget} ({r.size_mb:.4g} MB, {r['mean']:.2f})"
+        if not better:
+            text = f"≈ {text}: {test['diff']:+.2f}, {interval(test)}"
+        out.append(text)
+    return out
 
 
-def build_report(summary_path, figures_dir, out_path, settings):
-    """Render the report from summary.csv, the figures' PNGs and the run's configuration (settings)."""
+def build_report(summary_path, figures_dir, out_path, settings, paired_path=None):
+    """Render the report from summary.csv, the figures' PNGs, the run's configuration (settings) and the paired
+    tests' CSV (None: ties by the seeds' spread alone)."""
     settings = settings or {}
     summary = load_summary(summary_path)
     cells = over_seeds(summary)
-    tables, shown = all_tables(cells, TableSettings.from_dict(report_settings(settings)))
+    paired = load_paired(paired_path)
+    tables, shown = all_tables(cells, TableSettings.from_dict(report_settings(settings)), paired)
     winners = tables["winners"][0][1] if tables["winners"] else None
     out_dir = Path(out_path).resolve().parent
     figure = lambda task, kind: _inline_png(Path(figures_dir) / f"{task}_{kind}.png")
@@ -225,7 +234,7 @@ def build_report(summary_path, figures_dir, out_path, settings):
                     "figure": figure(task, "metric_vs_latency"),
                     **dict(zip(("notes", "slow"), deploy_notes(cells, task))),
                 },
-                "front": front_text(cells, task),
+                "front": front_text(cells, task, paired),
                 "highlights": highlights(cells, task),
                 "winners": [] if winners is None else winners[winners.task == task].to_dict("records"),
                 "metric": cells[(cells.task == task) & cells["main"]].metric.iloc[0],
@@ -245,6 +254,7 @@ def build_report(summary_path, figures_dir, out_path, settings):
         sections=sections,
         extra=extra,
         published=shown,
+        paired=paired is not None,
         deploy_about=ABOUT["deploy"][1],
         config=yaml.safe_dump(settings, sort_keys=False) if settings else "",
         versions=versions(),

@@ -5,7 +5,7 @@ deploy    per task, every run on ONNX Runtime: sizes as held, metrics beside PyT
 ptq       per task, the PTQ methods by weight bits
 distil    FP BERT, FP DistilBERT and AQ on DistilBERT at each budget, across tasks (AQ-BERT Table 3)
 groups    Q-BERT and AQ at each number of groups per matrix, across tasks (AQ-BERT Table 2), when configured
-winners   per task and budget, who wins, with ties where the difference is within the seeds' spread
+winners   per task and budget, who wins: ties where the difference is within the seeds' spread or not significant
 """
 
 from pathlib import Path
@@ -234,7 +234,7 @@ def groups_table(cells, groups, study):
     return table.sort_values(["budget", "method", "groups"], kind="stable").reset_index(drop=True)
 
 
-def winners_table(cells):
+def winners_table(cells, paired=None):
     rows = [
         {
             "task": task,
@@ -246,7 +246,7 @@ def winners_table(cells):
             "result": verdict(w),
         }
         for task in cells.task.unique()
-        for w in winners(cells, task)
+        for w in winners(cells, task, paired)
     ]
     return pd.DataFrame(rows, columns=["task", "model", "budget", "metric", "seeds", "tie", "result"])
 
@@ -318,9 +318,9 @@ PUBLISHED_NOTE = (
 )
 
 
-def all_tables(cells, settings):
+def all_tables(cells, settings, paired=None):
     """({name: [(heading, table, caption)]}, whether published numbers are shown): every table, from the cells of
-    over_seeds and an aqbench.settings.TableSettings (report_settings(config))."""
+    over_seeds, an aqbench.settings.TableSettings (report_settings(config)) and the paired tests (or None)."""
     shown = pub.applies(cells, settings.published)
     per_task = [(t, task_table(cells, t, shown), f"{t}: every method at every budget") for t in cells.task.unique()]
     ptq = [
@@ -335,7 +335,7 @@ def all_tables(cells, settings):
     ]
     distil = distil_table(cells, shown)
     groups = groups_table(cells, settings.groups, settings.group_study)
-    winners = winners_table(cells)
+    winners = winners_table(cells, paired)
     return {
         "results": per_task,
         "deploy": deploy,
@@ -346,9 +346,9 @@ def all_tables(cells, settings):
     }, shown
 
 
-def write_tables(summary, out_dir, settings=None):
+def write_tables(summary, out_dir, settings=None, paired=None):
     """Every table as .md, .tex and .csv in out_dir. Returns {name: [(heading, table, caption)]}."""
-    tables, shown = all_tables(over_seeds(summary), settings or TableSettings())
+    tables, shown = all_tables(over_seeds(summary), settings or TableSettings(), paired)
     notes = (
         {
             "results": PUBLISHED_NOTE,

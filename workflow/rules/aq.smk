@@ -42,6 +42,7 @@ rule aq:
         state=update(f"{RUN}/state.safetensors"),
         info=update(f"{RUN}/method.json"),
         metrics=update(f"{RUN}/metrics.json"),
+        outcomes=update(f"{RUN}/outcomes.npz"),
     log:
         paths.fill(paths.AQ_LOG, results=R),
     benchmark:

@@ -75,6 +75,7 @@ DATA = paths.fill(paths.DATA, results=R)
 CHECKPOINT = paths.fill(paths.CHECKPOINT, results=R)
 RUN = paths.fill(paths.RUN, results=R)
 SUMMARY = paths.fill(paths.SUMMARY, results=R)
+PAIRED = paths.fill(paths.PAIRED, results=R)
 FIGURES = ["metric_vs_size"] + (
     ["ptq_vs_bits"] if set(registry.names(kind=registry.PTQ)) & set(config["methods"]) else []
 )
@@ -120,6 +121,10 @@ JOB = "{task}/{model}/{method}/{budget}/seed{seed}"  # the job name used in log 
 
 def metrics_files():
     return [f"{aqconfig.run_path(config, *run)}/metrics.json" for run in aqconfig.runs(config)]
+
+
+def outcome_files():
+    return [f"{aqconfig.run_path(config, *run)}/outcomes.npz" for run in aqconfig.runs(config)]
 
 
 def resource(rule_name, key, fallback):

@@ -42,6 +42,7 @@ rule qbert:
         state=update(f"{QBERT_RUN}/state.safetensors"),
         info=update(f"{QBERT_RUN}/method.json"),
         metrics=update(f"{QBERT_RUN}/metrics.json"),
+        outcomes=update(f"{QBERT_RUN}/outcomes.npz"),
     log:
         paths.fill(paths.QBERT_LOG, results=R),
     benchmark:

@@ -22,11 +22,34 @@ rule aggregate:
         " -- {input.metrics:q} 2> {log:q} || failed {params.record:q}"
 
 
+# Every comparison the winners table and the Pareto front make, tested on the runs' per-example outcomes.
+rule paired_tests:
+    input:
+        summary=SUMMARY,
+        outcomes=outcome_files(),
+    output:
+        update(PAIRED),
+    log:
+        f"{R}/logs/paired_tests.log",
+    benchmark:
+        f"{R}/benchmarks/paired_tests.tsv"
+    threads: 1
+    resources:
+        mem_mb=resource("paired_tests", "mem_mb", 2000),
+        runtime=resource("paired_tests", "runtime", 10),
+    params:
+        **failure_params(PAIRED),
+        code=code_version("paired-tests"),
+    shell:
+        "aqbench paired-tests --summary {input.summary:q} --out {output:q} 2> {log:q} || failed {params.record:q}"
+
+
 # The tables' CSVs, the figures' PNGs and the HTML page are also Snakemake report items (captions in
 # workflow/report/), so `snakemake --report report.zip` packages them with the run's provenance.
 rule tables:
     input:
-        SUMMARY,
+        summary=SUMMARY,
+        paired=PAIRED,
     output:
         [
             update(report(f"{P}/tables/{name}.csv", caption=f"../report/tables/{name}.rst", category="Tables"))
@@ -47,8 +70,8 @@ rule tables:
         out_dir=lambda w, output: os.path.dirname(output[0]),
         settings=aqconfig.as_json(aqconfig.report_settings(config)),
     shell:
-        "aqbench tables --summary {input:q} --out-dir {params.out_dir:q} --settings {params.settings:q} 2> {log:q}"
-        " || failed {params.record:q}"
+        "aqbench tables --summary {input.summary:q} --paired {input.paired:q} --out-dir {params.out_dir:q}"
+        " --settings {params.settings:q} 2> {log:q} || failed {params.record:q}"
 
 
 rule figures:
@@ -90,6 +113,7 @@ rule figures:
 rule report:
     input:
         summary=SUMMARY,
+        paired=PAIRED,
         tables=rules.tables.output,
         figures=rules.figures.output,
     output:
@@ -109,5 +133,5 @@ rule report:
         settings=lambda w: aqconfig.as_json({k: v for k, v in config.items() if k != "resources"}),
         figures_dir=lambda w, input: os.path.dirname(input.figures[0]),
     shell:
-        "aqbench report --summary {input.summary:q} --figures-dir {params.figures_dir:q} --out {output:q}"
-        " --settings {params.settings:q} 2> {log:q} || failed {params.record:q}"
+        "aqbench report --summary {input.summary:q} --paired {input.paired:q} --figures-dir {params.figures_dir:q}"
+        " --out {output:q} --settings {params.settings:q} 2> {log:q} || failed {params.record:q}"

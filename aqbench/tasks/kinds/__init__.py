@@ -1,5 +1,6 @@
 """Task kinds: how a kind of task turns examples into model inputs, logits into predictions, and predictions
-into metrics. Each kind module has HEAD (the transformers Auto class), METRICS, featurize, decode, score."""
+into metrics. Each kind module has HEAD (the transformers Auto class), METRICS, featurize, decode, score, and
+outcomes / from_outcomes (per-example results and the metrics recomputed from them, for the paired tests)."""
 
 from aqbench.tasks.kinds import classification, span_qa, tagging
 

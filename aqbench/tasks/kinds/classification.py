@@ -36,3 +36,13 @@ def decode(task, features, outputs, examples, **_):
 
 def score(task, predictions, examples):
     return {"accuracy": 100.0 * accuracy(predictions, [ex["label"] for ex in examples])}
+
+
+def outcomes(task, predictions, examples):
+    """Per example, what the metric averages: 1 where the prediction is right (the paired tests' input)."""
+    return {"correct": np.array([p == ex["label"] for p, ex in zip(predictions, examples, strict=True)], dtype=bool)}
+
+
+def from_outcomes(outcomes):
+    """score() recomputed from outcomes; a leading axis of resamples is kept (shape (..., examples))."""
+    return {"accuracy": 100.0 * outcomes["correct"].mean(-1)}

@@ -11,7 +11,7 @@ import collections
 import numpy as np
 
 from aqbench.tasks.kinds.features import Features
-from aqbench.tasks.metrics import squad_scores
+from aqbench.tasks.metrics import squad_exact, squad_f1, squad_scores
 
 HEAD = "AutoModelForQuestionAnswering"
 METRICS = ("exact_match", "f1")
@@ -123,3 +123,15 @@ def best_spans(features, outputs, examples, n_best=20, max_answer_length=30):
 
 def score(task, predictions, examples):
     return {k: 100.0 * v for k, v in squad_scores(predictions, [ex["answers"]["text"] for ex in examples]).items()}
+
+
+def outcomes(task, predictions, examples):
+    """Per question (not per window), its EM and F1: the best over its gold answers, as the official script."""
+    em = [max(squad_exact(p, g) for g in ex["answers"]["text"]) for p, ex in zip(predictions, examples, strict=True)]
+    f1 = [max(squad_f1(p, g) for g in ex["answers"]["text"]) for p, ex in zip(predictions, examples, strict=True)]
+    return {"exact_match": np.array(em), "f1": np.array(f1)}
+
+
+def from_outcomes(outcomes):
+    """score() recomputed from outcomes; keeps a leading resample axis."""
+    return {k: 100.0 * outcomes[k].mean(-1) for k in ("exact_match", "f1")}

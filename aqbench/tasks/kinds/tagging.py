@@ -48,3 +48,27 @@ def decode(task, features, outputs, examples, **_):
 
 def score(task, predictions, examples):
     return {k: 100.0 * v for k, v in entity_f1(predictions, [ex["tags"] for ex in examples]).items()}
+
+
+def outcomes(task, predictions, examples):
+    """Per sentence, the entity counts corpus F1 sums: correct, predicted and gold entities (seqeval's entities,
+    which never cross a sentence), so F1 can be recomputed on a resample of sentences."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    counts = np.zeros((3, len(examples)), dtype=np.int32)
+    for i, (pred, ex) in enumerate(zip(predictions, examples, strict=True)):
+        p, g = set(get_entities(list(pred))), set(get_entities(list(ex["tags"])))
+        counts[:, i] = len(p & g), len(p), len(g)
+    return dict(zip(("correct_entities", "predicted_entities", "gold_entities"), counts))
+
+
+def from_outcomes(outcomes):
+    """score() recomputed from outcomes (seqeval's 0 where a denominator is 0); keeps a leading resample axis."""
+    tp, n_pred, n_gold = (
+        outcomes[k].sum(-1).astype(float) for k in ("correct_entities", "predicted_entities", "gold_entities")
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(n_pred > 0, tp / n_pred, 0.0)
+        recall = np.where(n_gold > 0, tp / n_gold, 0.0)
+        f1 = np.where(n_pred + n_gold > 0, 2 * tp / (n_pred + n_gold), 0.0)
+    return {"f1": 100.0 * f1, "precision": 100.0 * precision, "recall": 100.0 * recall}
