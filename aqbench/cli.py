@@ -166,11 +166,21 @@ def cmd_search(args):
     )
     d = record["derived"]
     shares = ", ".join(f"{b}-bit {100 * v:.0f}%" for b, v in record["derived_shares"].items())
+    tuning = record["tuning"]
     _result(
         f"{args.task} search {args.budget} seed{args.seed}: {d['size_mb']:.4f} MB of {record['budget_mb']:.4f} "
         f"({d['avg_bits']:.2f} bits/weight: {shares} of the weights; repair {record['steps_down']} steps down, "
-        f"{record['steps_up']} up) in {record['seconds']:.0f} s -> {args.out}"
+        f"{record['steps_up']} up)"
+        + (f", tuning-split {tuning['metric']} {tuning['value']:.2f}" if tuning else "")
+        + f" in {record['seconds']:.0f} s -> {args.out}"
     )
+
+
+def cmd_choose_search(args):
+    from aqbench.tuning import choose, describe
+
+    record = choose(args.trial, args.out)
+    _result(f"search choice: {describe(record)} -> {args.out}")
 
 
 def cmd_export(args):
@@ -416,6 +426,15 @@ def parser():
     s.add_argument("--data", required=True)
     s.add_argument("--settings", type=_settings, required=True, help='{"quant": ..., "train": ..., "aq": ...} (JSON)')
     s.add_argument("--out", required=True, help="the search directory (assignment.json, trace.json, alpha.safetensors)")
+
+    s = stage(
+        "choose-search",
+        cmd_choose_search,
+        "keep the search trial (aq.tune) that scores best on the tuning split",
+        task=False,
+    )
+    s.add_argument("--out", required=True, help="the search directory the chosen trial is copied to")
+    s.add_argument("trial", nargs="+", help="trial directories (each a search's output)")
 
     s = stage(
         "export",

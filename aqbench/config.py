@@ -150,6 +150,7 @@ def load(config, schema_path=None):
                 "config error: aq needs size budgets. Fix: set budgets (or aq.budgets), e.g. [2.96, 2.47, 1.97]"
             )
         _check_search_budgets(config)
+        _check_tuning(config)
     for name, spec in config["models"].items():
         if spec["source"] in ("local", "hub") and not spec.get("path"):
             raise AqbenchError(
@@ -185,6 +186,19 @@ def load(config, schema_path=None):
 
 
 # --- checks beyond the schema -----------------------------------------------------------------------------------
+
+
+def _check_tuning(config):
+    """A sweep needs a tuning split to choose on, for every task."""
+    if len(search_trials(config)) < 2:
+        return
+    without = [t for t in config["tasks"] if stage_settings(config, "data", t)["tuning_fraction"] == 0]
+    if without:
+        raise AqbenchError(
+            f"config error: aq.tune sweeps {len(search_trials(config))} search settings but tasks {without} have "
+            "data.tuning_fraction 0, so there is nothing to choose on (never the evaluation split). Fix: set "
+            "data.tuning_fraction (e.g. 0.1) or empty aq.tune"
+        )
 
 
 def _at_least(x):
@@ -449,6 +463,27 @@ def _merge(base, override):
 def search_settings(config, task):
     """What the aq_search stage needs: the quantization, training (lengths, device) and search settings."""
     return {"quant": config["quant"], "train": stage_settings(config, "train", task), "aq": config["aq"]}
+
+
+def search_trials(config):
+    """[(name, {setting: value})]: every combination of aq.tune's values, in the order given, named like
+    size_weight=0.1,t0=5.0; one trial "default" (the aq section's own values) when aq.tune is empty."""
+    tune = config["aq"]["tune"]
+    if not tune:
+        return [("default", {})]
+    keys = list(tune)
+    return [
+        (",".join(f"{k}={v}" for k, v in zip(keys, combo)), dict(zip(keys, combo)))
+        for combo in itertools.product(*(tune[k] for k in keys))
+    ]
+
+
+def trial_settings(config, task, trial):
+    """search_settings of one trial of the sweep: its values in place of the aq section's, without the sweep
+    itself (so adding a value to aq.tune reruns no search already done)."""
+    settings = search_settings(config, task)
+    aq = {k: v for k, v in settings["aq"].items() if k != "tune"}
+    return {**settings, "aq": {**aq, **dict(search_trials(config))[trial]}}
 
 
 def model_train_settings(config, model, task):

@@ -101,18 +101,42 @@ def subsample(examples, n, seed):
     return [examples[i] for i in keep]
 
 
+def split_tuning(n, fraction, seed):
+    """(train ids, tuning ids): a seeded share `fraction` of n training examples' indices set aside for tuning,
+    both sorted. Whole examples are split, so a SQuAD question's windows are never on both sides."""
+    k = round(fraction * n)
+    if fraction > 0 and not 0 < k < n:
+        raise AqbenchError(
+            f"data.tuning_fraction {fraction} of {n} training examples leaves "
+            f"{'no tuning' if k == 0 else 'no training'} examples. Fix: change the fraction or use more data"
+        )
+    tuning = sorted(random.Random(f"tuning-{seed}").sample(range(n), k))
+    held = set(tuning)
+    return [i for i in range(n) if i not in held], tuning
+
+
 def prepare(task, settings, out_dir):
+    """Write the task's splits as JSONL (train, the eval splits, and tuning: a seeded share of the training
+    examples no model trains on), meta.json with their sizes, and ids.json: which of the source's training
+    examples (by index) became train and which tuning."""
     splits = load_examples(task, settings)
+    train_ids, tuning_ids = split_tuning(len(splits["train"]), settings.tuning_fraction, settings.seed)
+    train_ids = subsample(train_ids, settings.max_train_examples, settings.seed)
+    source_train = splits["train"]
+    splits["train"] = [source_train[i] for i in train_ids]
+    if tuning_ids:
+        splits["tuning"] = [source_train[i] for i in tuning_ids]
     with atomic_dir(out_dir) as tmp:
         counts = {}
         for split, examples in splits.items():
-            limit = settings.max_train_examples if split == "train" else settings.max_eval_examples
-            examples = subsample(examples, limit, settings.seed)
+            if split not in ("train", "tuning"):
+                examples = subsample(examples, settings.max_eval_examples, settings.seed)
             if not examples:
                 raise AqbenchError(f"task {task.name}: split {split} is empty. Fix: check the data files or the limits")
             write_jsonl(tmp / f"{split}.jsonl", examples)
             counts[split] = len(examples)
         write_json(tmp / "meta.json", {"task": task.name, "source": settings.source, "counts": counts})
+        write_json(tmp / "ids.json", {"train": train_ids, "tuning": tuning_ids})
     return counts
 
 

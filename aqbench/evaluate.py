@@ -87,6 +87,7 @@ def evaluate_run(task, data_dir, checkpoint_dir, run_dir, settings, labels, out_
         "emb_mb": embedding_size_mb(emb_shapes, assignment.emb_bits, assignment.grid),
         "act_bits": assignment.act_bits,
         "eval_examples": counts,
+        "tuning": assignment.meta.get("tuning"),  # the search settings a sweep (aq.tune) chose, on the tuning split
         "times_s": {
             "finetune": finetune_info.get("train", {}).get("seconds"),
             "method": info.get("seconds"),

@@ -13,6 +13,7 @@ RUN = "{results}/runs/{task}/{model}/{method}/{budget}/seed{seed}"
 SPECTRUM = "{results}/hessian/{task}/{model}/seed{seed}/spectrum.json"
 SEARCH = "{results}/search/{task}/{model}/{budget}/seed{seed}"
 TRACE = SEARCH + "/trace.json"
+SEARCH_TRIAL = SEARCH + "/trials/{trial}"  # one search of the aq.tune sweep (aqbench.tuning chooses among them)
 LATENCY = "{results}/latency/{task}/seed{seed}.json"
 SUMMARY = "{results}/summary.csv"
 PAIRED = "{results}/paired.csv"  # the paired tests of the winners and the Pareto front
@@ -28,7 +29,8 @@ ONNX_FILES = ("model.onnx", "onnx.json")
 PTQ_LOG = "{results}/logs/ptq/{task}/{model}/{method}/seed{seed}.log"
 QBERT_LOG = "{results}/logs/{method}/{task}/{model}/{budget}/seed{seed}.log"  # qbert, qbert_gptq
 AQ_LOG = "{results}/logs/aq/{task}/{model}/{method}/{budget}/seed{seed}.log"
-SEARCH_LOG = "{results}/logs/aq_search/{task}/{model}/{budget}/seed{seed}.log"
+SEARCH_LOG = "{results}/logs/aq_search/{task}/{model}/{budget}/seed{seed}.log"  # the choice among the trials
+SEARCH_TRIAL_LOG = "{results}/logs/aq_search/{task}/{model}/{budget}/seed{seed}/{trial}.log"
 RUN_LOGS = {
     "fp": [("log", PTQ_LOG)],
     "ptq": [("log", PTQ_LOG)],

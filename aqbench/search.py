@@ -11,7 +11,8 @@ both see the same weights, so the candidates' roundings are computed once per st
 
 with E[C] the expected encoder size in MB (group parameters included, as aqbench.quant.size counts) and V the
 budget. The Gumbel-softmax temperature follows t = t0 * exp(-eta * (epoch - N0)) from epoch N0 on (t0 before).
-The evaluation split is never read. After the last epoch the argmax per group is repaired to the budget
+The evaluation split is never read; the searched model is
+scored on the tuning split (tuning_score), which is how a sweep of these settings (aq.tune) is decided. After the last epoch the argmax per group is repaired to the budget
 (aqbench.quant.supernet.derive) and written as a bit assignment; the trace keeps every epoch's numbers.
 """
 
@@ -20,6 +21,7 @@ import logging
 import math
 import random
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -253,6 +255,37 @@ def _check_not_all_pruned(assignment, layers, budget_bits, eps, desc):
     )
 
 
+def tuning_score(task, supernet, data_dir, assignment, settings, seed, checkpoint_dir):
+    """The searched model at the budget, scored on the tuning split (data.tuning_fraction): the search's weights
+    quantized with the derived assignment, calibrated, evaluated. {metric, value, examples}; None without a
+    tuning split. This is what a sweep of search settings (aq.tune) chooses by: never the evaluation split."""
+    from aqbench.evaluate import evaluate_model
+    from aqbench.quant.calibration import calibrate, calibration_features
+    from aqbench.quant.modules import quantize_model
+
+    if not (Path(data_dir) / "tuning.jsonl").is_file():
+        return None
+    model, tokenizer = load_checkpoint(task, checkpoint_dir)
+    missing, _ = model.load_state_dict(supernet.state_dict(), strict=False)  # extra: alpha, activation ranges
+    if missing:
+        raise AqbenchError(f"the searched model lacks weights {missing[:3]} of the checkpoint {checkpoint_dir}")
+    quantize_model(model, assignment)
+    calib = calibration_features(task, data_dir, tokenizer, settings.train, settings.quant.calibration_examples, seed)
+    calibrate(model, calib, tokenizer.pad_token_id, settings.train)
+    model.eval()
+    metrics, counts, _ = evaluate_model(task, model, tokenizer, data_dir, settings.train, splits={"tuning": ""})
+    metric = tuning_metric(task)
+    return {"split": "tuning", "metric": metric, "value": metrics[metric], "examples": counts["tuning"]}
+
+
+def tuning_metric(task):
+    """The main metric's name on the one tuning split (MNLI's accuracy_m is accuracy there)."""
+    for suffix in task.eval_splits.values():
+        if suffix and task.main_metric.endswith(f"_{suffix}"):
+            return task.main_metric[: -len(suffix) - 1]
+    return task.main_metric
+
+
 def encoder_numel(model):
     return sum(m.out_features * m.in_features for m in search_layers(model).values())
 
@@ -305,6 +338,7 @@ def search(task, checkpoint_dir, data_dir, avg_bits, settings, seed, out_dir, la
         "steps_up": repair["steps_up"],
     }
     assignment.meta.update(repair)
+    tuning = tuning_score(task, model, data_dir, assignment, settings, seed, checkpoint_dir)
     size = encoder_size(assignment)
     numel = {}
     for layer in assignment.layers.values():
@@ -324,6 +358,7 @@ def search(task, checkpoint_dir, data_dir, avg_bits, settings, seed, out_dir, la
         "train_examples": len(train_ex),
         "heldout_examples": len(held_ex),
         "settings": dataclasses.asdict(cfg),
+        "tuning": tuning,
         "trace": trace,
         "seconds": time.time() - begin,
         "versions": versions(),

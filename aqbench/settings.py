@@ -67,6 +67,7 @@ class Data(_Record):
     local_files: dict = field(default_factory=dict)
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
+    tuning_fraction: float = 0.1
     hub: dict = field(default_factory=dict)
 
 
@@ -206,6 +207,7 @@ class Aq(_Record):
     eta: float = 0.5
     n0: int = 1
     heldout_fraction: float = 0.1
+    tune: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

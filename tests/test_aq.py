@@ -272,6 +272,9 @@ def test_search_of_a_tiny_bert_derives_assignments_within_the_budget(tmp_path):
         assert (tmp_path / f"search{bits}" / "assignment.json").is_file()
         assert [t["epoch"] for t in record["trace"]] == [1, 2]
         assert record["trace"][0]["heldout_ce"] is None and record["trace"][1]["heldout_ce"] is not None
+        # scored on the tuning split (10% of the 300 training examples), which no step trained on
+        assert record["tuning"]["examples"] == 30 and record["train_examples"] + record["heldout_examples"] == 270
+        assert record["tuning"]["metric"] == "accuracy" and 0 <= record["tuning"]["value"] <= 100
     # a group-study label replaces quant.groups (4) for its run only
     record = search(
         task,

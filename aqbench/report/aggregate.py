@@ -28,6 +28,7 @@ COLUMNS = RUN_KEYS + [
     "compression",
     "grid",
     "method_s",
+    "tuned",
     "run_dir",
 ]
 PACKED_COLUMNS = ["packed_mb", "packed_file_mb"]  # from the run's packed.json, where it was exported
@@ -50,10 +51,19 @@ def rows(record, path):
             "metric": metric,
             "value": value,
             "main": metric == record["main_metric"],
-            **{k: record.get(k) for k in COLUMNS[8:-2]},
+            **{k: record.get(k) for k in COLUMNS[8:-3]},
             "method_s": (record.get("times_s") or {}).get("method"),  # the method's own cost, seconds per run
+            "tuned": tuned(record.get("tuning")),
             "run_dir": str(Path(path).parent),
         }
+
+
+def tuned(tuning):
+    """A run's search settings as chosen on the tuning split (aq.tune), e.g. "size_weight=0.3 of 4"; None
+    without a sweep."""
+    if not tuning or len(tuning["trials"]) < 2:
+        return None
+    return f"{tuning['chosen']} of {len(tuning['trials'])}"
 
 
 def _read(path, what, job):

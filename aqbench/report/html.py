@@ -205,6 +205,14 @@ def front_text(cells, task, paired=None):
     return out
 
 
+def tuned_lines(summary, task):
+    """The search settings each AQ-BERT run's sweep chose on the tuning split, one line per run."""
+    if "tuned" not in summary:
+        return []
+    t = summary[(summary.task == task) & summary["main"] & summary.tuned.notna()]
+    return [f"{r.method} {r.budget} seed {r.seed}: {r.tuned}" for r in t.itertuples()]
+
+
 def build_report(summary_path, figures_dir, out_path, settings, paired_path=None):
     """Render the report from summary.csv, the figures' PNGs, the run's configuration (settings) and the paired
     tests' CSV (None: ties by the seeds' spread alone)."""
@@ -240,6 +248,7 @@ def build_report(summary_path, figures_dir, out_path, settings, paired_path=None
                 "metric": cells[(cells.task == task) & cells["main"]].metric.iloc[0],
                 "qbert": [f for f in (figure(task, "hessian"), figure(task, "qbert_bits")) if f],
                 "aq": [f for f in (figure(task, "aq_search"), figure(task, "aq_bits")) if f],
+                "tuned": tuned_lines(summary, task),
             }
         )
     extra = [

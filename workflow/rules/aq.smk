@@ -1,7 +1,11 @@
 # AQ-BERT: a search per task, model and budget (cached: the assignment, the architecture parameters and the
 # trace), then quantization-aware fine-tuning with the searched assignment, evaluated. aq compresses bert,
 # aq_distil the distilled student (models.distil); both search at the aq section's budgets.
+# With aq.tune, each combination of its values is one search (a trial); aq_tune keeps the one whose searched
+# model scores best on the tuning split. Without it there is one trial, "default".
 SEARCH = paths.fill(paths.SEARCH, results=R)
+TRIAL = paths.fill(paths.SEARCH_TRIAL, results=R)
+TRIALS = [name for name, _ in aqconfig.search_trials(config)]
 
 
 rule aq_search:
@@ -9,13 +13,15 @@ rule aq_search:
         checkpoint=CHECKPOINT,
         data=DATA,
     output:
-        assignment=update(f"{SEARCH}/assignment.json"),
-        trace=update(paths.fill(paths.TRACE, results=R)),
-        alpha=update(f"{SEARCH}/alpha.safetensors"),
+        assignment=update(f"{TRIAL}/assignment.json"),
+        trace=update(f"{TRIAL}/trace.json"),
+        alpha=update(f"{TRIAL}/alpha.safetensors"),
     log:
-        paths.fill(paths.SEARCH_LOG, results=R),
+        paths.fill(paths.SEARCH_TRIAL_LOG, results=R),
     benchmark:
-        f"{R}/benchmarks/aq_search/{{task}}/{{model}}/{{budget}}/seed{{seed}}.tsv"
+        f"{R}/benchmarks/aq_search/{{task}}/{{model}}/{{budget}}/seed{{seed}}/{{trial}}.tsv"
+    wildcard_constraints:
+        trial="|".join(re.escape(t) for t in TRIALS),
     threads: config["threads"]["train"]
     resources:
         mem_mb=resource("aq_search", "mem_mb", 4000),
@@ -24,7 +30,7 @@ rule aq_search:
     params:
         **failure_params(f"{SEARCH}/assignment.json"),
         code=code_version("search"),
-        settings=lambda w: aqconfig.as_json(aqconfig.search_settings(config, w.task)),
+        settings=lambda w: aqconfig.as_json(aqconfig.trial_settings(config, w.task, w.trial)),
         out=lambda w, output: os.path.dirname(output.assignment),
     shell:
         "aqbench search --task {wildcards.task} --budget {wildcards.budget} --seed {wildcards.seed} --threads {threads}"
@@ -32,11 +38,37 @@ rule aq_search:
         " --out {params.out:q} 2> {log:q} || failed {params.record:q}"
 
 
+rule aq_tune:
+    input:
+        trials=expand(f"{TRIAL}/trace.json", trial=TRIALS, allow_missing=True),
+        assignments=expand(f"{TRIAL}/assignment.json", trial=TRIALS, allow_missing=True),
+        alphas=expand(f"{TRIAL}/alpha.safetensors", trial=TRIALS, allow_missing=True),
+    output:
+        assignment=update(f"{SEARCH}/assignment.json"),
+        trace=update(paths.fill(paths.TRACE, results=R)),
+        alpha=update(f"{SEARCH}/alpha.safetensors"),
+    log:
+        paths.fill(paths.SEARCH_LOG, results=R),
+    benchmark:
+        f"{R}/benchmarks/aq_tune/{{task}}/{{model}}/{{budget}}/seed{{seed}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=resource("aq_tune", "mem_mb", 1000),
+        runtime=resource("aq_tune", "runtime", 10),
+    params:
+        **failure_params(f"{SEARCH}/assignment.json"),
+        code=code_version("choose-search"),
+        out=lambda w, output: os.path.dirname(output.assignment),
+        trials=lambda w, input: [os.path.dirname(t) for t in input.trials],
+    shell:
+        "aqbench choose-search --out {params.out:q} {params.trials:q} 2> {log:q} || failed {params.record:q}"
+
+
 rule aq:
     input:
         checkpoint=CHECKPOINT,
         data=DATA,
-        assignment=rules.aq_search.output.assignment,
+        assignment=rules.aq_tune.output.assignment,
     output:
         assignment=update(f"{RUN}/assignment.json"),
         state=update(f"{RUN}/state.safetensors"),

@@ -1,5 +1,6 @@
 # Config validation, paths, wildcard constraints and resources shared by every rule.
 import hashlib
+import re
 import os
 import shlex
 import sys

@@ -1,0 +1,97 @@
+"""The tuning split (data.tuning_fraction) and the hyperparameters the suite chooses on it (aq.tune)."""
+
+import json
+
+import pytest
+from conftest import REPO
+
+from aqbench.data import load_split, prepare, split_tuning
+from aqbench.errors import AqbenchError
+from aqbench.settings import Data, Synthetic
+from aqbench.tasks import get_task, task_names
+
+
+@pytest.mark.parametrize("name", task_names())
+def test_the_tuning_split_never_overlaps_training_or_evaluation(name, tmp_path):
+    task = get_task(name)
+    settings = Data(synthetic=Synthetic(n_train=200, n_eval=40), max_train_examples=150, tuning_fraction=0.1)
+    counts = prepare(task, settings, tmp_path / "data")
+    ids = json.loads((tmp_path / "data" / "ids.json").read_text())
+    assert counts["tuning"] == len(ids["tuning"]) == 20 and counts["train"] == len(ids["train"]) == 150
+    assert not set(ids["train"]) & set(ids["tuning"])  # by index into the source's training examples
+    source = task.synthesize(settings.seed, 200, 40)
+    assert load_split(tmp_path / "data", "tuning") == [source["train"][i] for i in ids["tuning"]]
+    assert load_split(tmp_path / "data", "train") == [source["train"][i] for i in ids["train"]]
+    for split in task.eval_splits:  # the evaluation split is another split of the source, untouched
+        assert load_split(tmp_path / "data", split) == source[split]
+    if name == "squad":  # split by question, so no question (and none of its windows) is on two sides
+        question = lambda split: {ex["id"] for ex in load_split(tmp_path / "data", split)}
+        assert not question("tuning") & question("train") and not question("tuning") & question("validation")
+
+
+def test_the_tuning_split_is_seeded_and_a_fraction_that_leaves_nothing_is_refused():
+    assert split_tuning(100, 0.1, 1) == split_tuning(100, 0.1, 1) != split_tuning(100, 0.1, 2)
+    assert split_tuning(10, 0.0, 1) == (list(range(10)), [])
+    with pytest.raises(AqbenchError, match="tuning_fraction 0.01 of 10 training examples leaves no tuning"):
+        split_tuning(10, 0.01, 1)
+
+
+def _trial(tmp_path, name, value, size_weight, t0=5.0):
+    d = tmp_path / "trials" / name
+    d.mkdir(parents=True)
+    (d / "alpha.safetensors").write_bytes(name.encode())
+    (d / "assignment.json").write_text(json.dumps({"format": 1, "meta": {"budget": "b1.97"}, "layers": {}}))
+    trace = {
+        "settings": {"size_weight": size_weight, "t0": t0, "epochs": 4},
+        "tuning": None if value is None else {"split": "tuning", "metric": "accuracy", "value": value},
+    }
+    (d / "trace.json").write_text(json.dumps(trace))
+    return d
+
+
+def test_the_sweep_keeps_the_trial_best_on_the_tuning_split_and_records_the_choice(tmp_path):
+    from aqbench.tuning import choose, describe
+
+    dirs = [
+        _trial(tmp_path, "size_weight=0.1", 80.0, 0.1),
+        _trial(tmp_path, "size_weight=0.3", 85.0, 0.3),
+        _trial(tmp_path, "size_weight=1.0", 85.0, 1.0),  # equal to 0.3: the first in the sweep's order wins
+    ]
+    record = choose(dirs, tmp_path / "search")
+    assert record["chosen"] == "size_weight=0.3" and record["settings"] == {"size_weight": 0.3}
+    assert (tmp_path / "search" / "alpha.safetensors").read_bytes() == b"size_weight=0.3"
+    meta = json.loads((tmp_path / "search" / "assignment.json").read_text())["meta"]
+    assert meta["tuning"]["trials"] == {"size_weight=0.1": 80.0, "size_weight=0.3": 85.0, "size_weight=1.0": 85.0}
+    assert json.loads((tmp_path / "search" / "trace.json").read_text())["tuning_choice"] == record
+    assert describe(record).startswith("size_weight=0.3 (tuning-split accuracy 85.00")
+
+
+def test_a_sweep_without_a_tuning_split_is_refused(tmp_path):
+    from aqbench.tuning import choose
+
+    dirs = [_trial(tmp_path, "a", None, 0.1), _trial(tmp_path, "b", None, 1.0)]
+    with pytest.raises(AqbenchError, match="no tuning score"):
+        choose(dirs, tmp_path / "search")
+    assert not (tmp_path / "search").exists()
+    one = choose(dirs[:1], tmp_path / "single")  # no sweep: the one search is kept as it is
+    assert one["chosen"] == "a" and one["trials"] == {"a": None}
+
+
+def test_the_sweep_is_every_combination_and_needs_a_tuning_split():
+    from aqbench import config as aqconfig
+
+    base = aqconfig.load_file(REPO / "config" / "ci.yaml")
+    cfg = aqconfig.load({**base, "aq": {**base["aq"], "tune": {"size_weight": [0.1, 1.0], "t0": [5.0, 2.0]}}})
+    names = [n for n, _ in aqconfig.search_trials(cfg)]
+    assert names == [
+        "size_weight=0.1,t0=5.0",
+        "size_weight=0.1,t0=2.0",
+        "size_weight=1.0,t0=5.0",
+        "size_weight=1.0,t0=2.0",
+    ]
+    trial = aqconfig.trial_settings(cfg, "sst2", names[2])["aq"]
+    assert (trial["size_weight"], trial["t0"]) == (1.0, 5.0) and "tune" not in trial
+    with pytest.raises(AqbenchError, match="tuning_fraction 0"):
+        aqconfig.load({**cfg, "data": {**cfg["data"], "tuning_fraction": 0}})
+    plain = aqconfig.load({**base, "aq": {**base["aq"], "tune": {}}})
+    assert aqconfig.search_trials(plain) == [("default", {})]
