@@ -278,8 +278,20 @@ def cmd_evaluate(args):
 def cmd_aggregate(args):
     from aqbench.report.aggregate import aggregate
 
-    frame = aggregate(args.metrics, args.out, packed=args.packed, onnx=args.onnx, latency=args.latency)
+    frame = aggregate(
+        args.metrics, args.out, packed=args.packed, onnx=args.onnx, latency=args.latency, configs=args.config_files
+    )
     _result(f"summary: {len(frame)} rows from {len(args.metrics)} runs -> {args.out}")
+
+
+def cmd_tables_for_docs(args):
+    from aqbench.report.docs_tables import every_block, update
+
+    if not args.update:
+        print(every_block(args.results))
+        return
+    done = update(args.results, args.update)
+    _result("tables-for-docs: " + ", ".join(f"{f} ({n} blocks)" for f, n in done.items()))
 
 
 def cmd_paired_tests(args):
@@ -500,7 +512,19 @@ def parser():
     s.add_argument("--packed", nargs="*", default=[], help="packed.json files of exported runs (packed_mb column)")
     s.add_argument("--onnx", nargs="*", default=[], help="onnx.json files of ONNX exports (onnx_* columns)")
     s.add_argument("--latency", nargs="*", default=[], help="latency records of tasks (latency_*, speedup_* columns)")
+    s.add_argument(
+        "--config-files", nargs="*", default=[], help="the config files the workflow ran with (provenance.json)"
+    )
     s.add_argument("metrics", nargs="+")
+
+    s = stage(
+        "tables-for-docs",
+        cmd_tables_for_docs,
+        "regenerate the result tables in README.md and docs/ from a results directory (or print them)",
+        task=False,
+    )
+    s.add_argument("results", help="the results directory (its summary.csv, paired.csv and provenance.json)")
+    s.add_argument("--update", nargs="*", help="files whose tables-for-docs blocks are regenerated in place")
 
     s = stage(
         "paired-tests",

@@ -9,7 +9,7 @@ import pandas as pd
 from aqbench import registry
 from aqbench.budget import label_bits
 from aqbench.errors import AqbenchError
-from aqbench.io import atomic_file
+from aqbench.io import atomic_file, atomic_write_text
 
 RUN_KEYS = ["task", "model", "method", "budget", "seed"]
 COLUMNS = RUN_KEYS + [
@@ -120,7 +120,19 @@ def latency_columns(task_record, run_dir):
     return out
 
 
-def aggregate(paths, out=None, packed=(), onnx=(), latency=()):
+def provenance(records, configs=()):
+    """What the runs came from: the distinct commits and machines their metrics records name, and the config
+    files the workflow ran with (docs/outputs.md; aqbench tables-for-docs prints it under every table)."""
+    machines = {json.dumps(r.get("machine"), sort_keys=True) for r in records}
+    return {
+        "commits": sorted({r.get("commit") or "" for r in records}),
+        "machines": [json.loads(m) for m in sorted(machines) if m != "null"],
+        "configs": list(configs),
+        "runs": len(records),
+    }
+
+
+def aggregate(paths, out=None, packed=(), onnx=(), latency=(), configs=()):
     records = [(_read(p, "metrics record", "evaluate"), p) for p in paths]
     frame = sort(pd.DataFrame([r for rec, p in records for r in rows(rec, p)], columns=COLUMNS))
     sizes = {str(Path(p).parent): _read(p, "packed record", "export") for p in packed}
@@ -140,6 +152,8 @@ def aggregate(paths, out=None, packed=(), onnx=(), latency=()):
     if out:
         with atomic_file(out) as tmp:
             frame.to_csv(tmp, index=False)
+        prov = provenance([rec for rec, _ in records], configs)
+        atomic_write_text(Path(out).with_name("provenance.json"), json.dumps(prov, indent=1) + "\n")
     return frame
 
 

@@ -124,6 +124,16 @@ def metrics_files():
     return [f"{aqconfig.run_path(config, *run)}/metrics.json" for run in aqconfig.runs(config)]
 
 
+def config_names():
+    """The config files this run uses, relative to the repository where they are inside it (provenance.json)."""
+    repo = Path(workflow.basedir).parent.resolve()
+    names = []
+    for f in workflow.configfiles:
+        f = Path(f).resolve()
+        names.append(str(f.relative_to(repo)) if f.is_relative_to(repo) else str(f))
+    return names
+
+
 def outcome_files():
     return [f"{aqconfig.run_path(config, *run)}/outcomes.npz" for run in aqconfig.runs(config)]
 

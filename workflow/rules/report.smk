@@ -5,7 +5,8 @@ rule aggregate:
         onnx=aqconfig.onnx_files(config),
         latency=aqconfig.latency_files(config),
     output:
-        update(SUMMARY),
+        summary=update(SUMMARY),
+        provenance=update(f"{R}/provenance.json"),
     log:
         f"{R}/logs/aggregate.log",
     benchmark:
@@ -17,9 +18,11 @@ rule aggregate:
     params:
         **failure_params(SUMMARY),
         code=code_version("aggregate"),
+        configs=config_names(),
     shell:
-        "aqbench aggregate --out {output:q} --packed {input.packed:q} --onnx {input.onnx:q} --latency {input.latency:q}"
-        " -- {input.metrics:q} 2> {log:q} || failed {params.record:q}"
+        "aqbench aggregate --out {output.summary:q} --packed {input.packed:q} --onnx {input.onnx:q}"
+        " --latency {input.latency:q} --config-files {params.configs:q} -- {input.metrics:q} 2> {log:q}"
+        " || failed {params.record:q}"
 
 
 # Every comparison the winners table and the Pareto front make, tested on the runs' per-example outcomes.

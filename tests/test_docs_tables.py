@@ -1,0 +1,82 @@
+"""README and docs tables come from a results directory (aqbench tables-for-docs), with where they came from."""
+
+import json
+
+import pytest
+from test_report import seeds, summary_csv
+
+from aqbench.errors import AqbenchError
+from aqbench.report.docs_tables import update
+
+MACHINE = {"cpu": "Test CPU", "cores": 2, "threads": 1, "torch": "2.13.0", "blas": "mkl", "cuda": None}
+
+
+@pytest.fixture
+def results(tmp_path):
+    rows = (
+        seeds("sst2", "fp", "fp32", [94.0], 1.0)
+        + seeds("sst2", "lq", "w2", [78.25], 0.1)
+        + seeds("mnli", "fp", "fp32", [81.5], 1.0, metric="accuracy_m")
+        + seeds("mnli", "lq", "w2", [72.0], 0.1, metric="accuracy_m")
+    )
+    out = tmp_path / "results"
+    out.mkdir()
+    summary_csv(tmp_path, rows, name="results/summary.csv")
+    prov = {"commits": ["abc123"], "machines": [MACHINE], "configs": ["config/config.yaml"], "runs": 4}
+    (out / "provenance.json").write_text(json.dumps(prov))
+    return out
+
+
+def test_blocks_are_regenerated_in_place_with_their_provenance(results, tmp_path):
+    page = tmp_path / "README.md"
+    block = "<!-- tables-for-docs main rows=fp:fp32,lq:w2 -->\nold, typed by hand\n<!-- /tables-for-docs -->\n"
+    page.write_text("# Title\n\nbefore\n\n" + block + "\nafter\n")
+    assert update(results, [page]) == {str(page): 1}
+    text = page.read_text()
+    assert text.startswith("# Title\n\nbefore\n\n<!-- tables-for-docs main rows=fp:fp32,lq:w2 -->\n")
+    assert text.endswith("<!-- /tables-for-docs -->\n\nafter\n") and "typed by hand" not in text
+    assert "| run | bits / weight | SST-2 accuracy | MNLI accuracy_m |" in text
+    assert "| lq w2 | 2.00 | 78.25 | 72.00 |" in text
+    assert (
+        "commit abc123, config config/config.yaml, on Test CPU (2 cores, 1 torch threads, torch 2.13.0, BLAS mkl)"
+        in text
+    )
+    update(results, [page])
+    assert page.read_text() == text  # a second run changes nothing
+
+
+def test_a_block_naming_a_run_that_does_not_exist_fails_and_leaves_the_page(results, tmp_path):
+    page = tmp_path / "results.md"
+    original = "<!-- tables-for-docs main rows=gptq:w2 -->\nx\n<!-- /tables-for-docs -->\n"
+    page.write_text(original)
+    with pytest.raises(AqbenchError, match="no run gptq w2"):
+        update(results, [page])
+    assert page.read_text() == original
+
+
+def test_aggregate_writes_the_runs_commits_machines_and_configs(tmp_path):
+    from test_report import record
+
+    from aqbench.report.aggregate import aggregate
+
+    paths = []
+    for i, (commit, cpu) in enumerate([("abc", "A"), ("abc", "A"), ("def+dirty", "B")]):
+        r = {**record("sst2", "lq", f"w{8 - i}", 0, {"accuracy": 90.0}, "accuracy", 1.0), "commit": commit}
+        r["machine"] = {**MACHINE, "cpu": cpu}
+        p = tmp_path / f"run{i}" / "metrics.json"
+        p.parent.mkdir()
+        p.write_text(json.dumps(r))
+        paths.append(p)
+    aggregate(paths, tmp_path / "summary.csv", configs=["config/ci.yaml"])
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    assert prov["commits"] == ["abc", "def+dirty"] and [m["cpu"] for m in prov["machines"]] == ["A", "B"]
+    assert prov["configs"] == ["config/ci.yaml"] and prov["runs"] == 3
+
+
+def test_every_metrics_record_says_which_machine_and_commit_made_it():
+    from aqbench.versions import commit, machine
+
+    m = machine()
+    assert m["cpu"] and m["threads"] >= 1 and m["torch"].startswith("2.") and "blas" in m
+    c = commit()
+    assert c is None or len(c.split("+")[0]) == 40
