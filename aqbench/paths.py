@@ -13,7 +13,9 @@ RUN = "{results}/runs/{task}/{model}/{method}/{budget}/seed{seed}"
 SPECTRUM = "{results}/hessian/{task}/{model}/seed{seed}/spectrum.json"
 SEARCH = "{results}/search/{task}/{model}/{budget}/seed{seed}"
 TRACE = SEARCH + "/trace.json"
-SEARCH_TRIAL = SEARCH + "/trials/{trial}"  # one search of the aq.tune sweep (aqbench.tuning chooses among them)
+# one search of the aq.tune sweep (aqbench.tuning chooses among them); beside the chosen search, not inside it,
+# which is replaced as a whole when a choice is written
+SEARCH_TRIAL = "{results}/search-trials/{task}/{model}/{budget}/seed{seed}/{trial}"
 LATENCY = "{results}/latency/{task}/seed{seed}.json"
 SUMMARY = "{results}/summary.csv"
 PAIRED = "{results}/paired.csv"  # the paired tests of the winners and the Pareto front

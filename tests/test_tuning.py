@@ -64,6 +64,7 @@ def test_the_sweep_keeps_the_trial_best_on_the_tuning_split_and_records_the_choi
     assert meta["tuning"]["trials"] == {"size_weight=0.1": 80.0, "size_weight=0.3": 85.0, "size_weight=1.0": 85.0}
     assert json.loads((tmp_path / "search" / "trace.json").read_text())["tuning_choice"] == record
     assert describe(record).startswith("size_weight=0.3 (tuning-split accuracy 85.00")
+    assert all((d / "trace.json").is_file() for d in dirs)  # the trials stay, so a rerun redoes none
 
 
 def test_a_sweep_without_a_tuning_split_is_refused(tmp_path):

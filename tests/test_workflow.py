@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO
@@ -115,6 +116,29 @@ def test_the_dag_produces_every_output_and_contract(run):
     aq_run = work / RESULTS / "runs" / "sst2" / "distil" / "aq_distil" / "b2.5" / "seed0"
     searched, used = (json.loads((d / "assignment.json").read_text()) for d in (search, aq_run))
     assert searched["layers"] == used["layers"] and len(used["layers"]) == 6  # the student: 1 block of 2
+    # ci.yaml sweeps aq.size_weight over two values: both searched, the one best on the tuning split kept
+    sweep = work / RESULTS / "search-trials" / "sst2" / "distil" / "b2.5" / "seed0"
+    trials = {t.name: json.loads((t / "trace.json").read_text()) for t in sweep.iterdir()}
+    assert set(trials) == {"size_weight=0.1", "size_weight=1.0"}
+    choice = trace["tuning_choice"]
+    assert choice["trials"] == {n: t["tuning"]["value"] for n, t in trials.items()}
+    assert choice["value"] == max(choice["trials"].values()) and searched["meta"]["tuning"] == choice
+    assert json.loads((aq_run / "metrics.json").read_text())["tuning"] == choice
+    assert summary[summary.method == "aq_distil"].tuned.str.endswith(" of 2").all()
+    assert (work / RESULTS / "data" / "sst2" / "tuning.jsonl").is_file()
+    # every run keeps its per-example outcomes; the winners' and the front's comparisons are tested on them
+    outcomes = np.load(aq_run / "outcomes.npz")
+    assert outcomes["correct"].shape == (60,) and 100 * outcomes["correct"].mean() == pytest.approx(
+        json.loads((aq_run / "metrics.json").read_text())["metrics"]["accuracy"]
+    )
+    paired = pd.read_csv(work / RESULTS / "paired.csv")
+    assert set(paired.family) == {"winners", "front"} and set(paired.task) == {"sst2", "mnli", "conll03", "squad"}
+    assert (paired.p_holm >= paired.p).all() and (paired.low <= paired["diff"]).all()
+    assert "after Holm" in (work / REPORTS / "tables" / "winners.md").read_text()
+    provenance = json.loads((work / RESULTS / "provenance.json").read_text())
+    assert (
+        provenance["configs"] and provenance["machines"][0]["cpu"] and provenance["runs"] == summary.run_dir.nunique()
+    )
     # every quantized run is exported, reloads to the same outputs, and its packed size is in the summary
     packed = json.loads((aq_run / "packed.json").read_text())
     assert packed["check_max_abs_diff"] == 0.0 and packed["packed_mb"] >= packed["size_mb"]
@@ -191,7 +215,8 @@ def test_seeds_fan_out_in_the_dag(tmp_path):
         timeout=300,
     )
     counts = job_counts(plan.stdout + plan.stderr)
-    assert (counts["finetune"], counts["hessian"], counts["aq_search"]) == (3 * 8, 3 * 4, 3 * 12)
+    assert (counts["finetune"], counts["hessian"], counts["aq_tune"]) == (3 * 8, 3 * 4, 3 * 12)
+    assert counts["aq_search"] == 3 * 12 * 2  # ci.yaml's aq.tune: two trials per search
     assert counts["aggregate"] == counts["report"] == 1  # one summary over every seed
 
 
@@ -219,11 +244,12 @@ def test_deleting_one_metrics_file_reruns_only_that_job(run):
         "export_lq": 1,
         "latency": 1,
         "aggregate": 1,
+        "paired_tests": 1,
         "tables": 1,
         "figures": 1,
         "report": 1,
         "all": 1,
-        "total": 8,
+        "total": 9,
     }
     assert snakemake(work, "all").returncode == 0
 
