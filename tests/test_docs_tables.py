@@ -80,3 +80,18 @@ def test_every_metrics_record_says_which_machine_and_commit_made_it():
     assert m["cpu"] and m["threads"] >= 1 and m["torch"].startswith("2.") and "blas" in m
     c = commit()
     assert c is None or len(c.split("+")[0]) == 40
+
+
+def test_a_block_can_name_another_results_directory_and_without_update_every_block_is_printed(results, tmp_path):
+    from aqbench.report.docs_tables import every_block
+
+    other = tmp_path / "other"
+    other.mkdir()
+    summary_csv(tmp_path, seeds("sst2", "fp", "fp32", [79.36], 1.0), name="other/summary.csv")
+    (other / "provenance.json").write_text((results / "provenance.json").read_text())
+    page = tmp_path / "page.md"
+    page.write_text(f"<!-- tables-for-docs main rows=fp:fp32 results={other} -->\n<!-- /tables-for-docs -->\n")
+    update(results, [page])
+    assert "| fp fp32 | 32.00 | 79.36 |" in page.read_text() and f"tables-for-docs {other}`" in page.read_text()
+    printed = every_block(results)
+    assert "<!-- tables-for-docs main rows=fp:fp32,lq:w2 -->" in printed and "<!-- tables-for-docs winners -->" in printed

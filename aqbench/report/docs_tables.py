@@ -13,6 +13,9 @@ main rows=<method>:<budget>,...   the main metric of each listed run per task, w
 table name=<table>[:<section>]    one of the tables stage's tables (aqbench.report.tables: results:sst2, ptq:mnli, ...)
 winners [task=<task>]             the winners table: who wins at each budget, with the paired tests' evidence
 paired task=<task> budget=<b>     the paired tests of one budget: each difference, its interval and p-values
+
+Any block may add results=<directory> to come from another results directory than the command's (e.g. a real-data
+configuration's beside the demo's).
 """
 
 import json
@@ -109,9 +112,13 @@ def parse_spec(spec):
     return kind, options
 
 
-def render(spec, results, summary, paired, prov):
-    """The markdown of one block (its table and the provenance line)."""
+def render(spec, results, loaded):
+    """The markdown of one block (its table and the provenance line). loaded: {results dir: load(dir)}."""
     kind, options = parse_spec(spec)
+    results = options.get("results", results)
+    if results not in loaded:
+        loaded[results] = load(results)
+    summary, paired, prov = loaded[results]
     cells = over_seeds(summary)
     if kind == "main":
         rows = [tuple(r.split(":", 1)) for r in options["rows"].split(",")]
@@ -128,7 +135,7 @@ def render(spec, results, summary, paired, prov):
         table = tables["winners"][0][1] if tables["winners"] else pd.DataFrame()
         if "task" in options:
             table = table[table.task == options["task"]]
-        table = table.drop(columns=["tie"])
+        table = table.drop(columns=["tie"], errors="ignore")
     elif kind == "paired":
         if paired is None:
             raise AqbenchError(f"{results}/paired.csv not found. Fix: run the paired_tests rule")
@@ -146,14 +153,11 @@ def load(results):
 
 def update(results, files):
     """Regenerate every block of each file in place; returns {file: blocks}."""
-    summary, paired, prov = load(results)
-    done = {}
+    loaded, done = {}, {}
     for f in files:
         text = Path(f).read_text()
         blocks = BLOCK.findall(text)
-        new = BLOCK.sub(
-            lambda m: m.group(1) + render(m.group("spec"), results, summary, paired, prov) + m.group(4), text
-        )
+        new = BLOCK.sub(lambda m: m.group(1) + render(m.group("spec"), results, loaded) + m.group(4), text)
         if new != text:
             atomic_write_text(f, new)
         done[str(f)] = len(blocks)
@@ -162,13 +166,11 @@ def update(results, files):
 
 def every_block(results):
     """Without --update: a main block of every run and the winners, for pasting into a new page."""
-    summary, paired, prov = load(results)
-    runs = over_seeds(summary)
+    loaded = {results: load(results)}
+    runs = over_seeds(loaded[results][0])
     runs = runs[runs["main"]][["method", "budget"]].drop_duplicates()
     rows = ",".join(f"{m}:{b}" for m, b in zip(runs.method, runs.budget) if m in registry.METHODS)
     out = []
     for spec in (f"main rows={rows}", "winners"):
-        out.append(
-            f"<!-- tables-for-docs {spec} -->\n{render(spec, results, summary, paired, prov)}<!-- /tables-for-docs -->"
-        )
+        out.append(f"<!-- tables-for-docs {spec} -->\n{render(spec, results, loaded)}<!-- /tables-for-docs -->")
     return "\n\n".join(out)
