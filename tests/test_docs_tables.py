@@ -94,4 +94,25 @@ def test_a_block_can_name_another_results_directory_and_without_update_every_blo
     update(results, [page])
     assert "| fp fp32 | 32.00 | 79.36 |" in page.read_text() and f"tables-for-docs {other}`" in page.read_text()
     printed = every_block(results)
-    assert "<!-- tables-for-docs main rows=fp:fp32,lq:w2 -->" in printed and "<!-- tables-for-docs winners -->" in printed
+    assert (
+        "<!-- tables-for-docs main rows=fp:fp32,lq:w2 -->" in printed and "<!-- tables-for-docs winners -->" in printed
+    )
+
+
+def test_the_tuned_block_lists_each_sweeps_choice(results, tmp_path):
+    run = tmp_path / "results" / "runs" / "sst2" / "bert" / "aq" / "b1.97" / "seed0"
+    run.mkdir(parents=True)
+    choice = {
+        "chosen": "size_weight=0.3",
+        "metric": "accuracy",
+        "trials": {"size_weight=0.1": 80.0, "size_weight=0.3": 85.0},
+    }
+    (run / "metrics.json").write_text(json.dumps({"tuning": choice}))
+    header, *lines = (results / "summary.csv").read_text().splitlines()
+    summary = [header + ",tuned"] + [line + "," for line in lines]  # no sweep for the other runs
+    summary.append(f"sst2,bert,aq,b1.97,0,accuracy,90.0,True,0.05,1.97,8,8,0.1,{run},size_weight=0.3 of 2")
+    (results / "summary.csv").write_text("\n".join(summary) + "\n")
+    page = tmp_path / "page.md"
+    page.write_text("<!-- tables-for-docs tuned -->\n<!-- /tables-for-docs -->\n")
+    update(results, [page])
+    assert "| sst2 | aq b1.97 | size_weight=0.3 | accuracy | 0.1: 80.00; 0.3: 85.00 | 90.00 |" in page.read_text()

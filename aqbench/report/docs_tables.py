@@ -13,6 +13,7 @@ main rows=<method>:<budget>,...   the main metric of each listed run per task, w
 table name=<table>[:<section>]    one of the tables stage's tables (aqbench.report.tables: results:sst2, ptq:mnli, ...)
 winners [task=<task>]             the winners table: who wins at each budget, with the paired tests' evidence
 paired task=<task> budget=<b>     the paired tests of one budget: each difference, its interval and p-values
+tuned                             the search settings each AQ-BERT run's sweep (aq.tune) chose on the tuning split
 
 Any block may add results=<directory> to come from another results directory than the command's (e.g. a real-data
 configuration's beside the demo's).
@@ -106,6 +107,27 @@ def paired_table(paired, task, budget):
     )
 
 
+def tuned_table(summary):
+    """One row per AQ-BERT run of a sweep: the trial chosen on the tuning split and every trial's score there."""
+    rows = summary[summary["main"] & summary.tuned.notna()] if "tuned" in summary else summary.iloc[:0]
+    out = []
+    for r in rows.itertuples():
+        tuning = json.loads((Path(r.run_dir) / "metrics.json").read_text()).get("tuning") or {}
+        out.append(
+            {
+                "task": r.task,
+                "run": f"{r.method} {r.budget}",
+                "chosen": tuning.get("chosen"),
+                "metric": r.metric,
+                "tuning split, per trial": "; ".join(
+                    f"{n.split('=', 1)[-1]}: {v:.2f}" for n, v in (tuning.get("trials") or {}).items()
+                ),
+                "evaluation split": r.value,
+            }
+        )
+    return pd.DataFrame(out)
+
+
 def parse_spec(spec):
     kind, *args = spec.split()
     options = dict(a.split("=", 1) for a in args)
@@ -140,8 +162,10 @@ def render(spec, results, loaded):
         if paired is None:
             raise AqbenchError(f"{results}/paired.csv not found. Fix: run the paired_tests rule")
         table = paired_table(paired, options["task"], options["budget"])
+    elif kind == "tuned":
+        table = tuned_table(summary)
     else:
-        raise AqbenchError(f"unknown block kind {kind!r}. Fix: one of main, table, winners, paired")
+        raise AqbenchError(f"unknown block kind {kind!r}. Fix: one of main, table, winners, paired, tuned")
     return markdown(table) + "\n\n" + provenance_line(prov, results) + "\n"
 
 
