@@ -227,6 +227,8 @@ def estimates(times, hvp_s, lengths, gpu_tflops):
                 )
             )
         # QAT (qbert, aq: BERT-base; aq_distil: the student at about half the cost), then AQ's searches
+        from aqbench.config import search_trials
+
         qat_steps = config["qat"]["epochs"] * math.ceil(features / config["qat"]["batch_size"])
         aq = config["aq"]
         search_steps = aq["epochs"] * min(aq["steps_per_epoch"] or 10**12, math.ceil(0.9 * features / aq["batch_size"]))
@@ -239,8 +241,8 @@ def estimates(times, hvp_s, lengths, gpu_tflops):
                 QAT_OVER_FP,
             ),
             (
-                "aq search",
-                c["search_bert"] + c["search_distil"] * DISTIL_OVER_BERT,
+                "aq search",  # one search per trial of the aq.tune sweep
+                (c["search_bert"] + c["search_distil"] * DISTIL_OVER_BERT) * len(search_trials(config)),
                 aq["batch_size"],
                 search_steps,
                 SEARCH_OVER_FP,

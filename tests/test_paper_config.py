@@ -85,7 +85,8 @@ def test_snakemake_plans_the_paper_dag_with_the_paper_settings_only(tmp_path):
         **{f"{stage}_{m}": 4 for stage in ("ptq", "export") for m in ("mse", "gptq", "adaround", "smoothquant")},
         "hessian": 4,
         "qbert": 28,  # qbert 5 and qbert_gptq 2 per task
-        "aq_search": 24,
+        "aq_search": 96,  # aq.tune: 4 trials per search, the best on the tuning split kept by aq_tune
+        "aq_tune": 24,
         "aq": 36,  # aq, aq_gptq, aq_distil: 3 each per task
         "export_lq": 4,
         "export_aciq": 4,
@@ -99,11 +100,12 @@ def test_snakemake_plans_the_paper_dag_with_the_paper_settings_only(tmp_path):
         "export_distil": 4,
         "latency": 4,
         "aggregate": 1,
+        "paired_tests": 1,
         "tables": 1,
         "figures": 1,
         "report": 1,
         "all": 1,
-        "total": 205,
+        "total": 302,
     }
     distil = next(line for line in out.splitlines() if "aqbench finetune --task sst2" in line and "distilbert" in line)
     assert "--teacher" not in distil  # the paper's DistilBERT is fine-tuned from the hub, not distilled here
