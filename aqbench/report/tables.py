@@ -68,7 +68,9 @@ ABOUT = {
         "Winners",
         "Per task, model and budget (the bits label, OCS's expand ratios together) that two or "
         "more series ran: the best mean of the main metric. A difference smaller than the seeds' spread (the "
-        "larger standard deviation of the two) is a tie; with one seed the noise is not measured.",
+        "larger standard deviation of the two), or not significant in the paired test on the runs' per-example "
+        "outcomes (exact McNemar for accuracy, paired bootstrap otherwise; p < 0.05 after Holm's correction over "
+        "the task's comparisons), is a tie; with one seed the seeds' spread is not measured.",
     ),
 }
 EMPTY = {
