@@ -1,6 +1,7 @@
 """The evaluate stage: one function serves every method, because every method ends in a run directory."""
 
 import logging
+import os
 import time
 
 from aqbench.data import load_split
@@ -96,6 +97,7 @@ def evaluate_run(task, data_dir, checkpoint_dir, run_dir, settings, labels, out_
         "versions": versions(),
         "machine": machine(),
         "commit": commit(),
+        "config": os.environ.get("AQBENCH_CONFIG"),  # the workflow's config files (set by its rules)
     }
     write_outcomes(outcomes_path(out_path), per_example)  # first: a metrics record always has its outcomes
     write_json(out_path, record)

@@ -135,6 +135,7 @@ def test_the_dag_produces_every_output_and_contract(run):
     assert set(paired.family) == {"winners", "front"} and set(paired.task) == {"sst2", "mnli", "conll03", "squad"}
     assert (paired.p_holm >= paired.p).all() and (paired.low <= paired["diff"]).all()
     assert "after Holm" in (work / REPORTS / "tables" / "winners.md").read_text()
+    assert metrics["config"].endswith("config.yaml") and metrics["machine"]["cpu"] and "commit" in metrics
     provenance = json.loads((work / RESULTS / "provenance.json").read_text())
     assert (
         provenance["configs"] and provenance["machines"][0]["cpu"] and provenance["runs"] == summary.run_dir.nunique()

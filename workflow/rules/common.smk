@@ -15,6 +15,17 @@ from aqbench.errors import AqbenchError
 from aqbench.resume import clear_stale_state
 from aqbench.report.tables import NAMES as TABLE_NAMES
 
+
+def config_names():
+    """The config files this run uses, relative to the repository where they are inside it (provenance.json)."""
+    repo = Path(workflow.basedir).parent.resolve()
+    names = []
+    for f in workflow.configfiles:
+        f = Path(f).resolve()
+        names.append(str(f.relative_to(repo)) if f.is_relative_to(repo) else str(f))
+    return names
+
+
 # `aqbench` is installed next to the Python running Snakemake (.venv/bin): jobs find it without activating .venv.
 # (Setting a prefix replaces Snakemake's default one, the bash strict mode, so it is repeated here.)
 # A failed job keeps its previous outputs: every output is flagged update() (Snakemake backs it up before the job
@@ -23,8 +34,10 @@ from aqbench.report.tables import NAMES as TABLE_NAMES
 # `|| failed {params.record:q}`, which appends a line to the job's failure record, and the record's text is a
 # param too (failure_params): the next run redoes the job.
 _BIN = shlex.quote(str(Path(sys.executable).parent))
+# every metrics record names the config files it was run with (AQBENCH_CONFIG; aqbench.evaluate)
+_CONFIGS = shlex.quote(",".join(config_names())).replace("{", "{{").replace("}", "}}")
 shell.prefix(
-    f'set -euo pipefail; export PATH="$PATH":{_BIN}; '
+    f'set -euo pipefail; export PATH="$PATH":{_BIN} AQBENCH_CONFIG={_CONFIGS}; '
     'failed() {{ s=$?; mkdir -p "$(dirname "$1")"; echo "$(date -u +%FT%TZ) exit $s" >> "$1"; '
     'echo "aqbench: the job failed (exit $s); its previous outputs are kept and it runs again next time" >&2; '
     "exit $s; }}; "  # (Snakemake formats the prefix: braces doubled)
@@ -122,16 +135,6 @@ JOB = "{task}/{model}/{method}/{budget}/seed{seed}"  # the job name used in log 
 
 def metrics_files():
     return [f"{aqconfig.run_path(config, *run)}/metrics.json" for run in aqconfig.runs(config)]
-
-
-def config_names():
-    """The config files this run uses, relative to the repository where they are inside it (provenance.json)."""
-    repo = Path(workflow.basedir).parent.resolve()
-    names = []
-    for f in workflow.configfiles:
-        f = Path(f).resolve()
-        names.append(str(f.relative_to(repo)) if f.is_relative_to(repo) else str(f))
-    return names
 
 
 def outcome_files():
