@@ -20,7 +20,7 @@ RESULTS, REPORTS = "res dir $(touch PWNED)", "rep dir `touch PWNED`"
 
 
 def snakemake(workdir, *args):
-    return subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=1200)
+    return subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=2400)
 
 
 def job_counts(output):
