@@ -278,9 +278,10 @@ def cmd_evaluate(args):
 def cmd_aggregate(args):
     from aqbench.report.aggregate import aggregate
 
-    frame = aggregate(
-        args.metrics, args.out, packed=args.packed, onnx=args.onnx, latency=args.latency, configs=args.config_files
-    )
+    # the config files: named, or the workflow's (its rules export them; not a param, so a renamed config file
+    # with the same settings reruns nothing)
+    configs = args.config_files or [c for c in os.environ.get("AQBENCH_CONFIG", "").split(",") if c]
+    frame = aggregate(args.metrics, args.out, packed=args.packed, onnx=args.onnx, latency=args.latency, configs=configs)
     _result(f"summary: {len(frame)} rows from {len(args.metrics)} runs -> {args.out}")
 
 

@@ -17,7 +17,8 @@ from aqbench.report.tables import NAMES as TABLE_NAMES
 
 
 def config_names():
-    """The config files this run uses, relative to the repository where they are inside it (provenance.json)."""
+    """The config files this run uses, relative to the repository where they are inside it (AQBENCH_CONFIG: the
+    metrics records and provenance.json name them)."""
     repo = Path(workflow.basedir).parent.resolve()
     names = []
     for f in workflow.configfiles:

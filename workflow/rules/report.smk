@@ -18,11 +18,9 @@ rule aggregate:
     params:
         **failure_params(SUMMARY),
         code=code_version("aggregate"),
-        configs=config_names(),
     shell:
         "aqbench aggregate --out {output.summary:q} --packed {input.packed:q} --onnx {input.onnx:q}"
-        " --latency {input.latency:q} --config-files {params.configs:q} -- {input.metrics:q} 2> {log:q}"
-        " || failed {params.record:q}"
+        " --latency {input.latency:q} -- {input.metrics:q} 2> {log:q} || failed {params.record:q}"
 
 
 # Every comparison the winners table and the Pareto front make, tested on the runs' per-example outcomes.
