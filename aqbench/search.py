@@ -280,10 +280,8 @@ def tuning_score(task, supernet, data_dir, assignment, settings, seed, checkpoin
 
 def tuning_metric(task):
     """The main metric's name on the one tuning split (MNLI's accuracy_m is accuracy there)."""
-    for suffix in task.eval_splits.values():
-        if suffix and task.main_metric.endswith(f"_{suffix}"):
-            return task.main_metric[: -len(suffix) - 1]
-    return task.main_metric
+    suffix = task.metric_suffix(task.main_metric)
+    return task.main_metric[: -len(suffix) - 1] if suffix else task.main_metric
 
 
 def encoder_numel(model):

@@ -32,12 +32,6 @@ COLUMNS = [
 ]
 
 
-def suffix_of(task, metric):
-    """The eval split's metric suffix a metric carries ("m" for accuracy_m; "" for a task with one split)."""
-    found = [s for s in task.eval_splits.values() if s and metric.endswith(f"_{s}")]
-    return max(found, key=len) if found else ""
-
-
 def run_outcomes(summary, task, cell, cache):
     """{seed: outcomes} of one cell's runs (the main metric's rows of summary.csv name their directories)."""
     model, method, budget = cell
@@ -80,7 +74,7 @@ def paired_tests(summary, resamples=RESAMPLES, seed=0, out=None):
                 metric,
                 pool({s: a[s] for s in seeds}),
                 pool({s: b[s] for s in seeds}),
-                suffix_of(task, metric),
+                task.metric_suffix(metric),
                 resamples,
                 seed,
             )

@@ -45,6 +45,11 @@ class Task:
     def splits(self):
         return ["train", *self.eval_splits]
 
+    def metric_suffix(self, metric):
+        """The eval split's suffix a metric name carries ("m" for accuracy_m; "" for a task with one split)."""
+        found = [s for s in self.eval_splits.values() if s and metric.endswith(f"_{s}")]
+        return max(found, key=len) if found else ""
+
     def metric_names(self, base_metrics):
         """Metric names in the metrics record: MNLI's accuracy becomes accuracy_m and accuracy_mm."""
         return [f"{m}_{s}" if s else m for s in self.eval_splits.values() for m in base_metrics]
