@@ -229,6 +229,9 @@ def test_prepare_reads_local_sst2_and_subsamples_with_the_seed(tmp_path):
         "max_train_examples": 500,
         "max_eval_examples": None,
     }
-    assert prepare(get_task("sst2"), Data.from_dict(settings), tmp_path / "a") == {"train": 500, "validation": 872}
+    counts = prepare(get_task("sst2"), Data.from_dict(settings), tmp_path / "a")
+    # the tuning split is data.tuning_fraction (default 0.1) of all 67,349 training sentences, carved out before
+    # the training subsample is drawn from the rest
+    assert counts == {"train": 500, "validation": 872, "tuning": round(0.1 * 67349)}
     prepare(get_task("sst2"), Data.from_dict(settings), tmp_path / "b")
     assert (tmp_path / "a" / "train.jsonl").read_text() == (tmp_path / "b" / "train.jsonl").read_text()
