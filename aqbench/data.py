@@ -18,12 +18,55 @@ def load_examples(task, settings):
     source = settings.source
     if source == "synthetic":
         syn = settings.synthetic
-        return task.synthesize(settings.seed, syn.n_train, syn.n_eval)
-    if source == "local":
-        return _load_local(task, settings)
-    if source == "hub":
-        return _load_hub(task, settings)
-    raise AqbenchError(f"unknown data source {source!r} for task {task.name}: use synthetic, local or hub")
+        splits = task.synthesize(settings.seed, syn.n_train, syn.n_eval)
+    elif source == "local":
+        splits = _load_local(task, settings)
+    elif source == "hub":
+        splits = _load_hub(task, settings)
+    else:
+        raise AqbenchError(f"unknown data source {source!r} for task {task.name}: use synthetic, local or hub")
+    if settings.train_from_eval:
+        splits = split_eval(task, splits, settings.train_from_eval, settings.seed)
+    return splits
+
+
+def read_splits(task, settings):
+    """The splits read from files or the hub: without the training split when it is carved from the eval one."""
+    if settings.train_from_eval:
+        _check_one_eval_split(task)
+        return list(task.eval_splits)
+    return task.splits
+
+
+def _check_one_eval_split(task):
+    if len(task.eval_splits) != 1:
+        raise AqbenchError(
+            f"data.train_from_eval is set for task {task.name}, which has {len(task.eval_splits)} evaluation "
+            f"splits ({', '.join(task.eval_splits)}). Fix: set it only for a task with one, e.g. squad"
+        )
+
+
+def split_eval(task, splits, fraction, seed):
+    """Where only the evaluation split is at hand (e.g. SQuAD's dev file): a seeded share `fraction` of its
+    groups (task.group_key: SQuAD's articles, so no passage is on both sides; else single examples) becomes the
+    training split and the rest stays the evaluation split. A deviation from the papers, to be stated."""
+    _check_one_eval_split(task)
+    name = next(iter(task.eval_splits))
+    examples = splits[name]
+    keys = [ex.get(task.group_key, i) if task.group_key else i for i, ex in enumerate(examples)]
+    groups = list(dict.fromkeys(keys))  # in order of first appearance
+    k = round(fraction * len(groups))
+    if not 0 < k < len(groups):
+        raise AqbenchError(
+            f"data.train_from_eval {fraction} of task {task.name}'s {len(groups)} "
+            f"{'groups' if task.group_key else 'examples'} leaves {'no training' if k == 0 else 'no evaluation'} "
+            "examples. Fix: choose a fraction between 0 and 1 that leaves both sides non-empty"
+        )
+    train = set(random.Random(f"train-from-eval-{seed}").sample(groups, k))
+    return {
+        "train": [ex for ex, key in zip(examples, keys) if key in train],
+        name: [ex for ex, key in zip(examples, keys) if key not in train],
+    }
 
 
 def local_files(task, settings):
@@ -33,7 +76,7 @@ def local_files(task, settings):
     if settings.source != "local" or not directory:
         return {}
     files = {**task.local_files, **settings.local_files.get(task.name, {})}
-    return {split: Path(directory) / files[split] for split in task.splits}
+    return {split: Path(directory) / files[split] for split in read_splits(task, settings)}
 
 
 def _load_local(task, settings):
@@ -84,13 +127,14 @@ def _load_hub(task, settings):
             "a dataset stored as data files; a script-only repository has its parquet export at "
             "revision refs/convert/parquet"
         ) from e
-    missing = [s for s in source.splits.values() if s not in ds]
+    missing = [h for s, h in source.splits.items() if s in read_splits(task, settings) and h not in ds]
     if missing:
         raise AqbenchError(
             f"{what} has no split {', '.join(missing)} (it has {', '.join(ds)}). Fix: data.hub.{task.name} "
             "must name a copy of the task with its usual splits"
         )
-    return {split: source.convert(ds[hub_split]) for split, hub_split in source.splits.items()}
+    wanted = read_splits(task, settings)
+    return {split: source.convert(ds[hub_split]) for split, hub_split in source.splits.items() if split in wanted}
 
 
 def subsample(examples, n, seed):
@@ -118,10 +162,12 @@ def split_tuning(n, fraction, seed):
 def prepare(task, settings, out_dir):
     """Write the task's splits as JSONL (train, the eval splits, and tuning: a seeded share of the training
     examples no model trains on), meta.json with their sizes, and ids.json: which of the source's training
-    examples (by index) became train and which tuning."""
+    examples (by index) became train and which tuning (data.max_tuning_examples: a seeded subset of the tuning
+    share scores, the rest of the share is left out, so it never becomes training data)."""
     splits = load_examples(task, settings)
     train_ids, tuning_ids = split_tuning(len(splits["train"]), settings.tuning_fraction, settings.seed)
     train_ids = subsample(train_ids, settings.max_train_examples, settings.seed)
+    tuning_ids = subsample(tuning_ids, settings.max_tuning_examples, settings.seed)
     source_train = splits["train"]
     splits["train"] = [source_train[i] for i in train_ids]
     if tuning_ids:
@@ -135,7 +181,10 @@ def prepare(task, settings, out_dir):
                 raise AqbenchError(f"task {task.name}: split {split} is empty. Fix: check the data files or the limits")
             write_jsonl(tmp / f"{split}.jsonl", examples)
             counts[split] = len(examples)
-        write_json(tmp / "meta.json", {"task": task.name, "source": settings.source, "counts": counts})
+        meta = {"task": task.name, "source": settings.source, "counts": counts}
+        if settings.train_from_eval:  # a deviation from the papers: training examples from the eval split
+            meta["train_from_eval"] = settings.train_from_eval
+        write_json(tmp / "meta.json", meta)
         write_json(tmp / "ids.json", {"train": train_ids, "tuning": tuning_ids})
     return counts
 

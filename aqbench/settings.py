@@ -68,6 +68,8 @@ class Data(_Record):
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
     tuning_fraction: float = 0.1
+    max_tuning_examples: int | None = None
+    train_from_eval: float | None = None
     hub: dict = field(default_factory=dict)
 
 

@@ -4,6 +4,7 @@ small BERT to a temporary model directory by `make_model_dir` and loaded back th
 (AutoTokenizer). Nothing of the preprocessing is mocked."""
 
 import collections
+import json
 
 import numpy as np
 import pytest
@@ -235,3 +236,23 @@ def test_prepare_reads_local_sst2_and_subsamples_with_the_seed(tmp_path):
     assert counts == {"train": 500, "validation": 872, "tuning": round(0.1 * 67349)}
     prepare(get_task("sst2"), Data.from_dict(settings), tmp_path / "b")
     assert (tmp_path / "a" / "train.jsonl").read_text() == (tmp_path / "b" / "train.jsonl").read_text()
+
+
+@needs("squad")
+def test_squads_dev_file_alone_splits_into_train_and_eval_by_article(tmp_path):
+    # config/real-cpu.yaml's deviation: only dev-v1.1.json is at hand (no training file is read)
+    settings = {
+        "source": "local",
+        "seed": 1234,
+        "local_dirs": {"squad": str(SHARED_DATA / "squad")},
+        "train_from_eval": 0.5,
+        "tuning_fraction": 0.1,
+    }
+    counts = prepare(get_task("squad"), Data.from_dict(settings), tmp_path)
+    assert sum(counts.values()) == 10570  # every dev question is on exactly one side
+    side = {s: [json.loads(l) for l in (tmp_path / f"{s}.jsonl").open()] for s in ("train", "tuning", "validation")}
+    articles = {s: {ex["title"] for ex in examples} for s, examples in side.items()}
+    assert len(articles["train"] | articles["validation"]) == 48 and not articles["validation"] & (
+        articles["train"] | articles["tuning"]
+    )
+    assert json.loads((tmp_path / "meta.json").read_text())["train_from_eval"] == 0.5

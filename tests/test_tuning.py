@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import REPO
 
-from aqbench.data import load_split, prepare, split_tuning
+from aqbench.data import load_split, prepare, split_eval, split_tuning
 from aqbench.errors import AqbenchError
 from aqbench.settings import Data, Synthetic
 from aqbench.tasks import get_task, task_names
@@ -34,6 +34,34 @@ def test_the_tuning_split_is_seeded_and_a_fraction_that_leaves_nothing_is_refuse
     assert split_tuning(10, 0.0, 1) == (list(range(10)), [])
     with pytest.raises(AqbenchError, match="tuning_fraction 0.01 of 10 training examples leaves no tuning"):
         split_tuning(10, 0.01, 1)
+
+
+def test_max_tuning_examples_scores_a_seeded_subset_and_the_rest_of_the_share_stays_out_of_training(tmp_path):
+    task = get_task("sst2")
+    settings = Data(synthetic=Synthetic(n_train=200, n_eval=40), tuning_fraction=0.2, max_tuning_examples=15)
+    assert prepare(task, settings, tmp_path / "a") == {"train": 160, "validation": 40, "tuning": 15}
+    ids = json.loads((tmp_path / "a" / "ids.json").read_text())
+    assert set(ids["tuning"]) <= set(split_tuning(200, 0.2, settings.seed)[1])
+    prepare(task, settings, tmp_path / "b")
+    assert (tmp_path / "a" / "tuning.jsonl").read_text() == (tmp_path / "b" / "tuning.jsonl").read_text()
+
+
+def test_a_training_split_carved_from_the_eval_split_keeps_each_article_on_one_side():
+    task = get_task("squad")
+    examples = [{"id": f"q{i}", "title": f"article{i % 7}", "context": f"c{i % 7}"} for i in range(70)]
+    splits = split_eval(task, {"validation": examples}, 0.5, seed=3)
+    titles = {side: {ex["title"] for ex in splits[side]} for side in ("train", "validation")}
+    assert len(titles["train"]) == 4 and len(titles["validation"]) == 3 and not titles["train"] & titles["validation"]
+    assert sorted(ex["id"] for side in splits.values() for ex in side) == sorted(ex["id"] for ex in examples)
+    assert (
+        split_eval(task, {"validation": examples}, 0.5, seed=3)
+        == splits
+        != split_eval(task, {"validation": examples}, 0.5, seed=4)
+    )
+    with pytest.raises(AqbenchError, match="leaves no evaluation examples"):
+        split_eval(task, {"validation": examples}, 0.99, seed=3)
+    with pytest.raises(AqbenchError, match="task mnli, which has 2 evaluation splits"):
+        split_eval(get_task("mnli"), {}, 0.5, seed=3)
 
 
 def _trial(tmp_path, name, value, size_weight, t0=5.0):

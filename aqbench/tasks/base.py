@@ -39,6 +39,7 @@ class Task:
     labels: tuple = ()  # class names (classification) or entity tags (tagging)
     text_fields: tuple = ()  # classification: ("sentence",) or ("premise", "hypothesis")
     max_length: int = 128  # default max sequence length of the real task
+    group_key: str | None = None  # examples sharing this field's value (SQuAD: an article's title) split together
     extra: dict = field(default_factory=dict)
 
     @property

@@ -82,6 +82,7 @@ def read_json(path):
                 examples.append(
                     {
                         "id": qid,
+                        "title": article.get("title", f"data[{i}]"),  # the article: a split keeps it whole
                         "question": question,
                         "context": context,
                         "answers": {"text": texts, "answer_start": starts},
@@ -96,6 +97,7 @@ def from_hub(split):
     return [
         {
             "id": r["id"],
+            "title": r["title"],
             "question": r["question"],
             "context": r["context"],
             "answers": {"text": list(r["answers"]["text"]), "answer_start": list(r["answers"]["answer_start"])},
@@ -193,5 +195,6 @@ TASK = register(
         synthesize=synthesize,
         max_length=384,
         extra={"doc_stride": 128, "max_answer_length": 30},
+        group_key="title",
     )
 )
