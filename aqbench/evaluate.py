@@ -61,6 +61,15 @@ def split_metrics(task, suffix, features, outputs, examples, with_outcomes=False
     return scores, {suffixed(k, suffix): v for k, v in kind.outcomes(task, predictions, examples).items()}
 
 
+def search_convergence(meta):
+    """A searched assignment's convergence: the expected size at the search's end and the argmax's, against the
+    budget, and the repair's steps (None for a method without a search)."""
+    if "steps_down" not in meta:
+        return None
+    keys = ("budget_mb", "expected_mb", "epsilon", "argmax_mb", "steps_down", "steps_up")
+    return {k: meta.get(k) for k in keys}
+
+
 def evaluate_run(task, data_dir, checkpoint_dir, run_dir, settings, labels, out_path):
     """Evaluate a run and write its metrics record (docs/outputs.md)."""
     start = time.time()
@@ -89,6 +98,7 @@ def evaluate_run(task, data_dir, checkpoint_dir, run_dir, settings, labels, out_
         "act_bits": assignment.act_bits,
         "eval_examples": counts,
         "tuning": assignment.meta.get("tuning"),  # the search settings a sweep (aq.tune) chose, on the tuning split
+        "search": search_convergence(assignment.meta),
         "times_s": {
             "finetune": finetune_info.get("train", {}).get("seconds"),
             "method": info.get("seconds"),

@@ -330,7 +330,9 @@ def search(task, checkpoint_dir, data_dir, avg_bits, settings, seed, out_dir, la
     }
     assignment, repair = derive(model, budget_bits, quant, cfg.epsilon, meta)
     _check_not_all_pruned(assignment, layers, budget_bits, cfg.epsilon, f"search {task.name} {label or avg_bits}")
-    repair = {
+    repair = {  # how far the search converged: its expected size at the end, and what the repair had to do
+        "expected_mb": trace[-1]["expected_mb"] if trace else None,
+        "epsilon": cfg.epsilon,
         "argmax_mb": repair["argmax_bits"] / 8 / MB,
         "steps_down": repair["steps_down"],
         "steps_up": repair["steps_up"],

@@ -17,5 +17,5 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install -q "torch==${AQBENCH_TORCH:-2.13.0}"
 fi
 echo "setup: installing aqbench and its dependencies into .venv"
-.venv/bin/python -m pip install -q -e ".[test,slurm]"
+.venv/bin/python -m pip install -q -e ".[test,slurm,real]"
 echo "setup: done ($(.venv/bin/python -c 'import torch, transformers; print(f"torch {torch.__version__}, transformers {transformers.__version__}")'))"

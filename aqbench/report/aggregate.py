@@ -29,6 +29,7 @@ COLUMNS = RUN_KEYS + [
     "grid",
     "method_s",
     "tuned",
+    "converged",
     "run_dir",
 ]
 PACKED_COLUMNS = ["packed_mb", "packed_file_mb"]  # from the run's packed.json, where it was exported
@@ -51,9 +52,10 @@ def rows(record, path):
             "metric": metric,
             "value": value,
             "main": metric == record["main_metric"],
-            **{k: record.get(k) for k in COLUMNS[8:-3]},
+            **{k: record.get(k) for k in COLUMNS[8:-4]},
             "method_s": (record.get("times_s") or {}).get("method"),  # the method's own cost, seconds per run
             "tuned": tuned(record.get("tuning")),
+            "converged": converged(record.get("search")),
             "run_dir": str(Path(path).parent),
         }
 
@@ -64,6 +66,20 @@ def tuned(tuning):
     if not tuning or len(tuning["trials"]) < 2:
         return None
     return f"{tuning['chosen']} of {len(tuning['trials'])}"
+
+
+def converged(search):
+    """A searched run's convergence in words, e.g. "E[size] 1.004 V (in the 2% band), argmax 1.031 V, repair 7
+    steps down, 0 up"; None without a search (or from a search before this was recorded)."""
+    if not search or search.get("expected_mb") is None:
+        return None
+    v, eps = search["budget_mb"], search["epsilon"]
+    ratio = search["expected_mb"] / v
+    band = "in" if abs(ratio - 1) <= eps else "outside"
+    return (
+        f"E[size] {ratio:.3f} V ({band} the {100 * eps:g}% band), argmax {search['argmax_mb'] / v:.3f} V, "
+        f"repair {search['steps_down']} steps down, {search['steps_up']} up"
+    )
 
 
 def _read(path, what, job):

@@ -213,6 +213,27 @@ def tuned_lines(summary, task):
     return [f"{r.method} {r.budget} seed {r.seed}: {r.tuned}" for r in t.itertuples()]
 
 
+def converged_lines(summary, task):
+    """How far each AQ-BERT run's search converged (expected size against the budget at its end, the repair)."""
+    if "converged" not in summary:
+        return []
+    t = summary[(summary.task == task) & summary["main"] & summary.converged.notna()]
+    return [f"{r.method} {r.budget} seed {r.seed}: {r.converged}" for r in t.itertuples()]
+
+
+def deviation(settings, task):
+    """The task's deviation from the papers' data, in words (data.train_from_eval), or None."""
+    data = {**(settings.get("data") or {}), **((settings.get("task_overrides") or {}).get(task, {}).get("data") or {})}
+    share = data.get("train_from_eval")
+    if not share:
+        return None
+    return (
+        f"Deviation from the papers: only {task}'s evaluation file is used. A seeded {100 * share:g}% of its "
+        "groups (SQuAD: whole articles) trained the models and the rest is the evaluation split shown here, "
+        "so these numbers are not comparable with scores on the full dev set."
+    )
+
+
 def build_report(summary_path, figures_dir, out_path, settings, paired_path=None):
     """Render the report from summary.csv, the figures' PNGs, the run's configuration (settings) and the paired
     tests' CSV (None: ties by the seeds' spread alone)."""
@@ -249,6 +270,8 @@ def build_report(summary_path, figures_dir, out_path, settings, paired_path=None
                 "qbert": [f for f in (figure(task, "hessian"), figure(task, "qbert_bits")) if f],
                 "aq": [f for f in (figure(task, "aq_search"), figure(task, "aq_bits")) if f],
                 "tuned": tuned_lines(summary, task),
+                "converged": converged_lines(summary, task),
+                "deviation": deviation(settings, task),
             }
         )
     extra = [
