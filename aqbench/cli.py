@@ -291,7 +291,7 @@ def cmd_tables_for_docs(args):
     if not args.update:
         print(every_block(args.results))
         return
-    done = update(args.results, args.update)
+    done = update(args.results, args.update, only=args.only)
     _result("tables-for-docs: " + ", ".join(f"{f} ({n} blocks)" for f, n in done.items()))
 
 
@@ -526,6 +526,11 @@ def parser():
     )
     s.add_argument("results", help="the results directory (its summary.csv, paired.csv and provenance.json)")
     s.add_argument("--update", nargs="*", help="files whose tables-for-docs blocks are regenerated in place")
+    s.add_argument(
+        "--only",
+        action="store_true",
+        help="regenerate only the blocks whose results= option names RESULTS; the others stay as they are",
+    )
 
     s = stage(
         "paired-tests",

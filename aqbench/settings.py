@@ -100,6 +100,7 @@ class Model(_Record):
     SECTION = "model"
     source: str = "config"
     path: str | None = None
+    package: str | None = None
     revision: str | None = None
     tokenizer_vocab_size: int = 2000
     architecture: dict = field(default_factory=dict)

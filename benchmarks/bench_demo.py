@@ -4,6 +4,7 @@ benchmark files), and the cost of a fake-quantized (QAT) training step relative 
     .venv/bin/python benchmarks/bench_demo.py                 # runs the demo DAG from scratch in a temp dir
     .venv/bin/python benchmarks/bench_demo.py --results results   # only read an existing run's benchmark files
     .venv/bin/python benchmarks/bench_demo.py --skip-dag          # only the step ratios
+    .venv/bin/python benchmarks/bench_demo.py --results results-real-cpu --task sst2 --skip-steps   # one task's stages
 
 Prints Markdown tables (the README quotes them). Timings are of this machine; ratios are what transfer.
 """
@@ -47,10 +48,15 @@ def run_dag(cores):
     return work / "results", time.time() - start
 
 
-def stage_table(results):
+def stage_table(results, task=None):
+    """Per stage (rule): jobs, their seconds (total, mean, max) and the largest peak RSS; task: only its jobs (the
+    rules' benchmark files name the task in their path; the report stages, of every task, are left out)."""
     rows = []
     for tsv in sorted(Path(results, "benchmarks").rglob("*.tsv")):
-        stage = tsv.relative_to(Path(results, "benchmarks")).parts[0].removesuffix(".tsv")
+        parts = [p.removesuffix(".tsv") for p in tsv.relative_to(Path(results, "benchmarks")).parts]
+        if task and task not in parts:
+            continue
+        stage = parts[0]
         b = pd.read_csv(tsv, sep="\t").iloc[0]
         rows.append({"stage": stage, "s": b["s"], "max_rss": b["max_rss"]})
     frame = pd.DataFrame(rows)
@@ -144,6 +150,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results", help="read this results directory's benchmark files instead of running the DAG")
     p.add_argument("--skip-dag", action="store_true")
+    p.add_argument("--skip-steps", action="store_true", help="no step timing: only the stages of the DAG")
+    p.add_argument("--task", help="with --results: only this task's jobs")
     p.add_argument("--cores", type=int, default=2)
     p.add_argument("--threads", type=int, default=1, help="torch threads for the step timing")
     args = p.parse_args()
@@ -154,10 +162,13 @@ def main():
         else:
             results, wall = run_dag(args.cores)
         print(f"## Demo DAG ({args.cores} cores){'' if wall is None else f': {wall / 60:.1f} min wall'}\n")
-        print(markdown(stage_table(results)))
+        print(markdown(stage_table(results, args.task)))
         print("\nseconds per job from each rule's benchmark file; peak_rss_mb is the largest job's max RSS.\n")
-    print(f"## One training step, FP vs fake-quantized (w4, 8-bit activations and embedding; {args.threads} thread)\n")
-    print(markdown(step_ratios(args.threads), "{:.2f}"))
+    if not args.skip_steps:
+        print(
+            f"## One training step, FP vs fake-quantized (w4, 8-bit activations and embedding; {args.threads} thread)\n"
+        )
+        print(markdown(step_ratios(args.threads), "{:.2f}"))
 
 
 if __name__ == "__main__":

@@ -294,12 +294,14 @@ def test_good_small_files_load_to_their_records(tmp_path):
     assert get_task("squad").read_local(squad) == [
         {
             "id": "q1",
+            "title": "t",
             "question": "who?",
             "context": "Ann was in Rome.",
             "answers": {"text": ["Ann"], "answer_start": [0]},
         },
         {
             "id": "q2",
+            "title": "t",
             "question": "where?",
             "context": "Ann was in Rome.",
             "answers": {"text": ["Rome"], "answer_start": [11]},

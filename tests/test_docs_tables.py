@@ -93,6 +93,11 @@ def test_a_block_can_name_another_results_directory_and_without_update_every_blo
     page.write_text(f"<!-- tables-for-docs main rows=fp:fp32 results={other} -->\n<!-- /tables-for-docs -->\n")
     update(results, [page])
     assert "| fp fp32 | 32.00 | 79.36 |" in page.read_text() and f"tables-for-docs {other}`" in page.read_text()
+    # --only: the blocks of one results directory are regenerated, the others' are left as they are
+    kept = "<!-- tables-for-docs main rows=fp:fp32 -->\nkept as it was\n<!-- /tables-for-docs -->\n"
+    page.write_text(kept + page.read_text().replace("79.36", "11.11"))
+    assert update(other, [page], only=True) == {str(page): 1}
+    assert page.read_text().startswith(kept) and "79.36" in page.read_text() and "11.11" not in page.read_text()
     printed = every_block(results)
     assert (
         "<!-- tables-for-docs main rows=fp:fp32,lq:w2 -->" in printed and "<!-- tables-for-docs winners -->" in printed

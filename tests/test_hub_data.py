@@ -158,7 +158,7 @@ def test_squad_dev_through_the_hub_converter_equals_the_local_reader():
     local = get_task("squad").read_local(SHARED_DATA / "squad" / "dev-v1.1.json")
     hub_rows = {
         "id": [ex["id"] for ex in local],
-        "title": [""] * len(local),
+        "title": [ex["title"] for ex in local],  # the article: a split by article (data.train_from_eval) reads it
         "context": [ex["context"] for ex in local],
         "question": [ex["question"] for ex in local],
         "answers": [ex["answers"] for ex in local],

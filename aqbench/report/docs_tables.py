@@ -16,7 +16,7 @@ paired task=<task> budget=<b>     the paired tests of one budget: each differenc
 tuned                             the search settings each AQ-BERT run's sweep (aq.tune) chose on the tuning split
 
 Any block may add results=<directory> to come from another results directory than the command's (e.g. a real-data
-configuration's beside the demo's).
+configuration's beside the demo's); --only regenerates just the blocks whose results= names the command's directory.
 """
 
 import json
@@ -176,13 +176,21 @@ def load(results):
     return summary, load_paired(paired_path) if paired_path.is_file() else None, provenance(results)
 
 
-def update(results, files):
-    """Regenerate every block of each file in place; returns {file: blocks}."""
+def update(results, files, only=False):
+    """Regenerate every block of each file in place (only: just the blocks whose results= names `results`, leaving
+    the others as they are); returns {file: blocks regenerated}."""
     loaded, done = {}, {}
+
+    def mine(m):
+        return not only or parse_spec(m.group("spec"))[1].get("results") == str(results)
+
+    def regenerate(m):
+        return m.group(1) + render(m.group("spec"), results, loaded) + m.group(4) if mine(m) else m.group(0)
+
     for f in files:
         text = Path(f).read_text()
-        blocks = BLOCK.findall(text)
-        new = BLOCK.sub(lambda m: m.group(1) + render(m.group("spec"), results, loaded) + m.group(4), text)
+        blocks = [m for m in BLOCK.finditer(text) if mine(m)]
+        new = BLOCK.sub(regenerate, text)
         if new != text:
             atomic_write_text(f, new)
         done[str(f)] = len(blocks)
