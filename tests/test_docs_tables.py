@@ -121,3 +121,20 @@ def test_the_tuned_block_lists_each_sweeps_choice(results, tmp_path):
     page.write_text("<!-- tables-for-docs tuned -->\n<!-- /tables-for-docs -->\n")
     update(results, [page])
     assert "| sst2 | aq b1.97 | size_weight=0.3 | accuracy | 0.1: 80.00; 0.3: 85.00 | 90.00 |" in page.read_text()
+
+
+def test_the_converged_block_says_how_far_each_search_got(results, tmp_path):
+    from aqbench.report.aggregate import converged
+
+    search = {"budget_mb": 2.0, "expected_mb": 2.02, "epsilon": 0.02, "argmax_mb": 1.9, "steps_down": 0, "steps_up": 12}
+    text = converged(search)
+    assert text == "E[size] 1.010 V (in the 2% band), argmax 0.950 V, repair 0 steps down, 12 up"
+    assert "(outside the 2% band)" in converged({**search, "expected_mb": 2.1}) and converged(None) is None
+    header, *lines = (results / "summary.csv").read_text().splitlines()
+    summary = [header + ",converged"] + [line + "," for line in lines]  # no search for the other runs
+    summary.append(f'sst2,bert,aq,b1.97,0,accuracy,90.0,True,0.05,1.97,8,8,0.1,runs/aq,"{text}"')
+    (results / "summary.csv").write_text("\n".join(summary) + "\n")
+    page = tmp_path / "page.md"
+    page.write_text("<!-- tables-for-docs converged -->\n<!-- /tables-for-docs -->\n")
+    update(results, [page])
+    assert f"| sst2 | aq b1.97 | 0 | {text} |" in page.read_text()

@@ -14,6 +14,7 @@ table name=<table>[:<section>]    one of the tables stage's tables (aqbench.repo
 winners [task=<task>]             the winners table: who wins at each budget, with the paired tests' evidence
 paired task=<task> budget=<b>     the paired tests of one budget: each difference, its interval and p-values
 tuned                             the search settings each AQ-BERT run's sweep (aq.tune) chose on the tuning split
+converged                         how far each AQ-BERT run's search converged (expected size, argmax, repair steps)
 
 Any block may add results=<directory> to come from another results directory than the command's (e.g. a real-data
 configuration's beside the demo's); --only regenerates just the blocks whose results= names the command's directory.
@@ -129,6 +130,17 @@ def tuned_table(summary):
     return pd.DataFrame(out)
 
 
+def converged_table(summary):
+    """One row per searched run: how far its search converged (aqbench.report.aggregate.converged)."""
+    rows = summary[summary["main"] & summary.converged.notna()] if "converged" in summary else summary.iloc[:0]
+    return pd.DataFrame(
+        [
+            {"task": r.task, "run": f"{r.method} {r.budget}", "seed": r.seed, "search": r.converged}
+            for r in rows.itertuples()
+        ]
+    )
+
+
 def parse_spec(spec):
     kind, *args = spec.split()
     options = dict(a.split("=", 1) for a in args)
@@ -165,8 +177,10 @@ def render(spec, results, loaded):
         table = paired_table(paired, options["task"], options["budget"])
     elif kind == "tuned":
         table = tuned_table(summary)
+    elif kind == "converged":
+        table = converged_table(summary)
     else:
-        raise AqbenchError(f"unknown block kind {kind!r}. Fix: one of main, table, winners, paired, tuned")
+        raise AqbenchError(f"unknown block kind {kind!r}. Fix: one of main, table, winners, paired, tuned, converged")
     return markdown(table) + "\n\n" + provenance_line(prov, results) + "\n"
 
 
