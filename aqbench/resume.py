@@ -2,8 +2,9 @@
 
 A killed run leaves its locks (the next run refuses to start until `--unlock`) and the backups of the outputs its
 jobs were replacing (update() outputs; the next run's backup of the same output fails on the leftover copy). Both
-belong to a dead process only when no other Snakemake runs on this machine; then the Snakefile clears them, and
-says so in one line. Otherwise they are left alone and the line says how to clear them.
+belong to a dead process only when no other Snakemake runs in this working directory (one running elsewhere, e.g.
+another results tree, has its own .snakemake/); then the Snakefile clears them, and says so in one line.
+Otherwise they are left alone and the line says how to clear them.
 """
 
 import os
@@ -29,17 +30,27 @@ def _ancestors():
     return pids
 
 
-def other_snakemakes():
-    """PIDs of the other Snakemake processes on this machine (None where /proc cannot tell)."""
+def _cwd(pid):
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")).resolve()
+    except OSError:
+        return None  # unknown: counted as here, to be safe
+
+
+def other_snakemakes(directory=None):
+    """PIDs of the other Snakemake processes on this machine (None where /proc cannot tell); directory: only those
+    working there (or whose directory cannot be read)."""
     if not Path("/proc/self/cmdline").exists():
         return None
+    here = None if directory is None else Path(directory).resolve()
     mine, found = _ancestors(), []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) in mine:
             continue
         argv = [os.path.basename(a.decode(errors="replace")) for a in _cmdline(entry.name)[:3]]
         if "snakemake" in argv:  # snakemake, python .venv/bin/snakemake, python -m snakemake
-            found.append(int(entry.name))
+            if here is None or _cwd(entry.name) in (here, None):
+                found.append(int(entry.name))
     return found
 
 
@@ -51,7 +62,7 @@ def clear_stale_state(snakemake_dir=".snakemake"):
     stale = [p for p in (locks, backups) if p.is_dir() and any(f.is_file() for f in p.rglob("*"))]
     if not stale:
         return None
-    others = other_snakemakes()
+    others = other_snakemakes(Path(snakemake_dir).resolve().parent)
     if others is None or others:
         who = f"Snakemake processes {others} are running" if others else "this system cannot list processes"
         return (

@@ -350,3 +350,30 @@ def test_ctrl_c_in_a_stage_is_one_line_and_exit_130(tmp_path):
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "aqbench prepare: interrupted; run the same command again to resume"
     assert not (tmp_path / "data").exists()
+
+
+def test_a_snakemake_running_in_another_directory_does_not_keep_a_killed_runs_state(tmp_path):
+    """The leftovers of a run killed here are cleared even while another Snakemake works elsewhere (another
+    results tree, a test), and kept while one works here."""
+    from aqbench.resume import clear_stale_state, other_snakemakes
+
+    fake = tmp_path / "bin" / "snakemake"  # its argv names snakemake, as a real one's does
+    fake.parent.mkdir()
+    fake.write_text("import time\ntime.sleep(60)\n")
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    for d in (here, elsewhere):
+        (d / ".snakemake" / "backups" / "r").mkdir(parents=True)
+    stale = here / ".snakemake" / "backups" / "r" / "model.safetensors"
+    for cwd, kept in ((here, True), (elsewhere, False)):
+        stale.write_text("a killed job's backup")
+        proc = subprocess.Popen([sys.executable, str(fake)], cwd=cwd)
+        try:
+            deadline = time.time() + 10
+            while proc.pid not in (other_snakemakes() or []) and time.time() < deadline:
+                time.sleep(0.05)
+            assert (proc.pid in other_snakemakes(here)) == kept
+            line = clear_stale_state(here / ".snakemake")
+            assert stale.exists() == kept and ("hold(s) the state of another run" in line) == kept
+        finally:
+            proc.kill()
+            proc.wait()
