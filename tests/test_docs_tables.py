@@ -138,3 +138,11 @@ def test_the_converged_block_says_how_far_each_search_got(results, tmp_path):
     page.write_text("<!-- tables-for-docs converged -->\n<!-- /tables-for-docs -->\n")
     update(results, [page])
     assert f"| sst2 | aq b1.97 | 0 | {text} |" in page.read_text()
+
+
+def test_a_main_block_with_mb_shows_each_runs_encoder_size(results, tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("<!-- tables-for-docs main rows=fp:fp32,lq:w2 mb=yes -->\n<!-- /tables-for-docs -->\n")
+    update(results, [page])
+    assert "| run | bits / weight | encoder MB | SST-2 accuracy | MNLI accuracy_m |" in page.read_text()
+    assert "| lq w2 | 2.00 | 0.10 | 78.25 | 72.00 |" in page.read_text()

@@ -9,7 +9,8 @@ A generated block sits between two HTML comments that say what it holds:
 `aqbench tables-for-docs results/ --update README.md docs/results.md` regenerates every block of those files in
 place (nothing else in them changes); without --update it prints every kind of block for the results. Kinds:
 
-main rows=<method>:<budget>,...   the main metric of each listed run per task, with its bits per weight
+main rows=<method>:<budget>,...   the main metric of each listed run per task, with its bits per weight (and
+                                  with mb=yes its encoder's size in MB)
 table name=<table>[:<section>]    one of the tables stage's tables (aqbench.report.tables: results:sst2, ptq:mnli, ...)
 winners [task=<task>]             the winners table: who wins at each budget, with the paired tests' evidence
 paired task=<task> budget=<b>     the paired tests of one budget: each difference, its interval and p-values
@@ -66,8 +67,9 @@ def provenance_line(prov, results):
     )
 
 
-def main_table(cells, rows):
-    """rows: [(method, budget)]; a row each with its bits per weight (mean over tasks) and each task's main metric."""
+def main_table(cells, rows, mb=False):
+    """rows: [(method, budget)]; a row each with its bits per weight (mean over tasks), its encoder's size in MB
+    where mb, and each task's main metric."""
     main = cells[cells["main"]]
     tasks = sorted(main.task.unique(), key=lambda t: TASK_ORDER.index(t) if t in TASK_ORDER else len(TASK_ORDER))
     out = []
@@ -80,6 +82,7 @@ def main_table(cells, rows):
             {
                 "run": f"{method} {budget}",
                 "bits / weight": float(r.avg_bits.mean()),
+                **({"encoder MB": float(r.size_mb.mean())} if mb else {}),
                 **{
                     f"{TASK_NAMES.get(t, t)} {metric(t).metric.iloc[0]}": (
                         float(metric(t)["mean"].iloc[0]) if not metric(t).empty else None
@@ -157,7 +160,7 @@ def render(spec, results, loaded):
     cells = over_seeds(summary)
     if kind == "main":
         rows = [tuple(r.split(":", 1)) for r in options["rows"].split(",")]
-        table = main_table(cells, rows)
+        table = main_table(cells, rows, mb=options.get("mb") == "yes")
     elif kind == "table":
         name, _, section = options["name"].partition(":")
         tables, _ = all_tables(cells, TableSettings(), paired)
