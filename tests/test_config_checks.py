@@ -282,3 +282,18 @@ def test_the_squad_featurizer_truncates_a_long_question_instead_of_failing():
     assert span_qa.max_query_length(48) == 22 and span_qa.context_length(48) == 23
     for row in features.inputs:
         assert len(row["input_ids"]) <= 48 and row["input_ids"].index(tokenizer.sep_token_id) <= 1 + 22
+
+
+# --- data.train_from_eval, models from a package -------------------------------------------------------------------
+
+
+def test_a_training_split_from_the_eval_split_is_refused_for_a_task_with_two():
+    message = refused(demo(**{"task_overrides.mnli.data": {"train_from_eval": 0.5}}))
+    assert "data.train_from_eval is set for task mnli, which has 2 evaluation splits" in message
+    C.load(demo(**{"task_overrides.squad.data": {"train_from_eval": 0.5}}))  # one eval split: accepted
+
+
+def test_a_model_in_a_package_that_is_not_installed_names_the_install():
+    message = refused(demo(**{"models.bert": {"source": "package", "package": "no_such_model_pkg", "path": "model"}}))
+    assert "package 'no_such_model_pkg', which is not installed" in message and "pip install -e '.[real]'" in message
+    assert "has source package but no package" in refused(demo(**{"models.bert": {"source": "package"}}))
