@@ -104,6 +104,19 @@ def test_a_block_can_name_another_results_directory_and_without_update_every_blo
     )
 
 
+def block_with_an_aq_run(results, tmp_path, column, value, run_dir="runs/aq"):
+    """The `column` block (tuned, converged) of the results plus an AQ-BERT run whose summary column is value (the
+    other runs have none: no sweep, no search)."""
+    header, *lines = (results / "summary.csv").read_text().splitlines()
+    summary = [f"{header},{column}"] + [line + "," for line in lines]
+    summary.append(f'sst2,bert,aq,b1.97,0,accuracy,90.0,True,0.05,1.97,8,8,0.1,{run_dir},"{value}"')
+    (results / "summary.csv").write_text("\n".join(summary) + "\n")
+    page = tmp_path / "page.md"
+    page.write_text(f"<!-- tables-for-docs {column} -->\n<!-- /tables-for-docs -->\n")
+    update(results, [page])
+    return page.read_text()
+
+
 def test_the_tuned_block_lists_each_sweeps_choice(results, tmp_path):
     run = tmp_path / "results" / "runs" / "sst2" / "bert" / "aq" / "b1.97" / "seed0"
     run.mkdir(parents=True)
@@ -113,14 +126,8 @@ def test_the_tuned_block_lists_each_sweeps_choice(results, tmp_path):
         "trials": {"size_weight=0.1": 80.0, "size_weight=0.3": 85.0},
     }
     (run / "metrics.json").write_text(json.dumps({"tuning": choice}))
-    header, *lines = (results / "summary.csv").read_text().splitlines()
-    summary = [header + ",tuned"] + [line + "," for line in lines]  # no sweep for the other runs
-    summary.append(f"sst2,bert,aq,b1.97,0,accuracy,90.0,True,0.05,1.97,8,8,0.1,{run},size_weight=0.3 of 2")
-    (results / "summary.csv").write_text("\n".join(summary) + "\n")
-    page = tmp_path / "page.md"
-    page.write_text("<!-- tables-for-docs tuned -->\n<!-- /tables-for-docs -->\n")
-    update(results, [page])
-    assert "| sst2 | aq b1.97 | size_weight=0.3 | accuracy | 0.1: 80.00; 0.3: 85.00 | 90.00 |" in page.read_text()
+    page = block_with_an_aq_run(results, tmp_path, "tuned", "size_weight=0.3 of 2", run)
+    assert "| sst2 | aq b1.97 | size_weight=0.3 | accuracy | 0.1: 80.00; 0.3: 85.00 | 90.00 |" in page
 
 
 def test_the_converged_block_says_how_far_each_search_got(results, tmp_path):
@@ -130,14 +137,7 @@ def test_the_converged_block_says_how_far_each_search_got(results, tmp_path):
     text = converged(search)
     assert text == "E[size] 1.010 V (in the 2% band), argmax 0.950 V, repair 0 steps down, 12 up"
     assert "(outside the 2% band)" in converged({**search, "expected_mb": 2.1}) and converged(None) is None
-    header, *lines = (results / "summary.csv").read_text().splitlines()
-    summary = [header + ",converged"] + [line + "," for line in lines]  # no search for the other runs
-    summary.append(f'sst2,bert,aq,b1.97,0,accuracy,90.0,True,0.05,1.97,8,8,0.1,runs/aq,"{text}"')
-    (results / "summary.csv").write_text("\n".join(summary) + "\n")
-    page = tmp_path / "page.md"
-    page.write_text("<!-- tables-for-docs converged -->\n<!-- /tables-for-docs -->\n")
-    update(results, [page])
-    assert f"| sst2 | aq b1.97 | 0 | {text} |" in page.read_text()
+    assert f"| sst2 | aq b1.97 | 0 | {text} |" in block_with_an_aq_run(results, tmp_path, "converged", text)
 
 
 def test_a_main_block_with_mb_shows_each_runs_encoder_size(results, tmp_path):
