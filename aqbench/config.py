@@ -189,15 +189,15 @@ def load(config, schema_path=None):
         )
     for name, spec in config["models"].items():
         _check_architecture(config, name, spec["architecture"])
+    from aqbench.data import check_one_eval_split
     from aqbench.tasks import get_task
 
-    for task in config["tasks"]:  # a training split carved from the eval split needs exactly one eval split
-        if stage_settings(config, "data", task)["train_from_eval"] and len(get_task(task).eval_splits) != 1:
-            raise AqbenchError(
-                f"config error: data.train_from_eval is set for task {task}, which has "
-                f"{len(get_task(task).eval_splits)} evaluation splits. Fix: set it only for a task with one, in "
-                f"task_overrides.<task>.data (e.g. squad)"
-            )
+    for task in config["tasks"]:  # refused at load, not when the task's data job runs
+        if stage_settings(config, "data", task)["train_from_eval"]:
+            try:
+                check_one_eval_split(get_task(task))
+            except AqbenchError as e:
+                raise AqbenchError(f"config error: {e}") from None
     _check_lengths(config, ["bert"] + (["distil"] if needs_distil else []))
     return config
 

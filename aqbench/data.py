@@ -33,12 +33,13 @@ def load_examples(task, settings):
 def read_splits(task, settings):
     """The splits read from files or the hub: without the training split when it is carved from the eval one."""
     if settings.train_from_eval:
-        _check_one_eval_split(task)
+        check_one_eval_split(task)
         return list(task.eval_splits)
     return task.splits
 
 
-def _check_one_eval_split(task):
+def check_one_eval_split(task):
+    """data.train_from_eval carves the training split from the eval split, so the task must have exactly one."""
     if len(task.eval_splits) != 1:
         raise AqbenchError(
             f"data.train_from_eval is set for task {task.name}, which has {len(task.eval_splits)} evaluation "
@@ -50,7 +51,7 @@ def split_eval(task, splits, fraction, seed):
     """Where only the evaluation split is at hand (e.g. SQuAD's dev file): a seeded share `fraction` of its
     groups (task.group_key: SQuAD's articles, so no passage is on both sides; else single examples) becomes the
     training split and the rest stays the evaluation split. A deviation from the papers, to be stated."""
-    _check_one_eval_split(task)
+    check_one_eval_split(task)
     name = next(iter(task.eval_splits))
     examples = splits[name]
     keys = [ex.get(task.group_key, i) if task.group_key else i for i, ex in enumerate(examples)]
@@ -127,13 +128,13 @@ def _load_hub(task, settings):
             "a dataset stored as data files; a script-only repository has its parquet export at "
             "revision refs/convert/parquet"
         ) from e
-    missing = [h for s, h in source.splits.items() if s in read_splits(task, settings) and h not in ds]
+    wanted = read_splits(task, settings)
+    missing = [h for s, h in source.splits.items() if s in wanted and h not in ds]
     if missing:
         raise AqbenchError(
             f"{what} has no split {', '.join(missing)} (it has {', '.join(ds)}). Fix: data.hub.{task.name} "
             "must name a copy of the task with its usual splits"
         )
-    wanted = read_splits(task, settings)
     return {split: source.convert(ds[hub_split]) for split, hub_split in source.splits.items() if split in wanted}
 
 

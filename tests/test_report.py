@@ -414,3 +414,11 @@ def test_deploy_notes_give_the_noise_and_the_re_stored_forms_of_a_slow_run():
     assert not slow and any(
         n.startswith("No quantized form is faster") and "lq w8 (exact) at b1_t1, x0.70" in n for n in none_faster
     )
+
+
+def test_a_task_trained_on_part_of_its_eval_file_says_so_on_its_page():
+    from aqbench.report.html import deviation
+
+    config = {"data": {"seed": 1}, "task_overrides": {"squad": {"data": {"train_from_eval": 0.5}}}}
+    assert "Deviation from the papers" in deviation(config, "squad") and "50%" in deviation(config, "squad")
+    assert deviation(config, "sst2") is None and deviation({}, "squad") is None

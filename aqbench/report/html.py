@@ -12,7 +12,7 @@ import jinja2
 import yaml
 
 from aqbench import paths, registry
-from aqbench.config import report_settings
+from aqbench.config import report_settings, stage_settings
 from aqbench.io import atomic_write_text
 from aqbench.report import published as pub
 from aqbench.report.aggregate import load_summary, over_seeds
@@ -223,8 +223,7 @@ def converged_lines(summary, task):
 
 def deviation(settings, task):
     """The task's deviation from the papers' data, in words (data.train_from_eval), or None."""
-    data = {**(settings.get("data") or {}), **((settings.get("task_overrides") or {}).get(task, {}).get("data") or {})}
-    share = data.get("train_from_eval")
+    share = stage_settings({"data": {}, "task_overrides": {}, **settings}, "data", task).get("train_from_eval")
     if not share:
         return None
     return (
