@@ -20,8 +20,16 @@ def collate(rows, pad_id):
     return batch
 
 
-def batches(features, batch_size, pad_id, shuffle=False, generator=None):
-    order = torch.randperm(len(features), generator=generator).tolist() if shuffle else range(len(features))
+def by_length(features):
+    """Feature indices, shortest first: batches of similar lengths pad little (evaluation; not training, whose
+    batches stay shuffled)."""
+    return sorted(range(len(features)), key=lambda i: len(features.inputs[i]["input_ids"]))
+
+
+def batches(features, batch_size, pad_id, shuffle=False, generator=None, order=None):
+    """Padded batches in the given order of feature indices, else shuffled (seeded) or in feature order."""
+    if order is None:
+        order = torch.randperm(len(features), generator=generator).tolist() if shuffle else range(len(features))
     order = list(order)
     for i in range(0, len(order), batch_size):
         yield collate([features.inputs[j] for j in order[i : i + batch_size]], pad_id)

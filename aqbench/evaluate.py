@@ -30,6 +30,7 @@ def evaluate_model(task, model, tokenizer, data_dir, settings, splits=None):
             settings.device,
             desc=f"eval {task.name} {split}",
             mixed_precision=settings.mixed_precision,
+            sort=True,
         )
         split_scores, split_outcomes = split_metrics(task, suffix, features, outputs, examples, with_outcomes=True)
         metrics.update(split_scores)

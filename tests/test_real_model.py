@@ -51,8 +51,8 @@ def test_snakemake_plans_every_method_at_every_budget_of_the_real_config(tmp_pat
         "sst2/bert/ocs/w2-r0.02",
     ):
         assert f"runs/{run}/seed0/metrics.json" in plan.stdout
-    # per task: 3 budgets x 2 lambdas of aq and of aq_distil
-    assert "aq_search              36" in plan.stdout
+    # per task: 3 budgets of aq and of aq_distil, one lambda (chosen on SST-2's tuning split)
+    assert "aq_search              18" in plan.stdout
 
 
 @pytest.mark.e2e
@@ -69,7 +69,7 @@ def test_the_real_pipeline_runs_end_to_end_on_the_pretrained_model(tmp_path):
         "train": {"epochs": 1, "max_steps": 6, "batch_size": 16, "max_length": 32},
         "lq": {"bits": [2]},
         "qbert": {"uniform_bits": [2], "budgets": [2.47]},
-        "aq": {"epochs": 2, "steps_per_epoch": 2, "batch_size": 8},
+        "aq": {"epochs": 2, "steps_per_epoch": 2, "batch_size": 8, "tune": {"size_weight": [1.0, 3.0]}},
         "hessian": {"subsamples": 1, "fraction": 0.1, "max_iter": 3},
         "qat": {"max_steps": 2},
         "onnx": {"latency": {"length": 32, "seconds": 0.01}},

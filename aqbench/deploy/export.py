@@ -66,7 +66,7 @@ def export_onnx(task, checkpoint_dir, run_dir, data_dir, settings, threads=1, li
     batch, pad = settings.eval_batch_size, tokenizer.pad_token_id
     splits, torch_metrics, counts = [], {}, {}
     for split, suffix, examples, features in eval_features(task, tokenizer, data_dir, settings, limit):
-        outputs = predict(model, features, batch, pad, "cpu", desc=f"pytorch {task.name} {split}")
+        outputs = predict(model, features, batch, pad, "cpu", desc=f"pytorch {task.name} {split}", sort=True)
         torch_metrics.update(split_metrics(task, suffix, features, outputs, examples))
         splits.append((split, suffix, examples, features, outputs))
         counts[split] = len(examples)
@@ -84,7 +84,7 @@ def export_onnx(task, checkpoint_dir, run_dir, data_dir, settings, threads=1, li
         sess = session(data, threads, what=f"the {name} ONNX model of {run_dir}")
         metrics, parity = {}, []
         for split, suffix, examples, features, reference in splits:
-            outputs = ort_predict(sess, features, batch, pad, desc=f"onnx {name} {task.name} {split}")
+            outputs = ort_predict(sess, features, batch, pad, desc=f"onnx {name} {task.name} {split}", sort=True)
             metrics.update(split_metrics(task, suffix, features, outputs, examples))
             parity.append(compare(task.kind, features, reference, outputs, examples))
         exact = assignment is None or FORMS[name].exact

@@ -60,7 +60,7 @@ def runner(sess):
     return run
 
 
-def predict(sess, features, batch_size, pad_id, desc="eval onnx"):
+def predict(sess, features, batch_size, pad_id, desc="eval onnx", sort=False):
     from aqbench.prediction import predict_with
 
-    return predict_with(runner(sess), features, batch_size, pad_id, desc)
+    return predict_with(runner(sess), features, batch_size, pad_id, desc, sort)

@@ -9,7 +9,7 @@ rule finetune:
         f"{R}/logs/finetune/{{task}}/{{model}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/finetune/{{task}}/{{model}}/seed{{seed}}.tsv"
-    threads: config["threads"]["train"]
+    threads: config["threads"]["finetune"] or config["threads"]["train"]
     resources:
         mem_mb=resource("finetune", "mem_mb", 4000),
         runtime=resource("finetune", "runtime", 60),
