@@ -346,13 +346,15 @@ def cmd_check_report(args):
 
 
 def cmd_make_model(args):
-    from aqbench.config import load_file, stage_settings
+    from aqbench.config import check_architecture, load_file, stage_settings
     from aqbench.data import load_examples
-    from aqbench.models import make_model_dir, texts
+    from aqbench.models import SMALL_ARCHITECTURE, make_model_dir, texts
     from aqbench.settings import Data
     from aqbench.tasks import get_task
 
     config = load_file(args.config)
+    # before the tokenizer is learned: BertConfig takes unknown arguments silently
+    check_architecture(config, {**SMALL_ARCHITECTURE, **args.architecture}, "--architecture", "")
     corpus, counts = [], {}
     for name in config["tasks"]:  # one tokenizer for every task of the config, learned on their training text
         task = get_task(name)

@@ -188,7 +188,7 @@ def load(config, schema_path=None):
             "local or hub for models.bert"
         )
     for name, spec in config["models"].items():
-        _check_architecture(config, name, spec["architecture"])
+        check_architecture(config, spec["architecture"], f"models.{name}.architecture")
     from aqbench.data import check_one_eval_split
     from aqbench.tasks import get_task
 
@@ -316,14 +316,15 @@ def _is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _check_architecture(config, name, arch):
-    """models.<name>.architecture: BertConfig's arguments only, with values a BERT can be built from."""
+def check_architecture(config, arch, where, error="config error: "):
+    """BertConfig arguments (models.<name>.architecture, make-model's --architecture): BertConfig's own only,
+    with values a BERT can be built from, for the config's tasks. where: what the messages call them;
+    error: what they start with."""
     if not arch:
         return
-    where = f"models.{name}.architecture"
     for key in sorted(arch):
         if key in NOT_YOURS:
-            raise AqbenchError(f"config error: {key!r} at {where} {NOT_YOURS[key]}. Fix: remove it from {where}")
+            raise AqbenchError(f"{error}{key!r} at {where} {NOT_YOURS[key]}. Fix: remove it from {where}")
     allowed = sorted(bert_arguments() - set(NOT_YOURS))
     unknown = sorted(set(arch) - set(allowed))
     if unknown:
@@ -332,13 +333,13 @@ def _check_architecture(config, name, arch):
         close = difflib.get_close_matches(unknown[0], allowed, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise AqbenchError(
-            f"config error: unknown key {', '.join(map(repr, unknown))} in {where}; allowed keys "
+            f"{error}unknown key {', '.join(map(repr, unknown))} in {where}; allowed keys "
             f"(transformers.BertConfig's, an encoder's): {', '.join(allowed)}. Fix: use one of them{hint}"
         )
     for key in POSITIVE_SIZES:
         if key in arch and not (_is_int(arch[key]) and arch[key] >= 1):
             raise AqbenchError(
-                f"config error: {arch[key]!r} at {where}.{key} is not a positive integer. Fix: set "
+                f"{error}{arch[key]!r} at {where}.{key} is not a positive integer. Fix: set "
                 f"{where}.{key} to an integer of at least 1"
             )
     for key in PROBABILITIES:
@@ -346,20 +347,20 @@ def _check_architecture(config, name, arch):
             continue
         if not (_is_number(arch[key]) and 0 <= arch[key] < 1):
             raise AqbenchError(
-                f"config error: {arch[key]!r} at {where}.{key} is not a dropout probability in "
+                f"{error}{arch[key]!r} at {where}.{key} is not a dropout probability in "
                 f"[0, 1). Fix: set {where}.{key} to a number from 0 (no dropout) to below 1"
             )
     for key in POSITIVE_NUMBERS:
         if key in arch and not (_is_number(arch[key]) and arch[key] > 0):
             raise AqbenchError(
-                f"config error: {arch[key]!r} at {where}.{key} is not a positive number. Fix: set {where}.{key} above 0"
+                f"{error}{arch[key]!r} at {where}.{key} is not a positive number. Fix: set {where}.{key} above 0"
             )
     if "hidden_act" in arch:
         from transformers.activations import ACT2FN  # imports torch: only when an activation is named
 
         if arch["hidden_act"] not in ACT2FN:
             raise AqbenchError(
-                f"config error: {arch['hidden_act']!r} at {where}.hidden_act is not an activation "
+                f"{error}{arch['hidden_act']!r} at {where}.hidden_act is not an activation "
                 f"transformers knows; use one of: {', '.join(sorted(ACT2FN))}. Fix: set {where}.hidden_act "
                 "to one of them (BERT's is gelu)"
             )
@@ -369,14 +370,14 @@ def _check_architecture(config, name, arch):
     hidden, heads = (arch.get(k, getattr(default, k)) for k in ("hidden_size", "num_attention_heads"))
     if hidden % heads:
         raise AqbenchError(
-            f"config error: hidden_size {hidden} at {where}.hidden_size is not divisible by num_attention_heads "
+            f"{error}hidden_size {hidden} at {where}.hidden_size is not divisible by num_attention_heads "
             f"{heads} (each head gets hidden_size / num_attention_heads dimensions). Fix: set "
             f"{where}.hidden_size to a multiple of {heads} or num_attention_heads to a divisor of {hidden}"
         )
     pairs = [t for t in config["tasks"] if _segments(t) > 1]
     if pairs and arch.get("type_vocab_size", default.type_vocab_size) < 2:
         raise AqbenchError(
-            f"config error: type_vocab_size {arch['type_vocab_size']} at {where}.type_vocab_size cannot tell the two "
+            f"{error}type_vocab_size {arch['type_vocab_size']} at {where}.type_vocab_size cannot tell the two "
             f"segments of {', '.join(pairs)} apart (token types 0 and 1). Fix: set {where}.type_vocab_size "
             "to at least 2"
         )
@@ -385,7 +386,7 @@ def _check_architecture(config, name, arch):
     except Exception as e:  # noqa: BLE001 - whatever BertConfig refuses, said in one line
         detail = " ".join(str(e).split())
         raise AqbenchError(
-            f"config error: {where} is not a valid BertConfig ({detail}). Fix: correct that value in {where}"
+            f"{error}{where} is not a valid BertConfig ({detail}). Fix: correct that value in {where}"
         ) from None
 
 

@@ -88,6 +88,21 @@ def test_make_model_saves_a_local_model_directory_that_fine_tuning_can_load(tmp_
     assert tok.tokenize("the film is") == ["the", "film", "is"]  # words of the synthetic training text
 
 
+def test_make_model_refuses_an_architecture_bertconfig_would_silently_ignore(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "tasks: [sst2]\nmethods: [fp]\nmodels: {bert: {source: local, path: m}}\n"
+        "data: {source: synthetic, synthetic: {n_train: 50, n_eval: 5}}\n"
+    )
+    for arch, said in (
+        ('{"hiden_size": 64}', "unknown key 'hiden_size' in --architecture"),
+        ('{"num_attention_heads": 3}', "hidden_size 256 at --architecture.hidden_size is not divisible"),  # default 256
+    ):
+        out = aqbench("make-model", "--config", str(cfg), "--out", str(tmp_path / "m"), "--architecture", arch)
+        assert out.returncode == 2 and said in out.stderr and "config error" not in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
+
+
 def test_check_report_without_playwright_is_one_line_naming_the_install(tmp_path):
     report = tmp_path / "report.html"
     report.write_text("<!doctype html><title>report</title>")

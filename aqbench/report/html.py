@@ -28,7 +28,7 @@ def _inline_png(path):
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode() if path.is_file() else None
 
 
-def run_files(run_dir, method, budget):
+def run_files(run_dir, method):
     """[(label, path)] of what documents a run, where it exists: the log of the job that made it (the paths
     workflow/rules/*.smk give), the search's log for AQ, the assignment, the metrics and the packed-file record."""
     run_dir = Path(run_dir)
@@ -62,7 +62,7 @@ def _links(summary, task, table, out_dir):
                     "seed": int(run.seed),
                     "files": [
                         {"label": label, "href": _href(path, out_dir)}
-                        for label, path in run_files(run.run_dir, r.method, r.budget)
+                        for label, path in run_files(run.run_dir, r.method)
                     ],
                 }
                 for run in mine.itertuples()
