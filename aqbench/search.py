@@ -43,7 +43,7 @@ from aqbench.quant.supernet import (
     to_supernet,
 )
 from aqbench.tasks.kinds import featurize
-from aqbench.train import _no_decay
+from aqbench.train import weight_groups
 from aqbench.versions import versions
 
 log = logging.getLogger(__name__)
@@ -132,13 +132,7 @@ def optimizers(model, cfg):
     arch = arch_parameters(model)
     arch_ids = {id(p) for p in arch}
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in arch_ids]
-    w_opt = torch.optim.AdamW(
-        [
-            {"params": [p for n, p in named if not _no_decay(n)], "weight_decay": cfg.weight_decay},
-            {"params": [p for n, p in named if _no_decay(n)], "weight_decay": 0.0},
-        ],
-        lr=cfg.lr,
-    )
+    w_opt = torch.optim.AdamW(weight_groups(named, cfg.weight_decay), lr=cfg.lr)
     if cfg.arch_optimizer == "adam":
         a_opt = torch.optim.Adam(arch, lr=cfg.arch_lr)
     else:

@@ -34,12 +34,8 @@ def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="trai
     total = steps_per_epoch * settings.epochs
     if settings.max_steps:
         total = min(total, settings.max_steps)
-    decay = [p for n, p in model.named_parameters() if p.requires_grad and not _no_decay(n)]
-    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and _no_decay(n)]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=settings.lr,
-    )
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(weight_groups(named, settings.weight_decay), lr=settings.lr)
     warmup = int(settings.warmup_ratio * total)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
@@ -88,5 +84,13 @@ def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="trai
     }
 
 
-def _no_decay(name):
-    return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+def weight_groups(named, weight_decay):
+    """AdamW's parameter groups of (name, parameter) pairs: biases and LayerNorm weights without decay (BERT's)."""
+
+    def no_decay(name):
+        return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+
+    return [
+        {"params": [p for n, p in named if not no_decay(n)], "weight_decay": weight_decay},
+        {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0},
+    ]
