@@ -236,7 +236,13 @@ def _export_onnx(task, run, train, args):
     _result(
         f"{run}: model.onnx ({r['form']}) encoder {r['onnx_mb']:.4f} MB as ONNX Runtime holds it; {main} "
         f"{r['metrics_onnx'][main]:.2f} (PyTorch {r['metrics_torch'][main]:.2f}), outputs within "
-        f"{r['max_abs_diff']:.2g}, {r['changed']} predictions changed ({r['near_ties']} near ties)"
+        f"{r['max_abs_diff']:.2g}, {r['changed']} predictions changed ({r['near_ties']} near ties"
+        + (
+            f", within what rounding moves PyTorch's own outputs: {r['perturbed_max_diff']:.2g}"
+            if r.get("like_rounding")
+            else ""
+        )
+        + ")"
         + (f"; other forms: {others}" if others else "")
     )
 

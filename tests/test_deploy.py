@@ -315,6 +315,32 @@ def test_parity_counts_near_ties_and_real_changes():
     assert r["max_abs_diff"] == pytest.approx(0.2)
 
 
+def test_parity_cap_widens_only_for_differences_like_the_measured_rounding():
+    from aqbench.deploy.parity import compare
+    from aqbench.tasks.kinds.features import Features
+
+    rng = np.random.default_rng(0)
+    ref = [{"logits": np.array([5.0, 0.0]) + rng.normal(0, 1, 2)} for _ in range(40)]
+    ref[0] = {"logits": np.array([2.0, 1.5])}  # a margin of 0.5
+
+    def shifted(scale, flip):
+        out = [{"logits": r["logits"] + rng.normal(0, scale, 2)} for r in ref]
+        out[0] = {"logits": np.array([2.0, 1.5]) + flip}
+        return out
+
+    ort = shifted(0.02, [-0.3, 0.3])  # the near-tie flips with a difference of 0.3, far above 1% of the scale
+    perturbed = shifted(0.03, [-0.35, 0.0])  # rounding alone moves PyTorch's outputs as much
+    alone = compare("classification", Features(ref, list(range(40))), ref, ort, [{}] * 40)
+    assert (alone["changed"], alone["unexplained"]) == (1, 1) and alone["cap"] < 0.1
+    measured = compare("classification", Features(ref, list(range(40))), ref, ort, [{}] * 40, perturbed)
+    assert (measured["changed"], measured["near_ties"], measured["unexplained"]) == (1, 1, 0)
+    assert measured["like_rounding"] and measured["cap"] == pytest.approx(measured["perturbed_max_diff"])
+    # a broken export moves every output by far more than rounding does: the cap stays at 1% of the scale
+    broken = shifted(1.0, [-0.3, 0.3])
+    r = compare("classification", Features(ref, list(range(40))), ref, broken, [{}] * 40, perturbed)
+    assert not r["like_rounding"] and r["cap"] == alone["cap"] and r["unexplained"] >= 1
+
+
 @pytest.fixture(scope="module")
 def trained_runs(tmp_path_factory):
     """A tiny classifier fine-tuned on synthetic SST-2, its FP run and an LQ w2 run, the latter packed."""
@@ -406,7 +432,29 @@ def test_a_disagreeing_export_fails_and_writes_nothing(trained_runs, monkeypatch
     with pytest.raises(AqbenchError, match=r"lq: ONNX Runtime \(exact form\) disagrees with the PyTorch run") as e:
         export_onnx(task, tmp / "model", tmp / "lq", tmp / "data", train)
     assert "nothing was written" in str(e.value) and "\n" not in str(e.value)
+    # the changes went past 1% of the scale, so rounding's reach was measured, and it excuses none of them
+    assert "a float perturbation of PyTorch's run moved its outputs by up to" in str(e.value)
     assert {f: (tmp / "lq" / f).read_bytes() for f in before} == before  # the previous export is kept
+
+
+def test_perturbed_prediction_is_seeded_small_and_leaves_the_model_as_it_was(trained_runs):
+    from aqbench.deploy.sensitivity import perturbed_predict
+    from aqbench.evaluate import eval_features
+    from aqbench.prediction import predict
+    from aqbench.runs import load_run
+
+    task, tmp, train = trained_runs
+    model, tokenizer, _, _ = load_run(task, tmp / "model", tmp / "fp")
+    _, _, _, features = next(iter(eval_features(task, tokenizer, tmp / "data", train, 20)))
+    pad = tokenizer.pad_token_id
+    before = predict(model, features, 8, pad, "cpu", sort=True)
+    first, again = (perturbed_predict(model, features, 8, pad, seed=3) for _ in range(2))
+    after = predict(model, features, 8, pad, "cpu", sort=True)
+    moved = max(float(np.abs(p["logits"] - b["logits"]).max()) for p, b in zip(first, before))
+    scale = max(float(np.abs(b["logits"]).max()) for b in before)
+    assert 0 < moved < 1e-4 * scale  # an FP model: the perturbation stays at the float level
+    assert all(np.array_equal(a["logits"], b["logits"]) for a, b in zip(first, again))
+    assert all(np.array_equal(a["logits"], b["logits"]) for a, b in zip(after, before))  # hooks removed
 
 
 def test_latency_stage_times_every_form_beside_the_baseline(trained_runs):
