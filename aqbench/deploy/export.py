@@ -5,7 +5,8 @@ run's from its checkpoint. Every form of the run (aqbench.deploy.forms) is evalu
 with the task's metric, on the same features as the PyTorch run; the exact forms must agree with it (metric
 within MAX_GAP points unless near ties moved it, no changed prediction that rounding does not explain,
 aqbench.deploy.parity; where 1% of the outputs' scale explains too little, one more PyTorch pass measures how
-far rounding moves this model, aqbench.deploy.sensitivity), or the job fails and writes nothing. onnx.json records the sizes, both backends' metrics and the differences.
+far rounding moves this model, aqbench.deploy.sensitivity), or the job fails and writes nothing. onnx.json
+records the sizes, both backends' metrics and the differences.
 """
 
 import json
@@ -16,6 +17,8 @@ from aqbench.errors import AqbenchError
 
 MAX_GAP = 0.1  # points of a metric: ORT and PyTorch further apart than this means the export is wrong
 MB = 2**20
+# the parity record's fields when rounding's reach was measured (aqbench.deploy.parity.compare with perturbed)
+MEASURED = ("perturbed_max_diff", "typical_diff", "perturbed_typical_diff")
 
 
 def is_quantized(assignment):
@@ -112,7 +115,7 @@ def export_onnx(task, checkpoint_dir, run_dir, data_dir, settings, threads=1, li
         }
         measured = [p for p in parity if "perturbed_max_diff" in p]
         if measured:  # the rounding yardstick was measured (aqbench.deploy.sensitivity)
-            for key in ("perturbed_max_diff", "typical_diff", "perturbed_typical_diff"):
+            for key in MEASURED:
                 results[name][key] = max(p[key] for p in measured)
             results[name]["like_rounding"] = all(p["like_rounding"] for p in measured)
         if exact:
@@ -132,11 +135,7 @@ def export_onnx(task, checkpoint_dir, run_dir, data_dir, settings, threads=1, li
         "metrics_torch": torch_metrics,
         "metrics_onnx": first["metrics"],
         **{k: first[k] for k in ("max_abs_diff", "max_abs_output", "changed", "near_ties", "unexplained", "cap")},
-        **{
-            k: first[k]
-            for k in ("perturbed_max_diff", "typical_diff", "perturbed_typical_diff", "like_rounding")
-            if k in first
-        },
+        **{k: first[k] for k in (*MEASURED, "like_rounding") if k in first},
         "forms": results,
         "eval_examples": counts,
         "seconds": time.time() - start,

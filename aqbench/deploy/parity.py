@@ -12,7 +12,7 @@ export is wrong.
 
 On a deep model with quantized activations rounding flips cascade, and the differences rounding explains grow
 far beyond 1% of the scale. Given the PyTorch run's outputs under a perturbation of its float arithmetic
-(aqbench.deploy.sensitivity), the cap is instead the largest difference the perturbation caused, provided the
+(aqbench.deploy.sensitivity), the cap rises to the largest difference the perturbation caused, provided the
 other backend's differences look like it: their 90th percentile at most NOISE_FACTOR times the perturbed
 copy's. A broken export moves most outputs and keeps the 1% cap.
 """
