@@ -55,9 +55,11 @@ def _norm(vs):
     return math.sqrt(sum(float((x * x).sum()) for x in vs))
 
 
-def top_eigenvalue(model, batch_list, params, max_iter=50, tol=1e-4, generator=None):
+def top_eigenvalue(model, batch_list, params, max_iter=50, tol=1e-4, generator=None, history=None):
     """(lambda, iterations): the Hessian eigenvalue of largest magnitude, by power iteration from a seeded
-    random start, stopping when the Rayleigh quotient changes by less than tol (relative).
+    random start, stopping when the Rayleigh quotient changes by less than tol (relative). `history`, a list,
+    receives the Rayleigh quotient of every iteration: a run at a small tol then tells what any larger tol or
+    smaller cap would have returned (`stopped_at`), which the Hessian budget study uses.
 
     When the data is one batch, the gradient's graph is built once and reused by every iteration (one backward
     per product instead of forward + two backwards), as PyHessian does; with several batches each product
@@ -78,6 +80,8 @@ def top_eigenvalue(model, batch_list, params, max_iter=50, tol=1e-4, generator=N
                 for h in torch.autograd.grad(sum((g * x).sum() for g, x in zip(grads, v)), params, retain_graph=True)
             ]
         new = sum(float((a * b).sum()) for a, b in zip(hv, v))
+        if history is not None:
+            history.append(new)
         norm = _norm(hv)
         if norm == 0:
             return 0.0, i
@@ -88,27 +92,48 @@ def top_eigenvalue(model, batch_list, params, max_iter=50, tol=1e-4, generator=N
     return lam, max_iter
 
 
-def spectrum(task, checkpoint_dir, data_dir, settings, train_settings, seed, out_path):
-    """The hessian stage: every block's top eigenvalue on `subsamples` random subsets of `fraction` of the
-    training features; writes spectrum.json (every lambda, iterations, mean, std, sensitivity)."""
-    start = time.time()
+def stopped_at(history, max_iter, tol):
+    """(lambda, iterations) that top_eigenvalue would have returned with this cap and tolerance, read off the
+    Rayleigh quotients of a run with a cap at least as large and a tolerance at most as large."""
+    for i in range(1, min(max_iter, len(history))):
+        if abs(history[i] - history[i - 1]) <= tol * max(abs(history[i - 1]), 1e-12):
+            return history[i], i + 1
+    i = min(max_iter, len(history))
+    return history[i - 1], i
+
+
+def subsample_batches(features, n, generator, batch_size, pad_id, device):
+    """Batches of n features drawn at random (without replacement) from `features`."""
+    chosen = torch.randperm(len(features), generator=generator)[:n].tolist()
+    subset = type(features)([features.inputs[i] for i in chosen], chosen)
+    return [to(b, device) for b in batches(subset, batch_size, pad_id)]
+
+
+def load_for_hessian(task, checkpoint_dir, data_dir, train_settings):
+    """(model in eval mode with eager attention and frozen weights, training features, device)."""
     device = pick_device(train_settings.device)
     model, tokenizer = load_checkpoint(task, checkpoint_dir)
     model.set_attn_implementation("eager")
     model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
     features = featurize(task, load_split(data_dir, "train"), tokenizer, train_settings)
+    return model, tokenizer, features, device
+
+
+def spectrum(task, checkpoint_dir, data_dir, settings, train_settings, seed, out_path):
+    """The hessian stage: every block's top eigenvalue on `subsamples` random subsets of `fraction` of the
+    training features; writes spectrum.json (every lambda, iterations, mean, std, sensitivity)."""
+    start = time.time()
+    model, tokenizer, features, device = load_for_hessian(task, checkpoint_dir, data_dir, train_settings)
     n = max(1, round(settings.fraction * len(features)))
     gen = torch.Generator().manual_seed(seed)
     blocks = block_weights(model)
-    for p in model.parameters():
-        p.requires_grad_(False)
     eigen = {name: [] for name, _ in blocks}
     iters = {name: [] for name, _ in blocks}
     bar = Progress(settings.subsamples * len(blocks), f"hessian {task.name}")
     for s in range(settings.subsamples):
-        chosen = torch.randperm(len(features), generator=gen)[:n].tolist()
-        subset = type(features)([features.inputs[i] for i in chosen], chosen)
-        batch_list = [to(b, device) for b in batches(subset, settings.batch_size, tokenizer.pad_token_id)]
+        batch_list = subsample_batches(features, n, gen, settings.batch_size, tokenizer.pad_token_id, device)
         for name, params in blocks:
             for p in params:
                 p.requires_grad_(True)

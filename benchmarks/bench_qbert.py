@@ -1,7 +1,9 @@
 """Q-BERT's Hessian spectrum, measured in one run: the cost of one Hessian-vector product (HVP) relative to one
 training step on the same batch, the HVPs each block needs to converge, the whole spectrum's time, for the
-demo model and for a BERT-base-shaped random model on a small batch; and, if PyHessian is installed
-(`pip install pyhessian`), PyHessian's top eigenvalue and time for the same block, side by side.
+demo model and for a BERT-base-shaped random model on a small batch; the three ways to compute an HVP (double
+backward, as aqbench.hessian.hvp does; double backward reusing one batch's gradient graph, as top_eigenvalue
+does for one batch; forward-over-reverse, torch.func.jvp of torch.func.grad) with their largest difference; and,
+if PyHessian is installed (`pip install pyhessian`), PyHessian's top eigenvalue and time for the same block.
 
     .venv/bin/python benchmarks/bench_qbert.py [--threads 1]
 
@@ -59,6 +61,26 @@ def train_step(model, batch):
     return step
 
 
+def forward_over_reverse_hvp(model, batch, params, v):
+    """H v by forward-mode differentiation of the reverse-mode gradient (torch.func.jvp of torch.func.grad)."""
+    from torch.func import functional_call, grad, jvp
+
+    names = {id(p): n for n, p in model.named_parameters()}
+    keys = [names[id(p)] for p in params]
+    rest = {n: p for n, p in model.named_parameters()}
+
+    def loss(ps):
+        return functional_call(model, {**rest, **dict(zip(keys, ps))}, kwargs=batch).loss
+
+    return list(jvp(grad(loss), (tuple(p.detach() for p in params),), (tuple(v),))[1])
+
+
+def cached_graph_hvp(model, batch, params):
+    """H v with one batch's gradient graph built once and reused (one backward per product)."""
+    grads = torch.autograd.grad(model(**batch).loss, params, create_graph=True)
+    return lambda v: torch.autograd.grad(sum((g * x).sum() for g, x in zip(grads, v)), params, retain_graph=True)
+
+
 def only(model, params):
     """Make `params` the only parameters that require gradients (what a block's Hessian is about)."""
     for q in model.parameters():
@@ -105,7 +127,7 @@ def main():
     print(f"tol {args.tol}, at most {args.max_iter} iterations, {args.threads} thread(s); random weights and tokens\n")
     print("| model | batch | train step s | one HVP (block 0) s | HVP / step | HVPs per block | spectrum s |")
     print("|---|---|---|---|---|---|---|")
-    side = []
+    side, ways = [], []
     for name, (arch, batch_size, length) in SHAPES.items():
         model, batch = model_and_batch(arch, batch_size, length)
         step = median_seconds(train_step(model, batch), 3)
@@ -115,6 +137,16 @@ def main():
         only(model, params)
         v = [torch.randn_like(q) for q in params]
         one = median_seconds(lambda: hvp(model, [batch], params, v), 3)
+        reuse = cached_graph_hvp(model, batch, params)
+        reused = median_seconds(lambda: reuse(v), 3)
+        fwd = median_seconds(lambda: forward_over_reverse_hvp(model, batch, params, v), 3)
+        ref = hvp(model, [batch], params, v)
+        diff = max(
+            float((a - b).abs().max() / a.abs().max())
+            for other in (forward_over_reverse_hvp(model, batch, params, v), reuse(v))
+            for a, b in zip(ref, other)
+        )
+        ways.append((name, one, reused, fwd, diff))
         iters, start = [], time.perf_counter()
         for _, block_params in blocks:
             only(model, block_params)
@@ -135,6 +167,13 @@ def main():
             ours_t = time.perf_counter() - start
             theirs, theirs_t = pyhessian_top(model, batch, params, args.tol, args.max_iter)
             side.append((name, lam0, ours_t, theirs, theirs_t))
+    print(
+        "\n| model | double backward s | reusing the gradient graph s | forward-over-reverse s | "
+        "fwd-over-rev / double backward | largest relative difference |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, one, reused, fwd, diff in ways:
+        print(f"| {name} | {one:.3f} | {reused:.3f} | {fwd:.3f} | {fwd / one:.2f} | {diff:.1e} |")
     print()
     if have_pyhessian:
         print("| model | block 0: aqbench lambda | time s | PyHessian lambda | time s | PyHessian / aqbench time |")

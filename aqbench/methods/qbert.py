@@ -36,14 +36,21 @@ def block_perturbation(model, assignment, blocks, bit_set):
     return out
 
 
+def allocation_inputs(model, budget, settings, block_names):
+    """(uniform assignment at the smallest width, {block: {bits: size}}, the budget in bits): what an allocation
+    rule needs besides the sensitivities."""
+    cfg = settings.qbert
+    assignment = uniform_assignment(model, min(cfg.bits), settings, "qbert", budget)
+    costs = block_costs(assignment, block_names, cfg.bits)
+    numel = sum(l.shape[0] * l.shape[1] for l in assignment.layers.values())
+    return assignment, costs, average_bits(budget, "qbert") * numel
+
+
 def mixed_assignment(model, budget, settings, spectrum):
     """One bit-width per block from the spectrum's sensitivities, within the budget."""
     cfg = settings.qbert
-    assignment = uniform_assignment(model, min(cfg.bits), settings, "qbert", budget)
     sens = {b["name"]: b["sensitivity"] for b in spectrum["blocks"]}
-    costs = block_costs(assignment, list(sens), cfg.bits)
-    numel = sum(l.shape[0] * l.shape[1] for l in assignment.layers.values())
-    budget_bits = average_bits(budget, "qbert") * numel
+    assignment, costs, budget_bits = allocation_inputs(model, budget, settings, list(sens))
     if cfg.rule == "ilp":
         bits = ilp_allocation(
             sens, block_perturbation(model, assignment, list(sens), cfg.bits), costs, budget_bits, cfg.bits

@@ -12,7 +12,7 @@ from torch import nn
 
 from aqbench.errors import AqbenchError
 from aqbench.quant.ocs import expand
-from aqbench.quant.quantizer import FULL_PRECISION, get_grid, quantize_rows, quantize_tensor
+from aqbench.quant.quantizer import FULL_PRECISION, get_grid, quantize_rows, quantize_tensor, row_plan
 
 
 class ActQuantizer(nn.Module):
@@ -73,7 +73,15 @@ class ActQuantizer(nn.Module):
                 "activation ranges were never calibrated: run aqbench.quant.calibrate(model, batches) "
                 "before evaluating a model with quantized activations"
             )
-        return quantize_tensor(x, self.bits, self.lo, self.hi, self.grid)
+        return quantize_tensor(x, self.bits, self.lo, self.hi, self.grid, self._steps(x.device))
+
+    _steps_cache = None
+
+    def _steps(self, device):
+        """The grid's steps at self.bits as a tensor, made once per bit-width and device."""
+        if self._steps_cache is None or self._steps_cache[0] != (self.bits, device):
+            self._steps_cache = ((self.bits, device), self.grid.steps(torch.tensor(float(self.bits), device=device)))
+        return self._steps_cache[1]
 
     def extra_repr(self):
         return f"bits={self.bits}, grid={self.grid.name}"
@@ -94,7 +102,16 @@ class _CachedWeight(nn.Module):
         return self._cache[1]
 
     def _quantize(self):
-        return quantize_rows(self.weight, self.bits, self.grid)
+        return quantize_rows(self.weight, self.bits, self.grid, plan=self._plan())
+
+    _plan_cache = None
+
+    def _plan(self):
+        """The bits' row_plan, kept while the bits tensor is unchanged (it is set once per run)."""
+        key = (self.bits._version, self.bits.data_ptr(), self.weight.dtype, self.weight.device, self.weight.shape[0])
+        if self._plan_cache is None or self._plan_cache[0] != key:
+            self._plan_cache = (key, row_plan(self.bits, self.weight.shape[0], self.grid, key[2], key[3]))
+        return self._plan_cache[1]
 
 
 class QuantLinear(_CachedWeight):
@@ -144,7 +161,7 @@ class QuantLinear(_CachedWeight):
             raise AqbenchError(
                 "a clipped QuantLinear has no clipping ranges: set w_lo / w_hi (or load the run's state)"
             )
-        return quantize_rows(self.weight, self.bits, self.grid, self.w_lo, self.w_hi)
+        return quantize_rows(self.weight, self.bits, self.grid, self.w_lo, self.w_hi, plan=self._plan())
 
     def expand_input(self, x):
         if self.in_factor is not None:

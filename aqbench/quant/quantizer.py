@@ -52,11 +52,6 @@ def get_grid(name):
     return GRIDS[name]
 
 
-def ste(x, x_hat):
-    """Forward x_hat, backward identity."""
-    return x + (x_hat - x).detach()
-
-
 def step_size(lo, hi, steps):
     """The grid's step over [lo, hi]: the one formula every rounding path (and the packed export) uses."""
     return ((hi - lo) / steps).clamp_min(1e-12)
@@ -72,7 +67,27 @@ def group_ranges(w, groups, grid, lo=None, hi=None):
 def fake_quant(x, lo, hi, steps):
     """Round x onto `steps` equal steps over [lo, hi] (broadcastable tensors), values clamped to the range."""
     scale = step_size(lo, hi, steps)
-    return torch.minimum(torch.round((x - lo) / scale).clamp_min(0), steps) * scale + lo
+    q = (x - lo).div_(scale).round_().clamp_min_(0)  # in place on one new tensor: the same arithmetic, one buffer
+    return torch.minimum(q, steps, out=q).mul_(scale).add_(lo)
+
+
+class _FakeQuantSTE(torch.autograd.Function):
+    """x + (fake_quant(x, lo, hi, steps) - x).detach() to the bit, as one autograd node: the rounding's ops are
+    not recorded and the backward is the identity for x (lo, hi and steps are constants). Training steps on small
+    matrices spend more time recording and replaying those ops than computing them."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi, steps):
+        return fake_quant(x, lo, hi, steps).sub_(x).add_(x)  # x + (x_hat - x), as ste computes it
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None, None, None
+
+
+def fake_quant_ste(x, lo, hi, steps):
+    """fake_quant with the straight-through gradient (d x_hat / d x = 1)."""
+    return _FakeQuantSTE.apply(x, lo.detach(), hi.detach(), steps.detach())
 
 
 def group_index(rows, groups):
@@ -91,8 +106,7 @@ def group_minmax(w, groups):
     groups = min(groups, rows)
     flat = w.detach().reshape(rows, -1)
     if rows % groups == 0:
-        blocks = flat.reshape(groups, -1)
-        return blocks.amin(1), blocks.amax(1)
+        return torch.aminmax(flat.reshape(groups, -1), dim=1)
     idx = group_index(rows, groups).to(w.device)
     row_lo, row_hi = flat.amin(1), flat.amax(1)
     lo = torch.full((groups,), float("inf"), device=w.device, dtype=w.dtype).scatter_reduce(0, idx, row_lo, "amin")
@@ -100,34 +114,60 @@ def group_minmax(w, groups):
     return lo, hi
 
 
-def quantize_rows(w, bits, grid, lo=None, hi=None):
+@dataclass(frozen=True)
+class RowPlan:
+    """What a bit-width vector means for a weight of `rows` rows, worked out once per vector: which group each
+    row is in (None when the groups split the rows evenly and a view serves), the bits and grid steps per row (or
+    per group), and whether any group is pruned or left in FP. Modules keep theirs while their bits stay."""
+
+    groups: int
+    index: torch.Tensor | None
+    row_bits: torch.Tensor
+    steps: torch.Tensor
+    all_full: bool
+    special: bool
+
+
+def row_plan(bits, rows, grid, dtype=torch.float32, device=None):
+    bits = torch.as_tensor(bits, device=device)
+    groups = bits.numel()
+    index = None if rows % groups == 0 else group_index(rows, groups).to(bits.device)
+    row_bits = (bits if index is None else bits[index]).to(dtype).unsqueeze(1)
+    return RowPlan(
+        groups,
+        index,
+        row_bits,
+        grid.steps(row_bits.clamp(1, FULL_PRECISION - 1)),
+        bool((bits >= FULL_PRECISION).all()),
+        bool(((bits == 0) | (bits >= FULL_PRECISION)).any()),
+    )
+
+
+def quantize_rows(w, bits, grid, lo=None, hi=None, plan=None):
     """Fake-quantize a 2-D tensor group-wise, with the STE.
 
     bits: one bit-width per group (a 1-D integer tensor or a list; its length is the number of groups).
     lo, hi: optional per-group ranges (e.g. clipped); default each group's min and max.
+    plan: row_plan(bits, ...) when the caller keeps it (the same bits quantize the weight at every step).
     0 bits = the group is pruned (all zeros, no gradient); >= FULL_PRECISION = left as is.
     """
-    bits = torch.as_tensor(bits, device=w.device)
-    groups = bits.numel()
-    if bool((bits >= FULL_PRECISION).all()):
+    if plan is None:
+        plan = row_plan(bits, w.shape[0], grid, w.dtype, w.device)
+    if plan.all_full:
         return w
-    lo, hi = group_ranges(w, groups, grid, lo, hi)
-    rows = w.shape[0]
-    if rows % groups == 0:  # a view per group: no per-row copies of the group parameters
-        flat = w.reshape(groups, -1)
+    lo, hi = group_ranges(w, plan.groups, grid, lo, hi)
+    if plan.index is None:  # a view per group: no per-row copies of the group parameters
+        flat = w.reshape(plan.groups, -1)
     else:
-        idx = group_index(rows, groups).to(w.device)
-        flat, bits, lo, hi = w.reshape(rows, -1), bits[idx], lo[idx], hi[idx]
-    row_bits = bits.to(w.dtype).unsqueeze(1)
-    steps = grid.steps(row_bits.clamp(1, FULL_PRECISION - 1))
+        flat, lo, hi = w.reshape(w.shape[0], -1), lo[plan.index], hi[plan.index]
     lo, hi = lo.unsqueeze(1), hi.unsqueeze(1)
     if flat.requires_grad and torch.is_grad_enabled():
-        q = ste(flat, fake_quant(flat, lo, hi, steps))
+        q = fake_quant_ste(flat, lo, hi, plan.steps)
     else:
-        q = _fused_fake_quant(flat.detach(), lo, hi, steps)
-    if bool(((bits == 0) | (bits >= FULL_PRECISION)).any()):
-        q = torch.where(row_bits >= FULL_PRECISION, flat, q)
-        q = torch.where(row_bits == 0, torch.zeros_like(q), q)
+        q = _fused_fake_quant(flat.detach(), lo, hi, plan.steps)
+    if plan.special:
+        q = torch.where(plan.row_bits >= FULL_PRECISION, flat, q)
+        q = torch.where(plan.row_bits == 0, torch.zeros_like(q), q)
     return q.reshape(w.shape)
 
 
@@ -149,9 +189,12 @@ def _fused_fake_quant(x, lo, hi, steps):
     return q + lo
 
 
-def quantize_tensor(x, bits, lo, hi, grid):
-    """Per-tensor fake quantization with given scalar range (activations), with the STE."""
+def quantize_tensor(x, bits, lo, hi, grid, steps=None):
+    """Per-tensor fake quantization with given scalar range (activations), with the STE. steps: the grid's
+    steps at `bits` as a tensor, when the caller keeps it."""
     if bits >= FULL_PRECISION:
         return x
     lo, hi = grid.ranges(lo, hi)
-    return ste(x, fake_quant(x, lo, hi, grid.steps(torch.tensor(float(bits)))))
+    if steps is None:
+        steps = grid.steps(torch.tensor(float(bits)))
+    return fake_quant_ste(x, lo, hi, steps)
