@@ -214,7 +214,7 @@ def estimates(times, hvp_s, lengths, gpu_tflops):
             )
         if c["hessian"]:  # Q-BERT: the spectrum once per task
             h = config["hessian"]
-            hvps = h["subsamples"] * HVP_ITERATIONS * LAYERS
+            hvps = h["subsamples"] * min(h["max_iter"], HVP_ITERATIONS) * LAYERS
             tokens = hvps * h["fraction"] * features * train_len
             hvp_over_step = hvp_s / times[128][0]  # measured at 8 x 128, applied at the task's length
             rows.append(

@@ -5,6 +5,7 @@ quantized once and cached), QAT (STE gradients to the master weights) and every 
 """
 
 import contextlib
+import math
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +38,7 @@ class ActQuantizer(nn.Module):
 
     @property
     def calibrated(self):
-        return bool(torch.isfinite(self.lo)) and bool(torch.isfinite(self.hi))
+        return math.isfinite(self.lo.item()) and math.isfinite(self.hi.item())
 
     def reset(self):
         self.lo.fill_(float("inf"))
@@ -62,7 +63,7 @@ class ActQuantizer(nn.Module):
             return x
         if self.training:
             with torch.no_grad():
-                lo, hi = x.min(), x.max()
+                lo, hi = torch.aminmax(x)
                 if self.calibrated:
                     lo = self.lo + self.momentum * (lo - self.lo)
                     hi = self.hi + self.momentum * (hi - self.hi)
