@@ -39,8 +39,9 @@ TOLS = (1e-2, 1e-3, 1e-4)
 COUNTS = (1, 2, 3, 5, 10, 20)
 
 
-def record_histories(task, results, train, fractions, subsamples, max_iter, tol, batch_size, seed):
-    """{fraction: {"examples", "seconds", "histories": [subsample][block] -> Rayleigh quotients}}."""
+def record_histories(task, results, train, fractions, subsamples, max_iter, tol, batch_size, seed, save=None):
+    """{fraction: {"examples", "seconds", "histories": [subsample][block] -> Rayleigh quotients}}; save(record)
+    after each fraction, so a long study that stops keeps the fractions it finished."""
     base = Path(results)
     model, tokenizer, features, device = load_for_hessian(
         task, base / "models" / task.name / "bert" / "seed0", base / "data" / task.name, train
@@ -65,6 +66,8 @@ def record_histories(task, results, train, fractions, subsamples, max_iter, tol,
             histories.append(row)
             print(f"  fraction {f}: subsample {s + 1}/{subsamples} ({time.perf_counter() - start:.0f} s)", flush=True)
         out["fractions"][str(f)] = {"examples": n, "seconds": time.perf_counter() - start, "histories": histories}
+        if save:
+            save(out)
     return model, out
 
 
@@ -171,6 +174,25 @@ def main():
         record = json.loads(Path(args.read).read_text())
         model = None
     else:
+        settings_of_record = {"task": args.task, "config": args.config, "max_iter": args.max_iter, "tol": args.tol}
+        earlier = json.loads(Path(args.extend).read_text()) if args.extend else None
+        if earlier and (earlier["max_iter"], earlier["tol"]) != (args.max_iter, args.tol):
+            sys.exit(f"{args.extend} was recorded with max_iter {earlier['max_iter']}, tol {earlier['tol']}: use those")
+
+        def merged(new):
+            record = {**(earlier or new), **settings_of_record}
+            if earlier:
+                if earlier["blocks"] != new["blocks"]:
+                    sys.exit(f"{args.extend} was recorded on another model: record anew")
+                record["fractions"] = {**earlier["fractions"], **new["fractions"]}
+            return record
+
+        def save(new):
+            path = Path(args.out or args.extend)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(merged(new)))
+            tmp.replace(path)
+
         model, record = record_histories(
             task,
             args.results or config["results"],
@@ -181,16 +203,9 @@ def main():
             args.tol,
             args.batch_size,
             args.seed,
+            save if (args.out or args.extend) else None,
         )
-        record.update({"task": args.task, "config": args.config, "max_iter": args.max_iter, "tol": args.tol})
-        if args.extend:
-            old = json.loads(Path(args.extend).read_text())
-            if (old["max_iter"], old["tol"], old["blocks"]) != (args.max_iter, args.tol, record["blocks"]):
-                sys.exit(f"{args.extend} was recorded with other settings or another model: record anew")
-            old["fractions"].update(record["fractions"])
-            record = old
-        if args.out or args.extend:
-            Path(args.out or args.extend).write_text(json.dumps(record))
+        record = merged(record)
     if model is None:
         from aqbench.models import load_checkpoint
 

@@ -67,27 +67,18 @@ def group_ranges(w, groups, grid, lo=None, hi=None):
 def fake_quant(x, lo, hi, steps):
     """Round x onto `steps` equal steps over [lo, hi] (broadcastable tensors), values clamped to the range."""
     scale = step_size(lo, hi, steps)
-    q = (x - lo).div_(scale).round_().clamp_min_(0)  # in place on one new tensor: the same arithmetic, one buffer
-    return torch.minimum(q, steps, out=q).mul_(scale).add_(lo)
-
-
-class _FakeQuantSTE(torch.autograd.Function):
-    """x + (fake_quant(x, lo, hi, steps) - x).detach() to the bit, as one autograd node: the rounding's ops are
-    not recorded and the backward is the identity for x (lo, hi and steps are constants). Training steps on small
-    matrices spend more time recording and replaying those ops than computing them."""
-
-    @staticmethod
-    def forward(ctx, x, lo, hi, steps):
-        return fake_quant(x, lo, hi, steps).sub_(x).add_(x)  # x + (x_hat - x), as ste computes it
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad, None, None, None
+    # in place on one new tensor: the arithmetic of round((x - lo) / scale), clamped, * scale + lo, in one buffer
+    return (x - lo).div_(scale).round_().clamp_min_(0).clamp_max_(steps).mul_(scale).add_(lo)
 
 
 def fake_quant_ste(x, lo, hi, steps):
-    """fake_quant with the straight-through gradient (d x_hat / d x = 1)."""
-    return _FakeQuantSTE.apply(x, lo.detach(), hi.detach(), steps.detach())
+    """fake_quant with the straight-through gradient (d x_hat / d x = 1), as x + (x_hat - x).detach(): the
+    rounding runs without recording its ops (training steps on small matrices spend more time recording and
+    replaying them than computing them), and the one recorded op is the addition, whose gradient is the identity.
+    lo, hi and steps are constants."""
+    with torch.no_grad():
+        delta = fake_quant(x, lo, hi, steps).sub_(x)
+    return x + delta
 
 
 def group_index(rows, groups):
