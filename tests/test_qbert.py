@@ -152,3 +152,41 @@ def test_a_budget_below_the_smallest_bit_width_is_refused_by_name():
             AqbenchError, match=r"cannot be met: with bit-widths \[2, 3, 4, 8\] the encoder takes at least 0.5000 MB"
         ):
             rule()
+
+
+def test_the_hessian_budget_study_counts_the_draws_that_keep_the_reference_bits():
+    """benchmarks/hessian_budget.py scores a setting on every window of k consecutive subsamples: a made-up record
+    where block a outranks block b in every subsample but one shows exactly the windows that contain that one."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "hessian_budget.py"
+    spec = importlib.util.spec_from_file_location("hessian_budget", path)
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+
+    def converged(lam):  # power iteration that settles on lam at its third iteration
+        return [lam * 0.5, lam * 0.9, lam, lam, lam]
+
+    subsamples = [[converged(2.0), converged(1.0)] for _ in range(10)]
+    subsamples[4] = [converged(1.0), converged(3.0)]  # one draw where b is the more sensitive block
+    record = {
+        "blocks": ["a", "b"],
+        "max_iter": 5,
+        "tol": 1e-9,
+        "fractions": {"0.1": {"examples": 100, "histories": subsamples}},
+    }
+
+    def allocate(sens):  # the more sensitive block gets 4 bits, the other 2
+        return {k: 4 if sens[k] == max(sens.values()) else 2 for k in sens}
+
+    ref_sens, ref_bits, rows = study.study(record, allocate, (0.1, 10, 5, 1e-4))
+    assert ref_bits == {"a": 4, "b": 2}
+    by_setting = {(r["subsamples"], r["max_iter"]): r for r in rows if r["tol"] == 1e-4}
+    one = by_setting[(1, 5)]
+    assert (one["draws"], round(one["kept"] * one["draws"])) == (10, 9)  # all but the window holding subsample 4
+    assert one["tau_min"] == -1.0 and one["cost"] == pytest.approx(1 / 10)  # one subsample's HVPs of ten
+    # 2 subsamples: windows (3, 4) and (4, 5) average a = 1.5, b = 2.0 plus std: b wins there
+    two = by_setting[(2, 5)]
+    assert round(two["kept"] * two["draws"]) == 8
+    assert by_setting[(10, 5)]["kept"] == 1.0 and by_setting[(10, 5)]["tau_min"] == 1.0

@@ -61,7 +61,7 @@ class SearchLinear(nn.Module):
         return (self.probabilities() * self.cost_bits).sum()
 
     def candidate_deltas(self):
-        """Q_c(w) - w for the nonzero candidates, without gradient, as one (rows, candidates, in) tensor. They
+        """Q_c(w) - w for the nonzero candidates, without gradient, as one (candidates, rows, in) tensor. They
         depend on the weight only, so they are computed once per weight version: the architecture step and the
         weight step that follows it (same weights) share them."""
         key = (self.weight._version, self.weight.data_ptr())
@@ -70,15 +70,16 @@ class SearchLinear(nn.Module):
                 w = self.weight.detach()
                 lo, hi = group_minmax(w, self.groups)
                 deltas = torch.stack(
-                    [quantize_rows(w, [b] * self.groups, self.grid, lo, hi) - w for b in self.candidates if b > 0], 1
+                    [quantize_rows(w, [b] * self.groups, self.grid, lo, hi) - w for b in self.candidates if b > 0]
                 )
             self._deltas = (key, deltas)
         return self._deltas[1]
 
     def mixed_weight(self):
         p = self.probabilities(noise=self.training and self.sample)[self.row_group][:, self.nonzero]  # (rows, K')
-        # sum_c p_c (Q_c(w) - w), one batched product over the rows; + s * w carries the STE gradient to w
-        mixed = torch.bmm(p.unsqueeze(1), self.candidate_deltas()).squeeze(1)
+        # sum_c p_c (Q_c(w) - w) over the candidates, each a contiguous (rows, in) slab (faster than a batched
+        # product per row, the same values); + s * w carries the STE gradient to w
+        mixed = torch.einsum("rc,cri->ri", p, self.candidate_deltas())
         return p.sum(1, keepdim=True) * self.weight + mixed
 
     def chosen_bits(self):
