@@ -69,19 +69,22 @@ def measure(shape, kind, threads):
     from aqbench.quant import calibrating, quantize_model, uniform
     from aqbench.quant.supernet import to_supernet
     from aqbench.search import arch_step, optimizers, weight_step
+    from aqbench.settings import Aq, Quant
 
     torch.set_num_threads(threads)
     arch, batch_size, length, groups, steps = SHAPES[shape]
-    quant = {"grid": "sym", "act_grid": "asym", "groups": groups, "act_bits": 8, "emb_bits": 8}
-    cfg = {
-        "lr": 1e-5,
-        "weight_decay": 0.01,
-        "arch_optimizer": "adam",
-        "arch_lr": 0.05,
-        "arch_momentum": 0.9,
-        "size_weight": 0.1,
-        "epsilon": 0.02,
-    }
+    quant = Quant.from_dict({"grid": "sym", "act_grid": "asym", "groups": groups, "act_bits": 8, "emb_bits": 8})
+    cfg = Aq.from_dict(
+        {
+            "lr": 1e-5,
+            "weight_decay": 0.01,
+            "arch_optimizer": "adam",
+            "arch_lr": 0.05,
+            "arch_momentum": 0.9,
+            "size_weight": 0.1,
+            "epsilon": 0.02,
+        }
+    )
     torch.manual_seed(0)
     model = BertForSequenceClassification(BertConfig(vocab_size=1000, num_labels=2, **arch))
     g = torch.Generator().manual_seed(0)
@@ -97,7 +100,7 @@ def measure(shape, kind, threads):
     loss_fn = lambda m, b: m(**b).loss  # noqa: E731
     if kind == "fp" or kind == "qat":
         if kind == "qat":
-            quantize_model(model, uniform(model, 4, groups, quant["grid"], 8, 8, quant["act_grid"]))
+            quantize_model(model, uniform(model, 4, groups, quant.grid, 8, 8, quant.act_grid))
         opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
 
         def step():

@@ -105,6 +105,7 @@ def padded(lengths, batch_size, shuffle, cap, seed=0):
 def data_lengths():
     """{task: (padded train length, padded eval length, features per example)} measured on the real copies."""
     from aqbench import models
+    from aqbench.settings import Train
     from aqbench.tasks import get_task
     from aqbench.tasks.kinds import featurize
 
@@ -120,8 +121,8 @@ def data_lengths():
         train, dev = task.read_local(SHARED / train_file), task.read_local(SHARED / eval_file)
         tok = models.train_tokenizer(models.texts(task, train), 30_522)
         cap = task.max_length
-        n_train = [len(r["input_ids"]) for r in featurize(task, train, tok, {}, with_labels=False).inputs]
-        n_eval = [len(r["input_ids"]) for r in featurize(task, dev, tok, {}, with_labels=False).inputs]
+        n_train = [len(r["input_ids"]) for r in featurize(task, train, tok, Train(), with_labels=False).inputs]
+        n_eval = [len(r["input_ids"]) for r in featurize(task, dev, tok, Train(), with_labels=False).inputs]
         out[name] = (padded(n_train, BATCH, True, cap), padded(n_eval, EVAL_BATCH, False, cap), len(n_eval) / len(dev))
     return out
 
