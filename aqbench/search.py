@@ -109,8 +109,9 @@ def weight_step(model, batch, loss_fn, opt, weights, arch, grad_clip=None):
 
 
 def arch_step(model, batch, loss_fn, opt, weights, arch, target_mb, cfg):
-    """One step of the architecture parameters on a held-out batch: CE + lambda * L_size, the weights fixed (no
-    weight gradients are computed, which saves about a third of the backward pass). Returns (CE, L_size)."""
+    """One step of the architecture parameters on a held-out batch: CE + lambda * L_size, the weights fixed (not
+    accumulated into: each layer's weight gradient is still computed, since the mixed weight's gradient is what
+    reaches alpha). Returns (CE, L_size)."""
     for p in weights:
         p.requires_grad_(False)
     try:
