@@ -51,6 +51,14 @@ def hvp(model, batch_list, params, v):
     return [t / count for t in total]
 
 
+def reusing_graph_hvp(model, batch, params):
+    """v -> H v for one batch, its gradient graph built once and reused by every product (one backward each)."""
+    grads = torch.autograd.grad(model(**batch).loss, params, create_graph=True)
+    return lambda v: [
+        h.detach() for h in torch.autograd.grad(sum((g * x).sum() for g, x in zip(grads, v)), params, retain_graph=True)
+    ]
+
+
 def _norm(vs):
     return math.sqrt(sum(float((x * x).sum()) for x in vs))
 
@@ -67,18 +75,10 @@ def top_eigenvalue(model, batch_list, params, max_iter=50, tol=1e-4, generator=N
     v = [torch.randn(p.shape, generator=generator).to(p.device) for p in params]
     scale = _norm(v)
     v = [x / scale for x in v]
-    grads = None
-    if len(batch_list) == 1:
-        grads = torch.autograd.grad(model(**batch_list[0]).loss, params, create_graph=True)
+    product = reusing_graph_hvp(model, batch_list[0], params) if len(batch_list) == 1 else None
     lam = None
     for i in range(1, max_iter + 1):
-        if grads is None:
-            hv = hvp(model, batch_list, params, v)
-        else:
-            hv = [
-                h.detach()
-                for h in torch.autograd.grad(sum((g * x).sum() for g, x in zip(grads, v)), params, retain_graph=True)
-            ]
+        hv = hvp(model, batch_list, params, v) if product is None else product(v)
         new = sum(float((a * b).sum()) for a, b in zip(hv, v))
         if history is not None:
             history.append(new)

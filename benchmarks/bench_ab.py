@@ -30,19 +30,9 @@ import torch
 torch.set_num_threads(1)
 if kind == "qat":
     import bench_demo
-    from transformers import BertConfig, BertForSequenceClassification
-    from aqbench.config import load_file
-    from aqbench.quant import calibrating, quantize_model, uniform
-    demo = load_file(HERE + "/../config/config.yaml")
-    q = demo["quant"]
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=1000, num_labels=2, **dict(demo["models"]["bert"]["architecture"]))
-    batch = {"input_ids": torch.randint(5, 1000, (16, 64)), "attention_mask": torch.ones(16, 64, dtype=torch.long),
-             "labels": torch.randint(0, 2, (16,))}
-    fp_model, model = BertForSequenceClassification(config), BertForSequenceClassification(config)
-    quantize_model(model, uniform(model, 4, q["groups"], q["grid"], q["act_bits"], q["emb_bits"], q["act_grid"]))
-    with calibrating(model), torch.no_grad():
-        model.eval()(**{k: v for k, v in batch.items() if k != "labels"})
+    demo = bench_demo.demo_config()
+    fp_model, model, batch = bench_demo.fp_and_qat_models(dict(demo["models"]["bert"]["architecture"]), 16, 64,
+                                                          demo["quant"])
     ratios = [bench_demo.step_time(model, batch, 20) / bench_demo.step_time(fp_model, batch, 20) for _ in range(5)]
     print(json.dumps({"ratio": statistics.median(ratios)}))
 else:

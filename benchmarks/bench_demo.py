@@ -109,15 +109,37 @@ def step_time(model, batch, steps):
     return statistics.median(times)
 
 
-def step_ratios(threads):
+def fp_and_qat_models(arch, batch_size, length, quant):
+    """(FP model, the same architecture fake-quantized at w4 with 8-bit activations and embedding and calibrated,
+    a random batch): what a QAT step is compared with."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    from aqbench.config import load_file
     from aqbench.quant import calibrating, quantize_model, uniform
 
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=1000, num_labels=2, **arch)
+    batch = {
+        "input_ids": torch.randint(5, 1000, (batch_size, length)),
+        "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
+        "labels": torch.randint(0, 2, (batch_size,)),
+    }
+    fp_model, model = BertForSequenceClassification(config), BertForSequenceClassification(config)
+    q = quant
+    quantize_model(model, uniform(model, 4, q["groups"], q["grid"], q["act_bits"], q["emb_bits"], q["act_grid"]))
+    with calibrating(model), torch.no_grad():
+        model.eval()(**{k: v for k, v in batch.items() if k != "labels"})
+    return fp_model, model, batch
+
+
+def demo_config():
+    from aqbench.config import load_file
+
+    return load_file(REPO / "config" / "config.yaml")
+
+
+def step_ratios(threads):
     torch.set_num_threads(threads)
-    demo = load_file(REPO / "config" / "config.yaml")
-    q = demo["quant"]
+    demo = demo_config()
     shapes = {
         "demo (4 x 64, batch 16 x 64)": (dict(demo["models"]["bert"]["architecture"]), 16, 64, 40),
         "BERT-base shape (12 x 768, batch 8 x 128)": (
@@ -129,18 +151,8 @@ def step_ratios(threads):
     }
     rows = []
     for name, (arch, batch_size, length, steps) in shapes.items():
-        torch.manual_seed(0)
-        config = BertConfig(vocab_size=1000, num_labels=2, **arch)
-        batch = {
-            "input_ids": torch.randint(5, 1000, (batch_size, length)),
-            "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
-            "labels": torch.randint(0, 2, (batch_size,)),
-        }
-        fp = step_time(BertForSequenceClassification(config), batch, steps)
-        model = BertForSequenceClassification(config)
-        quantize_model(model, uniform(model, 4, q["groups"], q["grid"], q["act_bits"], q["emb_bits"], q["act_grid"]))
-        with calibrating(model), torch.no_grad():
-            model.eval()(**{k: v for k, v in batch.items() if k != "labels"})
+        fp_model, model, batch = fp_and_qat_models(arch, batch_size, length, demo["quant"])
+        fp = step_time(fp_model, batch, steps)
         qat = step_time(model, batch, steps)
         rows.append({"model": name, "fp_step_ms": 1000 * fp, "qat_step_ms": 1000 * qat, "qat / fp": qat / fp})
     return pd.DataFrame(rows).set_index("model")

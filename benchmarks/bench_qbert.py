@@ -16,7 +16,7 @@ import time
 import torch
 from timing import median_seconds
 
-from aqbench.hessian import block_weights, hvp, top_eigenvalue
+from aqbench.hessian import block_weights, hvp, reusing_graph_hvp, top_eigenvalue
 
 SHAPES = {
     "demo (4 x 64)": (
@@ -75,12 +75,6 @@ def forward_over_reverse_hvp(model, batch, params, v):
     return list(jvp(grad(loss), (tuple(p.detach() for p in params),), (tuple(v),))[1])
 
 
-def cached_graph_hvp(model, batch, params):
-    """H v with one batch's gradient graph built once and reused (one backward per product)."""
-    grads = torch.autograd.grad(model(**batch).loss, params, create_graph=True)
-    return lambda v: torch.autograd.grad(sum((g * x).sum() for g, x in zip(grads, v)), params, retain_graph=True)
-
-
 def only(model, params):
     """Make `params` the only parameters that require gradients (what a block's Hessian is about)."""
     for q in model.parameters():
@@ -137,7 +131,7 @@ def main():
         only(model, params)
         v = [torch.randn_like(q) for q in params]
         one = median_seconds(lambda: hvp(model, [batch], params, v), 3)
-        reuse = cached_graph_hvp(model, batch, params)
+        reuse = reusing_graph_hvp(model, batch, params)
         reused = median_seconds(lambda: reuse(v), 3)
         fwd = median_seconds(lambda: forward_over_reverse_hvp(model, batch, params, v), 3)
         ref = hvp(model, [batch], params, v)

@@ -190,3 +190,16 @@ def test_the_hessian_budget_study_counts_the_draws_that_keep_the_reference_bits(
     two = by_setting[(2, 5)]
     assert round(two["kept"] * two["draws"]) == 8
     assert by_setting[(10, 5)]["kept"] == 1.0 and by_setting[(10, 5)]["tau_min"] == 1.0
+
+
+def test_reusing_one_batch_gradient_graph_gives_the_same_product():
+    """top_eigenvalue reuses one batch's gradient graph for every product; it must equal the rebuilt one."""
+    from aqbench.hessian import hvp, reusing_graph_hvp
+
+    model, batch_list = tiny_model_and_batches()
+    params = block_weights(model)[1][1]
+    product = reusing_graph_hvp(model, batch_list[0], params)
+    for seed in (0, 1):
+        v = [torch.randn(p.shape, generator=torch.Generator().manual_seed(seed)) for p in params]
+        for a, b in zip(hvp(model, batch_list[:1], params, v), product(v)):
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
