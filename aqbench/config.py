@@ -158,7 +158,7 @@ def load(config, schema_path=None):
                 "config error: aq needs size budgets. Fix: set budgets (or aq.budgets), e.g. [2.96, 2.47, 1.97]"
             )
         _check_search_budgets(config)
-        _check_tuning(config)
+    _check_tuning(config)
     for name, spec in config["models"].items():
         if spec["source"] in ("local", "hub") and not spec.get("path"):
             raise AqbenchError(
@@ -224,7 +224,22 @@ def package_dir(name, package, subdir):
 
 
 def _check_tuning(config):
-    """A sweep needs a tuning split to choose on, for every task."""
+    """A sweep, or a training length chosen by score (select_every), needs a tuning split to choose on, for
+    every task it serves."""
+    uses_qat = any("qat" in registry.get(m).settings_sections(config) for m in config["methods"])
+    for section in ("train", "qat") if uses_qat else ("train",):
+        without = [
+            t
+            for t in config["tasks"]
+            if stage_settings(config, section, t).get("select_every") is not None
+            and stage_settings(config, "data", t)["tuning_fraction"] == 0
+        ]
+        if without:
+            raise AqbenchError(
+                f"config error: {section}.select_every chooses the training length on the tuning split, but tasks "
+                f"{without} have data.tuning_fraction 0 (never the evaluation split). Fix: set data.tuning_fraction "
+                f"(e.g. 0.1) or {section}.select_every to null"
+            )
     if len(search_trials(config)) < 2:
         return
     without = [t for t in config["tasks"] if stage_settings(config, "data", t)["tuning_fraction"] == 0]
@@ -551,9 +566,20 @@ def report_settings(config):
     }
 
 
+# Keys added after results existed whose default (None) changes nothing: left out of a job's params while unset,
+# so that adding them to the schema reruns no finished job.
+LATER_KEYS = ("select_every",)
+
+
 def as_json(obj):
     """Settings as a compact, key-sorted JSON string: a rule parameter that reruns its job when it changes."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return json.dumps(_without_unset_later_keys(obj), sort_keys=True, separators=(",", ":"))
+
+
+def _without_unset_later_keys(obj):
+    if isinstance(obj, dict):
+        return {k: _without_unset_later_keys(v) for k, v in obj.items() if not (k in LATER_KEYS and v is None)}
+    return obj
 
 
 def budgets(config, method):

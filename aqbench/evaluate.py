@@ -3,8 +3,10 @@
 import logging
 import os
 import time
+from pathlib import Path
 
 from aqbench.data import load_split
+from aqbench.errors import AqbenchError
 from aqbench.io import read_json, write_json
 from aqbench.outcomes import outcomes_path, write_outcomes
 from aqbench.prediction import predict
@@ -37,6 +39,41 @@ def evaluate_model(task, model, tokenizer, data_dir, settings, splits=None):
         per_example.update(split_outcomes)
         counts[split] = len(examples)
     return metrics, counts, per_example
+
+
+def tuning_metric(task):
+    """The main metric's name on the one tuning split (MNLI's accuracy_m is accuracy there)."""
+    suffix = task.metric_suffix(task.main_metric)
+    return task.main_metric[: -len(suffix) - 1] if suffix else task.main_metric
+
+
+def tuning_scorer(task, tokenizer, data_dir, settings):
+    """model -> the task's main metric on the tuning split (data.tuning_fraction), the split that every choice
+    the suite makes reads, never the evaluation split; its features are built once. The function's `metric`
+    and `examples` say what it scores. Raises when the data has no tuning split."""
+    if not (Path(data_dir) / "tuning.jsonl").is_file():
+        raise AqbenchError(
+            f"{data_dir} has no tuning split to choose on (never the evaluation split). Fix: set "
+            "data.tuning_fraction above 0, or select_every to null"
+        )
+    ((split, suffix, examples, features),) = eval_features(task, tokenizer, data_dir, settings, splits={"tuning": ""})
+    metric = tuning_metric(task)
+
+    def score(model):
+        outputs = predict(
+            model,
+            features,
+            settings.eval_batch_size,
+            tokenizer.pad_token_id,
+            settings.device,
+            desc=f"tuning {task.name}",
+            mixed_precision=settings.mixed_precision,
+            sort=True,
+        )
+        return split_metrics(task, suffix, features, outputs, examples)[metric]
+
+    score.metric, score.examples = metric, len(examples)
+    return score
 
 
 def eval_features(task, tokenizer, data_dir, settings, limit=None, splits=None):

@@ -16,6 +16,7 @@ def finetune(task, data_dir, model_spec, settings, seed, out_dir, teacher_dir=No
     model_spec and settings are the JSON the rule passes (models.<name> and the train section), kept as given
     because aqbench.json records them as they were; the loop reads them as an aqbench.settings.Train record."""
     from aqbench.data import load_split
+    from aqbench.evaluate import tuning_scorer
     from aqbench.integrity import write_record
     from aqbench.io import atomic_dir, write_json
     from aqbench.models import build, load_checkpoint
@@ -43,8 +44,16 @@ def finetune(task, data_dir, model_spec, settings, seed, out_dir, teacher_dir=No
     else:
         model, tokenizer = build(task, model_spec, examples, seed)
     features = featurize(task, examples, tokenizer, train)
+    score = tuning_scorer(task, tokenizer, data_dir, train) if train.select_every else None
     stats = train_loop(
-        model, features, train, tokenizer.pad_token_id, seed, loss_fn=loss_fn, desc=f"finetune {task.name}"
+        model,
+        features,
+        train,
+        tokenizer.pad_token_id,
+        seed,
+        loss_fn=loss_fn,
+        desc=f"finetune {task.name}",
+        score=score,
     )
     model.cpu()
     with atomic_dir(out_dir) as tmp:

@@ -10,6 +10,7 @@ import dataclasses
 
 from aqbench.data import load_split
 from aqbench.distill import kd_loss
+from aqbench.evaluate import tuning_scorer
 from aqbench.models import load_checkpoint
 from aqbench.quant.calibration import calibrate, calibration_features
 from aqbench.quant.modules import quantize_model
@@ -30,6 +31,7 @@ def loop_settings(train, qat):
         warmup_ratio=qat.warmup_ratio,
         grad_clip=qat.grad_clip,
         max_steps=qat.max_steps,
+        select_every=qat.select_every,
     )
 
 
@@ -37,7 +39,7 @@ def quantization_aware_training(task, model, tokenizer, data_dir, assignment, se
     """Quantize `model` in place with `assignment`, calibrate, and fine-tune it; returns the training stats.
 
     settings: an aqbench.settings.MethodSettings with quant, train (eval batch size, lengths, device) and qat
-    (train-loop settings plus `distill`, `temperature`, `alpha`). The teacher (distill) is the FP checkpoint itself."""
+    (train-loop settings, select_every among them, plus `distill`, `temperature`, `alpha`). The teacher (distill) is the FP checkpoint itself."""
     quantize_model(model, assignment)
     calib = calibration_features(task, data_dir, tokenizer, settings.train, settings.quant.calibration_examples, seed)
     calibrate(model, calib, tokenizer.pad_token_id, settings.train)
@@ -47,6 +49,7 @@ def quantization_aware_training(task, model, tokenizer, data_dir, assignment, se
         teacher, _ = load_checkpoint(task, checkpoint_dir)
         loss_fn = kd_loss(teacher, settings.qat.temperature, settings.qat.alpha)
     features = featurize(task, load_split(data_dir, "train"), tokenizer, settings.train)
+    score = tuning_scorer(task, tokenizer, data_dir, settings.train) if loop.select_every else None
     stats = train_loop(
         model,
         features,
@@ -54,6 +57,7 @@ def quantization_aware_training(task, model, tokenizer, data_dir, assignment, se
         tokenizer.pad_token_id,
         seed,
         loss_fn=loss_fn,
+        score=score,
         desc=f"qat {task.name} {assignment.meta.get('method', '')} {assignment.meta.get('budget', '')}",
     )
     model.eval()

@@ -254,7 +254,7 @@ def tuning_score(task, supernet, data_dir, assignment, settings, seed, checkpoin
     """The searched model at the budget, scored on the tuning split (data.tuning_fraction): the search's weights
     quantized with the derived assignment, calibrated, evaluated. {metric, value, examples}; None without a
     tuning split. This is what a sweep of search settings (aq.tune) chooses by: never the evaluation split."""
-    from aqbench.evaluate import evaluate_model
+    from aqbench.evaluate import tuning_scorer
     from aqbench.quant.calibration import calibrate, calibration_features
     from aqbench.quant.modules import quantize_model
 
@@ -268,15 +268,8 @@ def tuning_score(task, supernet, data_dir, assignment, settings, seed, checkpoin
     calib = calibration_features(task, data_dir, tokenizer, settings.train, settings.quant.calibration_examples, seed)
     calibrate(model, calib, tokenizer.pad_token_id, settings.train)
     model.eval()
-    metrics, counts, _ = evaluate_model(task, model, tokenizer, data_dir, settings.train, splits={"tuning": ""})
-    metric = tuning_metric(task)
-    return {"split": "tuning", "metric": metric, "value": metrics[metric], "examples": counts["tuning"]}
-
-
-def tuning_metric(task):
-    """The main metric's name on the one tuning split (MNLI's accuracy_m is accuracy there)."""
-    suffix = task.metric_suffix(task.main_metric)
-    return task.main_metric[: -len(suffix) - 1] if suffix else task.main_metric
+    score = tuning_scorer(task, tokenizer, data_dir, settings.train)
+    return {"split": "tuning", "metric": score.metric, "value": score(model), "examples": score.examples}
 
 
 def encoder_numel(model):

@@ -90,6 +90,7 @@ class Train(_Record):
     eval_batch_size: int = 64
     device: str = "auto"
     mixed_precision: str = "none"
+    select_every: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,7 @@ class Qat(_Record):
     warmup_ratio: float = 0.1
     grad_clip: float | None = 1.0
     max_steps: int | None = None
+    select_every: int | str | None = None
     distill: bool = False
     temperature: float = 2.0
     alpha: float = 0.5

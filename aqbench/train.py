@@ -20,10 +20,15 @@ from aqbench.progress import Progress
 log = logging.getLogger(__name__)
 
 
-def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="train"):
+def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="train", score=None):
     """Train in place; return stats. settings (an aqbench.settings.Train): epochs, batch_size, lr, weight_decay,
-    warmup_ratio, max_steps, grad_clip, device, mixed_precision. loss_fn(model, batch) -> loss; default: the
-    model's own loss."""
+    warmup_ratio, max_steps, grad_clip, device, mixed_precision, select_every. loss_fn(model, batch) -> loss;
+    default: the model's own loss.
+
+    With settings.select_every (a number of steps, or "epoch") and score (model -> a value, higher is better: the
+    tuning split's metric, aqbench.evaluate.tuning_scorer), the model is scored at those points and at the end,
+    and the parameters and buffers that scored best are kept (the earliest of equals): how long to train is
+    chosen on the tuning split. Scoring reads no random state, so the trajectory is the one without it."""
     device = pick_device(settings.device)
     model.to(device).train()
     mixed_precision = settings.mixed_precision
@@ -52,6 +57,7 @@ def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="trai
         settings.batch_size,
         settings.lr,
     )
+    select = Selection(settings.select_every, steps_per_epoch, total, score, desc)
     bar = Progress(total, desc)
     while step < total:
         for batch in batches(features, settings.batch_size, pad_id, shuffle=True, generator=gen):
@@ -71,9 +77,11 @@ def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="trai
             losses.append(loss.item())
             step += 1
             bar.update(1, **({"loss": f"{np.mean(losses[-20:]):.4f}"} if step % 20 == 0 else {}))
+            select.after_step(model, step)
             if step >= total:
                 break
     bar.close()
+    selection = select.finish(model)
     seconds = time.time() - start
     log.info("%s: %d steps in %.1f s, final loss %.4f", desc, step, seconds, float(np.mean(losses[-20:])))
     return {
@@ -81,7 +89,46 @@ def train_loop(model, features, settings, pad_id, seed, loss_fn=None, desc="trai
         "seconds": seconds,
         "final_loss": float(np.mean(losses[-20:])),
         "loss_curve": [float(np.mean(losses[i : i + 20])) for i in range(0, len(losses), 20)],
+        **({"selection": selection} if selection else {}),
     }
+
+
+class Selection:
+    """train_loop's choice of how long to train: score at every `every` steps (or each epoch's end, and the
+    last step), keep a copy of the best state, put it back at the end."""
+
+    def __init__(self, every, steps_per_epoch, total, score, desc):
+        if every is not None and score is None:
+            raise AqbenchError(f"{desc}: select_every is set but nothing scores the model (no tuning split)")
+        self.every = steps_per_epoch if every == "epoch" else every
+        self.total, self.score, self.desc = total, score, desc
+        self.scores, self.best, self.best_step, self.best_state = {}, None, None, None
+
+    def after_step(self, model, step):
+        if self.every is None or (step % self.every and step != self.total):
+            return
+        value = float(self.score(model))
+        model.train()  # scoring evaluates
+        self.scores[step] = value
+        log.info("%s: step %d scores %.2f on the tuning split", self.desc, step, value)
+        if self.best is None or value > self.best:
+            self.best, self.best_step = value, step
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def finish(self, model):
+        """Put the best state back; the record {every, metric, scores: {step: value}, chosen_step} (None when
+        nothing was scored)."""
+        if not self.scores:
+            return None
+        if self.best_step != max(self.scores):
+            model.load_state_dict(self.best_state)
+            log.info("%s: kept step %d (%.2f), not the last", self.desc, self.best_step, self.best)
+        return {
+            "every": self.every,
+            "metric": getattr(self.score, "metric", None),
+            "scores": {str(s): v for s, v in self.scores.items()},
+            "chosen_step": self.best_step,
+        }
 
 
 def weight_groups(named, weight_decay):

@@ -71,7 +71,7 @@ def test_the_real_pipeline_runs_end_to_end_on_the_pretrained_model(tmp_path):
         "qbert": {"uniform_bits": [2], "budgets": [2.47]},
         "aq": {"epochs": 2, "steps_per_epoch": 2, "batch_size": 8, "tune": {"size_weight": [1.0, 3.0]}},
         "hessian": {"subsamples": 1, "fraction": 0.1, "max_iter": 3},
-        "qat": {"max_steps": 2},
+        "qat": {"max_steps": 2, "select_every": 1},
         "onnx": {"latency": {"length": 32, "seconds": 0.01}},
     }
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny))
@@ -97,6 +97,11 @@ def test_the_real_pipeline_runs_end_to_end_on_the_pretrained_model(tmp_path):
         assert json.loads((tmp_path / run / "metrics.json").read_text())["groups"] == [128]
     record = json.loads((tmp_path / "res" / "models" / "sst2" / "bert" / "seed0" / "aqbench.json").read_text())
     assert record["parameters"] > 22_000_000  # the pretrained encoder, not a small one from a config
+    # the lengths are chosen on the tuning split (the config's select_every): fine-tuning's and each QAT's
+    assert record["train"]["selection"]["scores"].keys() == {"6"}  # 6 steps stop inside the first epoch
+    for run in main[main.method.isin(["qbert", "aq", "aq_distil"])].run_dir:
+        selection = json.loads((tmp_path / run / "method.json").read_text())["qat"]["selection"]
+        assert selection["scores"].keys() == {"1", "2"} and selection["metric"] == "accuracy", run
     # the searched runs say how far their search converged; the report shows it
     searched = main[main.method.isin(["aq", "aq_distil"])]
     assert searched.converged.str.contains("E\\[size\\]").all() and searched.tuned.notna().all()

@@ -124,3 +124,65 @@ def test_the_sweep_is_every_combination_and_needs_a_tuning_split():
         aqconfig.load({**cfg, "data": {**cfg["data"], "tuning_fraction": 0}})
     plain = aqconfig.load({**base, "aq": {**base["aq"], "tune": {}}})
     assert aqconfig.search_trials(plain) == [("default", {})]
+
+
+def test_qat_chooses_its_length_on_the_tuning_split_activation_ranges_included(tmp_path):
+    """QAT with qat.select_every: the kept model is the one scored best, its activation ranges with it (they move
+    during QAT), and it scores on the tuning split what the choice read."""
+    import torch
+    from conftest import build_tiny
+
+    from aqbench.evaluate import tuning_scorer
+    from aqbench.qat import quantization_aware_training
+    from aqbench.quant.assignment import uniform
+    from aqbench.settings import MethodSettings
+
+    task = get_task("sst2")
+    prepare(task, Data(synthetic=Synthetic(n_train=120, n_eval=16), tuning_fraction=0.2), tmp_path / "data")
+    _, _, model, tok = build_tiny("sst2")
+    settings = MethodSettings.from_dict(
+        {
+            "train": {"max_length": 64, "device": "cpu", "eval_batch_size": 32},
+            "quant": {"groups": 4, "calibration_examples": 32},
+            "qat": {"epochs": 4, "batch_size": 16, "lr": 3e-3, "select_every": 3},
+        }
+    )
+    scored = []
+    real = tuning_scorer(task, tok, tmp_path / "data", settings.train)
+
+    def recording(m):
+        scored.append({k: v.clone() for k, v in m.state_dict().items()})
+        return real(m)
+
+    recording.metric = real.metric
+    import aqbench.qat as qat_module
+
+    original = qat_module.tuning_scorer
+    qat_module.tuning_scorer = lambda *a: recording
+    try:
+        stats = quantization_aware_training(task, model, tok, tmp_path / "data", uniform(model, 2, 4), settings, 0)
+    finally:
+        qat_module.tuning_scorer = original
+    selection = stats["selection"]
+    assert list(selection["scores"]) == ["3", "6", "9", "12", "15", "18", "21", "24"]
+    chosen = list(selection["scores"]).index(str(selection["chosen_step"]))
+    final = model.state_dict()
+    assert any("act" in k or "lo" in k for k in final)  # activation ranges are part of the state kept
+    assert all(torch.equal(final[k], scored[chosen][k]) for k in final)
+    assert real(model) == selection["scores"][str(selection["chosen_step"])] == max(selection["scores"].values())
+
+
+def test_a_length_chosen_on_the_tuning_split_needs_one_and_an_unset_choice_reruns_nothing():
+    from aqbench import config as aqconfig
+
+    base = aqconfig.load_file(REPO / "config" / "ci.yaml")
+    for section in ("train", "qat"):
+        chosen = {**base, section: {**base.get(section, {}), "select_every": "epoch"}}
+        aqconfig.load(chosen)
+        with pytest.raises(AqbenchError, match=rf"{section}.select_every chooses .* data.tuning_fraction 0"):
+            aqconfig.load({**chosen, "data": {**base.get("data", {}), "tuning_fraction": 0}})
+    with pytest.raises(AqbenchError, match="select_every"):
+        aqconfig.load({**base, "train": {**base.get("train", {}), "select_every": 0}})
+    # a job's params: the key is left out while unset (results made before it existed are not rerun)
+    assert aqconfig.as_json({"train": {"lr": 1, "select_every": None}}) == '{"train":{"lr":1}}'
+    assert aqconfig.as_json({"qat": {"select_every": 5}}) == '{"qat":{"select_every":5}}'

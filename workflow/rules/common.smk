@@ -205,4 +205,7 @@ NOT_RESULT = ("eval_batch_size",)
 
 
 def result_train(train):
+    # fine-tuning that chooses its length on the tuning split (select_every) evaluates: then the batch size counts
+    if train.get("select_every") is not None:
+        return train
     return {k: v for k, v in train.items() if k not in NOT_RESULT}
