@@ -146,3 +146,27 @@ def test_a_main_block_with_mb_shows_each_runs_encoder_size(results, tmp_path):
     update(results, [page])
     assert "| run | bits / weight | encoder MB | SST-2 accuracy | MNLI accuracy_m |" in page.read_text()
     assert "| lq w2 | 2.00 | 0.10 | 78.25 | 72.00 |" in page.read_text()
+
+
+def test_a_main_block_with_also_puts_a_tasks_other_metric_beside_its_main_one(results, tmp_path):
+    from test_report import SUMMARY_HEADER
+
+    summary = results / "summary.csv"
+    lines = summary.read_text().splitlines(keepends=True)
+    squad = [  # SQuAD's F1 is its main metric; EM is reported beside it; SST-2 has no exact_match
+        f"squad,bert,{m},{b},0,{metric},{v},{metric == 'f1'},1.0,{bits},8,8,0.0,{tmp_path}/r/{m}\n"
+        for m, b, bits, metric, v in [
+            ("fp", "fp32", 32.0, "f1", 80.5),
+            ("fp", "fp32", 32.0, "exact_match", 70.25),
+            ("lq", "w2", 2.0, "f1", 10.0),
+            ("lq", "w2", 2.0, "exact_match", 5.5),
+        ]
+    ]
+    assert lines[0] == SUMMARY_HEADER
+    summary.write_text("".join(lines + squad))
+    page = tmp_path / "page.md"
+    page.write_text("<!-- tables-for-docs main rows=fp:fp32,lq:w2 also=exact_match -->\n<!-- /tables-for-docs -->\n")
+    update(results, [page])
+    text = page.read_text()
+    assert "| run | bits / weight | SST-2 accuracy | MNLI accuracy_m | SQuAD exact_match | SQuAD f1 |" in text
+    assert "| lq w2 | 2.00 | 78.25 | 72.00 | 5.50 | 10.00 |" in text

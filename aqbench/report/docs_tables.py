@@ -10,7 +10,8 @@ A generated block sits between two HTML comments that say what it holds:
 place (nothing else in them changes); without --update it prints every kind of block for the results. Kinds:
 
 main rows=<method>:<budget>,...   the main metric of each listed run per task, with its bits per weight (and
-                                  with mb=yes its encoder's size in MB)
+                                  with mb=yes its encoder's size in MB; also=<metric>,... adds those metrics of
+                                  the tasks that have them, e.g. also=exact_match for SQuAD's EM beside its F1)
 table name=<table>[:<section>]    one of the tables stage's tables (aqbench.report.tables: results:sst2, ptq:mnli, ...)
 winners [task=<task>]             the winners table: who wins at each budget, with the paired tests' evidence
 paired task=<task> budget=<b>     the paired tests of one budget: each difference, its interval and p-values
@@ -67,27 +68,30 @@ def provenance_line(prov, results):
     )
 
 
-def main_table(cells, rows, mb=False):
+def main_table(cells, rows, mb=False, also=()):
     """rows: [(method, budget)]; a row each with its bits per weight (mean over tasks), its encoder's size in MB
-    where mb, and each task's main metric."""
+    where mb, and each task's main metric, preceded by the metrics in `also` that the task has."""
     main = cells[cells["main"]]
     tasks = sorted(main.task.unique(), key=lambda t: TASK_ORDER.index(t) if t in TASK_ORDER else len(TASK_ORDER))
+    columns = [
+        (t, m)
+        for t in tasks
+        for m in [m for m in also if m in set(cells[cells.task == t].metric)] + list(main[main.task == t].metric[:1])
+    ]
     out = []
     for method, budget in rows:
-        r = main[(main.method == method) & (main.budget == budget)]
-        if r.empty:
+        r = cells[(cells.method == method) & (cells.budget == budget)]
+        if r[r["main"]].empty:
             raise AqbenchError(f"no run {method} {budget} in the results. Fix: the block's rows= names runs that exist")
-        metric = lambda t, r=r: r[r.task == t]
+        value = lambda t, m, r=r: r[(r.task == t) & (r.metric == m)]["mean"]
         out.append(
             {
                 "run": f"{method} {budget}",
-                "bits / weight": float(r.avg_bits.mean()),
-                **({"encoder MB": float(r.size_mb.mean())} if mb else {}),
+                "bits / weight": float(r[r["main"]].avg_bits.mean()),
+                **({"encoder MB": float(r[r["main"]].size_mb.mean())} if mb else {}),
                 **{
-                    f"{TASK_NAMES.get(t, t)} {metric(t).metric.iloc[0]}": (
-                        float(metric(t)["mean"].iloc[0]) if not metric(t).empty else None
-                    )
-                    for t in tasks
+                    f"{TASK_NAMES.get(t, t)} {m}": float(value(t, m).iloc[0]) if not value(t, m).empty else None
+                    for t, m in columns
                 },
             }
         )
@@ -160,7 +164,8 @@ def render(spec, results, loaded):
     cells = over_seeds(summary)
     if kind == "main":
         rows = [tuple(r.split(":", 1)) for r in options["rows"].split(",")]
-        table = main_table(cells, rows, mb=options.get("mb") == "yes")
+        also = [m for m in options.get("also", "").split(",") if m]
+        table = main_table(cells, rows, mb=options.get("mb") == "yes", also=also)
     elif kind == "table":
         name, _, section = options["name"].partition(":")
         tables, _ = all_tables(cells, TableSettings(), paired)
