@@ -108,6 +108,16 @@ def search_convergence(meta):
     return {k: meta.get(k) for k in keys}
 
 
+def selected_lengths(finetune_info, method_info):
+    """The training lengths chosen on the tuning split (select_every): {finetune, qat: selection record} of the
+    stages that chose (aqbench.train.Selection); None where none did."""
+    chosen = {
+        "finetune": (finetune_info.get("train") or {}).get("selection"),
+        "qat": (method_info.get("qat") or {}).get("selection"),
+    }
+    return {k: v for k, v in chosen.items() if v} or None
+
+
 def evaluate_run(task, data_dir, checkpoint_dir, run_dir, settings, labels, out_path):
     """Evaluate a run and write its metrics record (docs/outputs.md)."""
     start = time.time()
@@ -137,6 +147,7 @@ def evaluate_run(task, data_dir, checkpoint_dir, run_dir, settings, labels, out_
         "eval_examples": counts,
         "tuning": assignment.meta.get("tuning"),  # the search settings a sweep (aq.tune) chose, on the tuning split
         "search": search_convergence(assignment.meta),
+        "selected": selected_lengths(finetune_info, info),
         "times_s": {
             "finetune": finetune_info.get("train", {}).get("seconds"),
             "method": info.get("seconds"),

@@ -100,6 +100,7 @@ class Selection:
     def __init__(self, every, steps_per_epoch, total, score, desc):
         if every is not None and score is None:
             raise AqbenchError(f"{desc}: select_every is set but nothing scores the model (no tuning split)")
+        self.asked, self.steps_per_epoch = every, steps_per_epoch
         self.every = steps_per_epoch if every == "epoch" else every
         self.total, self.score, self.desc = total, score, desc
         self.scores, self.best, self.best_step, self.best_state = {}, None, None, None
@@ -116,15 +117,16 @@ class Selection:
             self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def finish(self, model):
-        """Put the best state back; the record {every, metric, scores: {step: value}, chosen_step} (None when
-        nothing was scored)."""
+        """Put the best state back; the record {every (as asked: steps or "epoch"), steps_per_epoch, metric,
+        scores: {step: value}, chosen_step} (None when nothing was scored)."""
         if not self.scores:
             return None
         if self.best_step != max(self.scores):
             model.load_state_dict(self.best_state)
             log.info("%s: kept step %d (%.2f), not the last", self.desc, self.best_step, self.best)
         return {
-            "every": self.every,
+            "every": self.asked,
+            "steps_per_epoch": self.steps_per_epoch,
             "metric": getattr(self.score, "metric", None),
             "scores": {str(s): v for s, v in self.scores.items()},
             "chosen_step": self.best_step,

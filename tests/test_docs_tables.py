@@ -140,6 +140,23 @@ def test_the_converged_block_says_how_far_each_search_got(results, tmp_path):
     assert f"| sst2 | aq b1.97 | 0 | {text} |" in block_with_an_aq_run(results, tmp_path, "converged", text)
 
 
+def test_the_selected_block_says_which_training_lengths_the_tuning_split_kept(results, tmp_path):
+    from aqbench.evaluate import selected_lengths
+    from aqbench.report.aggregate import selected
+
+    finetune = {"every": "epoch", "steps_per_epoch": 250, "metric": "accuracy", "chosen_step": 500}
+    finetune["scores"] = {"250": 88.0, "500": 90.1, "750": 89.5}
+    qat = {"every": 50, "steps_per_epoch": 450, "metric": "accuracy", "chosen_step": 150}
+    qat["scores"] = {"50": 80.0, "100": 84.0, "150": 85.2, "200": 85.2}
+    chosen = selected_lengths({"train": {"selection": finetune}}, {"qat": qat and {"selection": qat}})
+    assert chosen == {"finetune": finetune, "qat": qat}
+    assert selected_lengths({"train": {}}, {}) is None and selected(None) is None
+    text = selected(chosen)
+    assert text == "fine-tuning: epoch 2 of 3 (accuracy 90.1); QAT: step 150 of 200 (accuracy 85.2)"
+    assert selected({"qat": qat}) == "QAT: step 150 of 200 (accuracy 85.2)"
+    assert f"| sst2 | aq b1.97 | 0 | {text} |" in block_with_an_aq_run(results, tmp_path, "selected", text)
+
+
 def test_a_main_block_with_mb_shows_each_runs_encoder_size(results, tmp_path):
     page = tmp_path / "page.md"
     page.write_text("<!-- tables-for-docs main rows=fp:fp32,lq:w2 mb=yes -->\n<!-- /tables-for-docs -->\n")

@@ -106,3 +106,7 @@ def test_the_real_pipeline_runs_end_to_end_on_the_pretrained_model(tmp_path):
     searched = main[main.method.isin(["aq", "aq_distil"])]
     assert searched.converged.str.contains("E\\[size\\]").all() and searched.tuned.notna().all()
     assert "How far each search converged" in (tmp_path / "rep" / "report.html").read_text()
+    # and which training lengths the tuning split kept, for every run after fine-tuning
+    assert main.selected.str.startswith("fine-tuning: epoch 1 of 1 (accuracy").all()  # 6 steps of a 17-step epoch
+    assert main[main.method.isin(["qbert", "aq", "aq_distil"])].selected.str.contains("; QAT: step [12] of 2").all()
+    assert "Training lengths chosen on the tuning split" in (tmp_path / "rep" / "report.html").read_text()

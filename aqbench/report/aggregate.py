@@ -30,6 +30,7 @@ COLUMNS = RUN_KEYS + [
     "method_s",
     "tuned",
     "converged",
+    "selected",
     "run_dir",
 ]
 PACKED_COLUMNS = ["packed_mb", "packed_file_mb"]  # from the run's packed.json, where it was exported
@@ -52,10 +53,11 @@ def rows(record, path):
             "metric": metric,
             "value": value,
             "main": metric == record["main_metric"],
-            **{k: record.get(k) for k in COLUMNS[8:-4]},
+            **{k: record.get(k) for k in COLUMNS[8:-5]},
             "method_s": (record.get("times_s") or {}).get("method"),  # the method's own cost, seconds per run
             "tuned": tuned(record.get("tuning")),
             "converged": converged(record.get("search")),
+            "selected": selected(record.get("selected")),
             "run_dir": str(Path(path).parent),
         }
 
@@ -66,6 +68,25 @@ def tuned(tuning):
     if not tuning or len(tuning["trials"]) < 2:
         return None
     return f"{tuning['chosen']} of {len(tuning['trials'])}"
+
+
+def selected(chosen):
+    """The training lengths the tuning split chose, in words, e.g. "fine-tuning: epoch 2 of 3 (accuracy 90.1);
+    QAT: step 150 of 200 (accuracy 85.2)"; None where no stage chose (aqbench.evaluate.selected_lengths)."""
+    parts = []
+    for stage, name in (("finetune", "fine-tuning"), ("qat", "QAT")):
+        s = (chosen or {}).get(stage)
+        if not s:
+            continue
+        last, step = max(int(k) for k in s["scores"]), s["chosen_step"]
+        per = s.get("steps_per_epoch")
+        where = (
+            f"epoch {-(-step // per)} of {-(-last // per)}"
+            if s.get("every") == "epoch" and per
+            else f"step {step} of {last}"
+        )
+        parts.append(f"{name}: {where} ({s['metric']} {s['scores'][str(step)]:.1f})")
+    return "; ".join(parts) or None
 
 
 def converged(search):

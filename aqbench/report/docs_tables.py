@@ -17,6 +17,7 @@ winners [task=<task>]             the winners table: who wins at each budget, wi
 paired task=<task> budget=<b>     the paired tests of one budget: each difference, its interval and p-values
 tuned                             the search settings each AQ-BERT run's sweep (aq.tune) chose on the tuning split
 converged                         how far each AQ-BERT run's search converged (expected size, argmax, repair steps)
+selected                          the training lengths each run kept on the tuning split (train/qat.select_every)
 
 Any block may add results=<directory> to come from another results directory than the command's (e.g. a real-data
 configuration's beside the demo's); --only regenerates just the blocks whose results= names the command's directory.
@@ -137,12 +138,13 @@ def tuned_table(summary):
     return pd.DataFrame(out)
 
 
-def converged_table(summary):
-    """One row per searched run: how far its search converged (aqbench.report.aggregate.converged)."""
-    rows = summary[summary["main"] & summary.converged.notna()] if "converged" in summary else summary.iloc[:0]
+def run_table(summary, column, heading):
+    """One row per run that has `column` of summary.csv in words (converged: how far its search converged;
+    selected: the training lengths the tuning split chose; aqbench.report.aggregate), headed `heading`."""
+    rows = summary[summary["main"] & summary[column].notna()] if column in summary else summary.iloc[:0]
     return pd.DataFrame(
         [
-            {"task": r.task, "run": f"{r.method} {r.budget}", "seed": r.seed, "search": r.converged}
+            {"task": r.task, "run": f"{r.method} {r.budget}", "seed": r.seed, heading: getattr(r, column)}
             for r in rows.itertuples()
         ]
     )
@@ -186,9 +188,13 @@ def render(spec, results, loaded):
     elif kind == "tuned":
         table = tuned_table(summary)
     elif kind == "converged":
-        table = converged_table(summary)
+        table = run_table(summary, "converged", "search")
+    elif kind == "selected":
+        table = run_table(summary, "selected", "kept on the tuning split")
     else:
-        raise AqbenchError(f"unknown block kind {kind!r}. Fix: one of main, table, winners, paired, tuned, converged")
+        raise AqbenchError(
+            f"unknown block kind {kind!r}. Fix: one of main, table, winners, paired, tuned, converged, selected"
+        )
     return markdown(table) + "\n\n" + provenance_line(prov, results) + "\n"
 
 

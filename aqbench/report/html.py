@@ -205,20 +205,14 @@ def front_text(cells, task, paired=None):
     return out
 
 
-def tuned_lines(summary, task):
-    """The search settings each AQ-BERT run's sweep chose on the tuning split, one line per run."""
-    if "tuned" not in summary:
+def run_lines(summary, task, column):
+    """One line per run of the task that has a `column` of summary.csv in words: tuned (the search settings a
+    sweep chose on the tuning split), converged (how far its search converged), selected (the training lengths
+    the tuning split chose)."""
+    if column not in summary:
         return []
-    t = summary[(summary.task == task) & summary["main"] & summary.tuned.notna()]
-    return [f"{r.method} {r.budget} seed {r.seed}: {r.tuned}" for r in t.itertuples()]
-
-
-def converged_lines(summary, task):
-    """How far each AQ-BERT run's search converged (expected size against the budget at its end, the repair)."""
-    if "converged" not in summary:
-        return []
-    t = summary[(summary.task == task) & summary["main"] & summary.converged.notna()]
-    return [f"{r.method} {r.budget} seed {r.seed}: {r.converged}" for r in t.itertuples()]
+    t = summary[(summary.task == task) & summary["main"] & summary[column].notna()]
+    return [f"{r.method} {r.budget} seed {r.seed}: {getattr(r, column)}" for r in t.itertuples()]
 
 
 def deviation(settings, task):
@@ -268,8 +262,9 @@ def build_report(summary_path, figures_dir, out_path, settings, paired_path=None
                 "metric": cells[(cells.task == task) & cells["main"]].metric.iloc[0],
                 "qbert": [f for f in (figure(task, "hessian"), figure(task, "qbert_bits")) if f],
                 "aq": [f for f in (figure(task, "aq_search"), figure(task, "aq_bits")) if f],
-                "tuned": tuned_lines(summary, task),
-                "converged": converged_lines(summary, task),
+                "tuned": run_lines(summary, task, "tuned"),
+                "converged": run_lines(summary, task, "converged"),
+                "selected": run_lines(summary, task, "selected"),
                 "deviation": deviation(settings, task),
             }
         )
