@@ -513,7 +513,11 @@ def _merge(base, override):
 
 def search_settings(config, task):
     """What the aq_search stage needs: the quantization, training (lengths, device) and search settings."""
-    return {"quant": config["quant"], "train": stage_settings(config, "train", task), "aq": config["aq"]}
+    return {
+        "quant": config["quant"],
+        "train": stage_settings(config, "train", task),
+        "aq": stage_settings(config, "aq", task),
+    }
 
 
 def search_trials(config):
@@ -635,6 +639,5 @@ def method_settings(config, method, task):
     """What a method stage needs: the config sections its registry entry names (none for fp), the train section
     with the task's overrides."""
     return {
-        section: stage_settings(config, section, task) if section == "train" else config[section]
-        for section in registry.get(method).settings_sections(config)
+        section: stage_settings(config, section, task) for section in registry.get(method).settings_sections(config)
     }

@@ -43,6 +43,8 @@ def test_defaults_fill_omitted_keys():
         (with_(lq={"bits": [8, 1]}), "1 at lq.bits[1] is not allowed"),
         (with_(quant={**DEMO["quant"], "grid": "nf4"}), "'nf4' at quant.grid is not allowed; use one of: asym, sym"),
         (with_(task_overrides={"squad": {"train": {"epochs": 0}}}), "in task_overrides.squad.train"),
+        (with_(task_overrides={"squad": {"qat": {"max_steps": 0}}}), "in task_overrides.squad.qat"),
+        (with_(task_overrides={"squad": {"aq": {"budgets": [2.0]}}}), "task_overrides.squad.aq"),
         (with_(models={"bert": {"source": "local"}}), "models.bert has source local but no path"),
         (
             with_(qbert={"budgets": [2.47, 1.97]}),
@@ -62,6 +64,13 @@ def test_task_overrides_apply_to_their_task_only():
     assert C.stage_settings(cfg, "train", "squad")["max_length"] == 128
     assert C.stage_settings(cfg, "train", "sst2")["max_length"] == 64
     assert C.stage_settings(cfg, "data", "mnli")["synthetic"] == {"n_train": 24000, "n_eval": 500}
+    # QAT's and the search's training keys too: what the method and search jobs get
+    squad = {**DEMO["task_overrides"]["squad"], "qat": {"max_steps": 7}, "aq": {"batch_size": 4}}
+    short = C.load(with_(task_overrides={**DEMO["task_overrides"], "squad": squad}))
+    assert C.method_settings(short, "qbert", "squad")["qat"]["max_steps"] == 7
+    assert C.method_settings(short, "qbert", "sst2")["qat"] == C.method_settings(cfg, "qbert", "sst2")["qat"]
+    assert C.search_settings(short, "squad")["aq"]["batch_size"] == 4
+    assert C.search_settings(short, "mnli")["aq"] == C.search_settings(cfg, "mnli")["aq"]
 
 
 def test_runs_cover_tasks_methods_budgets_seeds():
