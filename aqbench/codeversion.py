@@ -83,8 +83,16 @@ def _command(stage):
         node = functions[todo.pop()]
         if node not in found:
             found.append(node)
-            todo += [n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in functions]
+            todo += [n for n in _names_used(node) if n in functions]
     return ast.Module(body=found, type_ignores=[])
+
+
+def _names_used(function):
+    """The global names a function reads: not its arguments or the names it assigns (a local `main` is not
+    cli.main, which would pull every command's modules into the stage's version)."""
+    local = {a.arg for a in ast.walk(function.args) if isinstance(a, ast.arg)}
+    local |= {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return [n.id for n in ast.walk(function) if isinstance(n, ast.Name) and n.id not in local]
 
 
 def stage_modules(stage):
