@@ -150,3 +150,38 @@ def test_a_margin_not_significant_after_holm_is_a_tie_and_a_significant_one_a_wi
     front = front_marks(over_seeds(summary), "sst2", paired)
     assert [(r.method, better) for r, _, better in front] == [("aq", True), ("fp", False)]
     assert front[1][1]["diff"] == pytest.approx(0.5) and front[1][1]["p_holm"] == pytest.approx(0.5)
+
+
+def test_the_papers_comparison_across_budgets_is_tested_in_a_family_of_its_own(tmp_path):
+    """[AQ-BERT] Table 1 compares AQ-BERT at ~2 bits with pruning (b1.97) against Q-BERT's 2-bit model: two budgets
+    no winners table puts side by side. Each searched model at <= 2 bits gets that test; nothing else does."""
+    from test_report import seeds, summary_csv
+
+    from aqbench.report.aggregate import load_summary
+    from aqbench.report.paired import paired_tests
+
+    n = 200
+    correct = lambda k: np.arange(n) < k
+    runs = [
+        ("bert", "qbert", "w2", 50.0, correct(100)),
+        ("bert", "qbert", "b2.47", 60.0, correct(120)),
+        ("bert", "aq", "b2.47", 82.0, correct(164)),
+        ("bert", "aq", "b1.97", 80.0, correct(160)),
+        ("distil", "aq_distil", "b1.97", 79.0, correct(158)),
+    ]
+    rows = []
+    for model, method, budget, value, outcome in runs:
+        rows += seeds("sst2", method, budget, [value], 0.1, model=model)
+        _outcomes_for(tmp_path, f"sst2/{model}/{method}/{budget}/seed0", outcome)
+    paired = paired_tests(load_summary(summary_csv(tmp_path, rows)), resamples=200)
+    papers = paired[paired.family == "papers"]
+    assert sorted(zip(papers.a_method, papers.a_budget, papers.b_method, papers.b_budget)) == [
+        ("aq", "b1.97", "qbert", "w2"),
+        ("aq_distil", "b1.97", "qbert", "w2"),
+    ]
+    assert papers.set_index("a_method")["diff"].to_dict() == pytest.approx({"aq": 30.0, "aq_distil": 29.0})
+    assert (papers.p_holm >= papers.p).all() and (papers.p_holm < 0.05).all()
+    from aqbench.report.compare import paper_lines
+
+    lines = paper_lines(paired, "sst2")
+    assert len(lines) == 2 and lines[0].startswith("aq b1.97 against qbert w2: +30.00 (95% CI [+")

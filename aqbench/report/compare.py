@@ -8,7 +8,7 @@ and on the paired tests of aqbench.report.paired (a frame with one row per compa
 import pandas as pd
 
 from aqbench import registry
-from aqbench.budget import base_label, label_bits, label_groups, series
+from aqbench.budget import MIXED, base_label, kind_of, label_bits, label_groups, series
 from aqbench.report.stats import ALPHA
 
 
@@ -66,11 +66,29 @@ def front_points(cells, task):
     return t[pareto_front(t)].sort_values(["size_mb", "mean"], kind="stable")
 
 
+def paper_pairs(cells, task):
+    """[AQ-BERT] Table 1's claim at its smallest size: each searched model (aq, aq_distil, ...) at a budget of 2
+    bits per weight or less against Q-BERT's 2-bit model (qbert w2), where both ran. The winners table never puts
+    them side by side (their budgets differ: 1.97 against 2 bits), so this family tests the claim itself."""
+    t = main_cells(cells, task)
+    two_bit = t[(t.method == "qbert") & (t.budget == "w2")]
+    searched = t[
+        t.method.isin(registry.names(kind=registry.SEARCH))
+        & t.budget.map(lambda b: kind_of(b) == MIXED and label_bits(b) <= 2)
+    ]
+    return [
+        {"family": "papers", "a": cell_id(a), "b": cell_id(b)}
+        for _, a in searched.iterrows()
+        for _, b in two_bit.iterrows()
+    ]
+
+
 def comparisons(cells, task):
     """The pairs the paired tests compare, by family (the table whose claims they back): "winners" = each budget's
-    best against every other contender, "front" = each Pareto point against the next smaller one.
-    [{family, a: (model, method, budget), b: (...)}], a the better (or the larger, on the front)."""
-    out = []
+    best against every other contender, "front" = each Pareto point against the next smaller one, "papers" = the
+    papers' own comparison across budgets (paper_pairs). [{family, a: (model, method, budget), b: (...)}], a the
+    better (or the larger, on the front; the searched model, in papers)."""
+    out = paper_pairs(cells, task)
     for _, _, g in budget_groups(cells, task):
         best = g.iloc[0]
         out += [{"family": "winners", "a": cell_id(best), "b": cell_id(r)} for _, r in g.iloc[1:].iterrows()]
@@ -134,6 +152,15 @@ def front_marks(cells, task, paired=None):
 def interval(test):
     """A test's evidence in words: the difference's 95% interval and the corrected p-value."""
     return f"95% CI [{test['low']:+.2f}, {test['high']:+.2f}], {test['test']} p = {test['p_holm']:.2g} after Holm"
+
+
+def paper_lines(paired, task):
+    """The papers' family of paired tests in words, one line per pair: "aq b1.97 against qbert w2: +28.33 (95% CI
+    [...], ... p = ... after Holm)"."""
+    return [
+        f"{a[1]} {a[2]} against {b[1]} {b[2]}: {t['diff']:+.2f} ({interval(t)})"
+        for (a, b), t in test_lookup(paired, task, "papers").items()
+    ]
 
 
 def verdict(w):

@@ -15,6 +15,7 @@ main rows=<method>:<budget>,...   the main metric of each listed run per task, w
 table name=<table>[:<section>]    one of the tables stage's tables (aqbench.report.tables: results:sst2, ptq:mnli, ...)
 winners [task=<task>]             the winners table: who wins at each budget, with the paired tests' evidence
 paired task=<task> budget=<b>     the paired tests of one budget: each difference, its interval and p-values
+  [family=papers]                 (papers: the papers' own comparison across budgets, e.g. aq b1.97 vs qbert w2)
 tuned                             the search settings each AQ-BERT run's sweep (aq.tune) chose on the tuning split
 converged                         how far each AQ-BERT run's search converged (expected size, argmax, repair steps)
 selected                          the training lengths each run kept on the tuning split (train/qat.select_every)
@@ -99,13 +100,15 @@ def main_table(cells, rows, mb=False, also=()):
     return pd.DataFrame(out)
 
 
-def paired_table(paired, task, budget):
-    p = paired[(paired.task == task) & (paired.family == "winners") & (paired.a_budget.map(base_label) == budget)]
+def paired_table(paired, task, budget, family="winners"):
+    p = paired[(paired.task == task) & (paired.family == family) & (paired.a_budget.map(base_label) == budget)]
     if p.empty:
-        raise AqbenchError(f"no paired tests for {task} at {budget}. Fix: name a task and budget the winners compare")
+        raise AqbenchError(
+            f"no {family} paired tests for {task} at {budget}. Fix: name a task and budget the {family} compare"
+        )
     return pd.DataFrame(
         {
-            "best": p.a_method + " " + p.a_budget,
+            ("best" if family == "winners" else "run"): p.a_method + " " + p.a_budget,
             "against": p.b_method + " " + p.b_budget,
             "difference": p["diff"],
             "95% interval": [f"[{lo:+.2f}, {hi:+.2f}]" for lo, hi in zip(p.low, p.high)],
@@ -184,7 +187,7 @@ def render(spec, results, loaded):
     elif kind == "paired":
         if paired is None:
             raise AqbenchError(f"{results}/paired.csv not found. Fix: run the paired_tests rule")
-        table = paired_table(paired, options["task"], options["budget"])
+        table = paired_table(paired, options["task"], options["budget"], options.get("family", "winners"))
     elif kind == "tuned":
         table = tuned_table(summary)
     elif kind == "converged":

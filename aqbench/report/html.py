@@ -16,7 +16,7 @@ from aqbench.config import report_settings, stage_settings
 from aqbench.io import atomic_write_text
 from aqbench.report import published as pub
 from aqbench.report.aggregate import load_summary, over_seeds
-from aqbench.report.compare import front_marks, interval, main_cells
+from aqbench.report.compare import front_marks, interval, main_cells, paper_lines
 from aqbench.report.paired import load_paired
 from aqbench.report.tables import ABOUT, all_tables, cell_text
 from aqbench.settings import TableSettings
@@ -265,6 +265,7 @@ def build_report(summary_path, figures_dir, out_path, settings, paired_path=None
                 "tuned": run_lines(summary, task, "tuned"),
                 "converged": run_lines(summary, task, "converged"),
                 "selected": run_lines(summary, task, "selected"),
+                "papers": paper_lines(paired, task),
                 "deviation": deviation(settings, task),
             }
         )

@@ -89,7 +89,7 @@ def paired_tests(summary, resamples=RESAMPLES, seed=0, out=None):
                     **result,
                 }
             )
-        for family in ("winners", "front"):
+        for family in ("winners", "front", "papers"):
             group = [r for r in family_rows if r["family"] == family]
             for r, adjusted in zip(group, holm([r["p"] for r in group])):
                 r["p_holm"] = adjusted
