@@ -24,21 +24,26 @@ def evaluate_model(task, model, tokenizer, data_dir, settings, splits=None):
     {outcome name: per-example array}); splits: {split: metric suffix} to evaluate instead (e.g. tuning)."""
     metrics, counts, per_example = {}, {}, {}
     for split, suffix, examples, features in eval_features(task, tokenizer, data_dir, settings, splits=splits):
-        outputs = predict(
-            model,
-            features,
-            settings.eval_batch_size,
-            tokenizer.pad_token_id,
-            settings.device,
-            desc=f"eval {task.name} {split}",
-            mixed_precision=settings.mixed_precision,
-            sort=True,
-        )
+        outputs = _predict(model, features, tokenizer, settings, f"eval {task.name} {split}")
         split_scores, split_outcomes = split_metrics(task, suffix, features, outputs, examples, with_outcomes=True)
         metrics.update(split_scores)
         per_example.update(split_outcomes)
         counts[split] = len(examples)
     return metrics, counts, per_example
+
+
+def _predict(model, features, tokenizer, settings, desc):
+    """The model's outputs on features as evaluation computes them: batches sorted by length."""
+    return predict(
+        model,
+        features,
+        settings.eval_batch_size,
+        tokenizer.pad_token_id,
+        settings.device,
+        desc=desc,
+        mixed_precision=settings.mixed_precision,
+        sort=True,
+    )
 
 
 def tuning_metric(task):
@@ -60,16 +65,7 @@ def tuning_scorer(task, tokenizer, data_dir, settings):
     metric = tuning_metric(task)
 
     def score(model):
-        outputs = predict(
-            model,
-            features,
-            settings.eval_batch_size,
-            tokenizer.pad_token_id,
-            settings.device,
-            desc=f"tuning {task.name}",
-            mixed_precision=settings.mixed_precision,
-            sort=True,
-        )
+        outputs = _predict(model, features, tokenizer, settings, f"tuning {task.name}")
         return split_metrics(task, suffix, features, outputs, examples)[metric]
 
     score.metric, score.examples = metric, len(examples)
