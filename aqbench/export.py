@@ -68,7 +68,7 @@ def export_linear(name, module, grid):
     """The tensors of one QuantLinear."""
     w = module.weight.detach().float()
     bits = module.bits.tolist()
-    with torch.no_grad():  # the evaluation path (fused kernel), which breaks rounding ties as evaluation does
+    with torch.no_grad():  # the evaluation path: its rounding is what the codes must reproduce
         w_hat = module._quantize()
     lo, hi, scale, steps = _grid_params(w, bits, grid, module.w_lo, module.w_hi)
     rows = group_index(w.shape[0], len(bits))

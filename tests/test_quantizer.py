@@ -102,13 +102,25 @@ def test_activation_quantizer_clamps_to_its_range_with_ste():
 
 
 @pytest.mark.parametrize("grid", ["asym", "sym"])
-def test_the_fused_no_grad_path_equals_the_training_path(grid):
-    """Without gradients the rounding runs in PyTorch's fused kernel; with them, in plain ops under the STE.
-    Both must give the same weights, mixed bit-widths and uneven groups included."""
+def test_the_no_grad_path_equals_the_training_path(grid):
+    """Without gradients (evaluation, PTQ, the search's candidates) the rounding runs without the STE; with them,
+    under it. Both must give the same weights to the bit (ties included), mixed bit-widths and uneven groups too."""
     torch.manual_seed(5)
     w = torch.randn(30, 17) * 3
     for bits in ([4], [2, 3, 8, 12], [0, 5, 32], [2] * 7):
         with torch.no_grad():
-            fused = quantize_rows(w, bits, GRIDS[grid])
-        plain = quantize_rows(w.clone().requires_grad_(), bits, GRIDS[grid]).detach()
-        assert torch.allclose(fused, plain, atol=1e-5, rtol=0), bits
+            evaluated = quantize_rows(w, bits, GRIDS[grid])
+        trained = quantize_rows(w.clone().requires_grad_(), bits, GRIDS[grid]).detach()
+        assert torch.allclose(evaluated, trained, atol=1e-6, rtol=0), bits  # x + (q - x) is q up to an ulp
+
+
+def test_a_rounding_tie_goes_the_same_way_in_evaluation_and_training():
+    """0.12757206 / (0.7654323 / 15) is 2.5 in float32 and rounds (half to even) to 2; multiplied by the inverse
+    step instead (PyTorch's fused fake-quantize kernels) it rounds to 3. Evaluation used that kernel until
+    2026-12-07: every path now divides."""
+    w = torch.tensor([[0.0, 0.12757205963134766, 0.7654322981834412]])
+    step = 0.7654322981834412 / 15
+    with torch.no_grad():
+        evaluated = quantize_rows(w, [4], GRIDS["asym"])
+    trained = quantize_rows(w.clone().requires_grad_(), [4], GRIDS["asym"]).detach()
+    assert round(evaluated[0, 1].item() / step) == round(trained[0, 1].item() / step) == 2

@@ -155,29 +155,11 @@ def quantize_rows(w, bits, grid, lo=None, hi=None, plan=None):
     if flat.requires_grad and torch.is_grad_enabled():
         q = fake_quant_ste(flat, lo, hi, plan.steps)
     else:
-        q = _fused_fake_quant(flat.detach(), lo, hi, plan.steps)
+        q = fake_quant(flat.detach(), lo, hi, plan.steps)
     if plan.special:
         q = torch.where(plan.row_bits >= FULL_PRECISION, flat, q)
         q = torch.where(plan.row_bits == 0, torch.zeros_like(q), q)
     return q.reshape(w.shape)
-
-
-def _fused_fake_quant(x, lo, hi, steps):
-    """fake_quant without gradients, in PyTorch's fused per-channel kernel: the values round onto the integers
-    0..steps after shifting by lo (zero point 0), then shift back. Rows may differ in steps (bits): each
-    distinct step count is one kernel call on its rows."""
-    scale = step_size(lo, hi, steps).reshape(-1).float()
-    zero = torch.zeros(x.shape[0], dtype=torch.int32, device=x.device)
-    shifted = x - lo
-    flat_steps = steps.reshape(-1)
-    if bool((flat_steps == flat_steps[0]).all()):
-        q = torch.fake_quantize_per_channel_affine(shifted, scale, zero, 0, 0, int(flat_steps[0]))
-    else:
-        q = torch.empty_like(shifted)
-        for n in flat_steps.unique().tolist():
-            sel = flat_steps == n
-            q[sel] = torch.fake_quantize_per_channel_affine(shifted[sel], scale[sel], zero[sel], 0, 0, int(n))
-    return q + lo
 
 
 def quantize_tensor(x, bits, lo, hi, grid, steps=None):

@@ -6,7 +6,7 @@ architecture parameters alpha (Zhao et al., IJCAI 2021):
 
 Q_0 = 0 (the group is pruned). Each Q_c is the run's group-wise quantizer with the straight-through estimator,
 so d w_mix / d w = sum_{c > 0} p[g, c] and d w_mix / d p[g, c] = Q_c(w[g]). The candidates share one master
-weight: each step rounds it once per candidate without gradient (the fused kernel) and forms
+weight: each step rounds it once per candidate without recording gradients and forms
 
     w_mix = s * w + sum_{c > 0} p_c * (Q_c(w) - w).detach(),    s = sum_{c > 0} p_c
 
