@@ -376,6 +376,12 @@ def cmd_make_model(args):
     )
 
 
+def cmd_worker(args):
+    from aqbench.worker import serve
+
+    serve(args.socket, args.parent, main)  # (passed, not imported there: no import cycle)
+
+
 def cmd_check_config(args):
     from aqbench.config import load_file, runs
 
@@ -609,6 +615,11 @@ def parser():
         help="BertConfig arguments (JSON) overriding those of the small default (4 layers, hidden 256)",
     )
 
+    s = sub.add_parser("worker", help="serve a local run's jobs from one process (started by the workflow)")
+    s.set_defaults(fn=cmd_worker)
+    s.add_argument("--socket", required=True, help="the socket's path (jobs find it in AQBENCH_WORKER)")
+    s.add_argument("--parent", type=int, required=True, help="stop when this process (Snakemake) is gone")
+
     s = sub.add_parser("check-config", help="validate a config file and count its runs")
     s.set_defaults(fn=cmd_check_config)
     s.add_argument("config")
@@ -632,6 +643,12 @@ def _say(msg):
 
 
 def main(argv=None):
+    if argv is None and os.environ.get("AQBENCH_WORKER") and sys.argv[1:2] != ["worker"]:
+        from aqbench.worker import run_in_worker
+
+        code = run_in_worker(sys.argv[1:])  # a local Snakemake run's worker, which has torch imported already
+        if code is not None:
+            return code
     args = parser().parse_args(argv)
     try:
         _setup(args)

@@ -10,6 +10,7 @@ Prints Markdown tables (the README quotes them). Timings are of this machine; ra
 """
 
 import argparse
+import re
 import shutil
 import statistics
 import subprocess
@@ -58,7 +59,8 @@ def stage_table(results, task=None):
             continue
         stage = parts[0]
         b = pd.read_csv(tsv, sep="\t").iloc[0]
-        rows.append({"stage": stage, "s": b["s"], "max_rss": b["max_rss"]})
+        log = Path(results, "logs", *parts[:-1], parts[-1] + ".log")
+        rows.append({"stage": stage, "s": b["s"], "max_rss": worker_peak_mb(log) or b["max_rss"]})
     frame = pd.DataFrame(rows)
     order = [
         "prepare_data",
@@ -81,6 +83,16 @@ def stage_table(results, task=None):
         peak_rss_mb=("max_rss", "max"),
     )
     return table.reindex([s for s in order if s in table.index] + [s for s in table.index if s not in order])
+
+
+def worker_peak_mb(log):
+    """A job run in the job worker (aqbench.worker): its fork's peak RSS, from the job log's last line (the benchmark
+    file measured the `aqbench` process that waited for it). None for a job that ran in its own process."""
+    if log.is_file():
+        found = re.findall(r"ran in the job worker: .* peak RSS (\d+) MB", log.read_text())
+        if found:
+            return float(found[-1])
+    return None
 
 
 def markdown(frame, floatfmt="{:.1f}"):

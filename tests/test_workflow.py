@@ -5,6 +5,8 @@ reruns only that job (and what depends on it), a bad config fails at once with o
 """
 
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -12,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO
+
+from aqbench import worker
 
 pytestmark = pytest.mark.e2e
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--cores", "2"]
@@ -162,6 +166,20 @@ def test_the_dag_produces_every_output_and_contract(run):
     assert "Report: " in done.stdout + done.stderr
     for log in (work / RESULTS / "logs").rglob("*.log"):
         assert "Traceback" not in log.read_text(), log
+
+
+def test_the_jobs_ran_in_the_runs_worker_which_stopped_with_it(run):
+    """A local run forks its jobs from one worker process (aqbench.worker) that ends with the run."""
+    work, _ = run
+    logs = sorted((work / ".snakemake" / "log").glob("aqbench-worker-*.log"))
+    assert logs
+    first = logs[0].read_text()
+    served = int(re.search(r"stopped after (\d+) jobs", first).group(1))
+    assert served >= 100, first  # all but the few that start before it is ready
+    owner = int(logs[0].stem.rsplit("-", 1)[1])
+    assert not os.path.exists(worker.socket_path(owner))
+    job_log = work / RESULTS / "logs" / "ptq" / "sst2" / "bert" / "lq" / "seed0.log"
+    assert "ran in the job worker" in job_log.read_text()
 
 
 def test_the_group_study_runs_each_group_count_and_fills_its_table(run):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aqbench import config as aqconfig
 from aqbench import budget as budget_labels
-from aqbench import paths, registry
+from aqbench import paths, registry, worker
 from aqbench.budget import MIXED, kind_of
 from aqbench.codeversion import code_version
 from aqbench.errors import AqbenchError
@@ -37,8 +37,12 @@ def config_names():
 _BIN = shlex.quote(str(Path(sys.executable).parent))
 # every metrics record names the config files it was run with (AQBENCH_CONFIG; aqbench.evaluate)
 _CONFIGS = shlex.quote(",".join(config_names())).replace("{", "{{").replace("}", "}}")
+# A local run's jobs fork from one worker process (aqbench.worker, started below), found by its socket's path; a job
+# of a cluster run parses this file in its own Snakemake process, whose socket never exists.
+WORKER_SOCKET = worker.socket_path(os.getpid())
+_WORKER = shlex.quote(WORKER_SOCKET) if workflow.is_main_process else "''"
 shell.prefix(
-    f'set -euo pipefail; export PATH="$PATH":{_BIN} AQBENCH_CONFIG={_CONFIGS}; '
+    f'set -euo pipefail; export PATH="$PATH":{_BIN} AQBENCH_CONFIG={_CONFIGS} AQBENCH_WORKER={_WORKER}; '
     'failed() {{ s=$?; mkdir -p "$(dirname "$1")"; echo "$(date -u +%FT%TZ) exit $s" >> "$1"; '
     'echo "aqbench: the job failed (exit $s); its previous outputs are kept and it runs again next time" >&2; '
     "exit $s; }}; "  # (Snakemake formats the prefix: braces doubled)
@@ -209,3 +213,22 @@ def result_train(train):
     if train.get("select_every") is not None:
         return train
     return {k: v for k, v in train.items() if k not in NOT_RESULT}
+
+
+_worker = None
+
+
+def start_worker():
+    """onstart: a local run with config `worker` on Linux starts its job worker and waits until it listens (its
+    imports: a few seconds). Elsewhere fork() after importing torch is less safe."""
+    global _worker
+    if config["worker"] and workflow.local_exec and sys.platform == "linux":
+        log = Path(".snakemake", "log", f"aqbench-worker-{os.getpid()}.log")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        _worker = worker.start(WORKER_SOCKET, log)
+
+
+def stop_worker():
+    """onsuccess / onerror: the worker also stops by itself when this process ends."""
+    if _worker is not None:
+        worker.stop(_worker, WORKER_SOCKET)
