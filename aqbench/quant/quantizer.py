@@ -71,14 +71,23 @@ def fake_quant(x, lo, hi, steps):
     return (x - lo).div_(scale).round_().clamp_min_(0).clamp_max_(steps).mul_(scale).add_(lo)
 
 
+class _RoundSTE(torch.autograd.Function):
+    """fake_quant forward, identity backward (the straight-through estimator) as one recorded op."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi, steps):
+        return fake_quant(x, lo, hi, steps)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None, None, None
+
+
 def fake_quant_ste(x, lo, hi, steps):
-    """fake_quant with the straight-through gradient (d x_hat / d x = 1), as x + (x_hat - x).detach(): the
-    rounding runs without recording its ops (training steps on small matrices spend more time recording and
-    replaying them than computing them), and the one recorded op is the addition, whose gradient is the identity.
-    lo, hi and steps are constants."""
-    with torch.no_grad():
-        delta = fake_quant(x, lo, hi, steps).sub_(x)
-    return x + delta
+    """fake_quant with the straight-through gradient (d x_hat / d x = 1): the rounding runs without recording its
+    ops (training steps on small matrices spend more time recording and replaying them than computing them), in one
+    new tensor, which is what the forward returns. lo, hi and steps are constants."""
+    return _RoundSTE.apply(x, lo, hi, steps)
 
 
 def group_index(rows, groups):
