@@ -89,15 +89,17 @@ def test_without_a_worker_the_command_runs_in_its_own_process(tmp_path):
     assert "ran in the job worker" not in done.stderr and (tmp_path / "d").is_dir()
 
 
+def start_a_long_job(sock, out, stream=subprocess.DEVNULL):
+    """A job that runs for a minute or more in the worker: 5 M synthetic examples."""
+    env = {**os.environ, "AQBENCH_WORKER": sock}
+    return subprocess.Popen(
+        [*AQBENCH, *prepare_args(out, n_train=5_000_000)], env=env, stdout=stream, stderr=stream, text=True
+    )
+
+
 def test_killing_the_job_ends_its_fork(worker, tmp_path):
     proc, sock = worker
-    env = {**os.environ, "AQBENCH_WORKER": sock}
-    job = subprocess.Popen(
-        [*AQBENCH, *prepare_args(tmp_path / "big", n_train=5_000_000)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    job = start_a_long_job(sock, tmp_path / "big")
     server = psutil.Process(proc.pid)
     assert wait_for(lambda: server.children(), 30), "the job never reached the worker"
     fork = server.children()[0]
@@ -111,14 +113,7 @@ def test_killing_the_job_ends_its_fork(worker, tmp_path):
 def test_a_signal_to_the_job_reaches_its_fork(worker, tmp_path, sig):
     """Ctrl-C ends the stage as in its own process (one line, exit 130); SIGTERM ends both processes on it."""
     _, sock = worker
-    env = {**os.environ, "AQBENCH_WORKER": sock}
-    job = subprocess.Popen(
-        [*AQBENCH, *prepare_args(tmp_path / "big", n_train=5_000_000)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    job = start_a_long_job(sock, tmp_path / "big", subprocess.PIPE)
     time.sleep(5)  # well into the stage
     job.send_signal(sig)
     out, err = job.communicate(timeout=30)
