@@ -196,7 +196,7 @@ def serve(path, parent_pid, run, preload=PRELOAD):
             sys.stderr.flush()
             if os.fork() == 0:  # the job
                 server.close()
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)  # forwarded, it ends the fork (even if inherited ignored)
                 try:
                     _run_job(conn, run)
                 finally:
@@ -242,11 +242,13 @@ def start(path, log, ready_within=60.0):
 def stop(process, path, timeout=10.0):
     """Stop the worker: removing its socket file ends its loop within a second; forks still running finish their
     jobs (Snakemake has already ended them on failure)."""
+    import subprocess
+
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
     try:
         process.wait(timeout)
-    except Exception:
+    except subprocess.TimeoutExpired:
         process.kill()

@@ -25,27 +25,16 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_dag(cores):
+def run_dag(cores, config=REPO / "config" / "config.yaml", overrides=(), capture=False):
+    """Run a config's whole DAG from scratch in a fresh directory; (its results directory, wall seconds).
+    overrides: --config key=value patches (results=results where the config names another directory)."""
     work = Path(tempfile.mkdtemp(prefix="aqbench-bench-"))
     (work / "config").mkdir()
-    shutil.copy(REPO / "config" / "config.yaml", work / "config" / "config.yaml")
+    shutil.copy(config, work / "config" / "config.yaml")
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "-d", str(work)]
+    command += ["--config", *overrides] if overrides else []
     start = time.time()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "workflow" / "Snakefile"),
-            "-d",
-            str(work),
-            "--cores",
-            str(cores),
-            "--quiet",
-            "all",
-        ],
-        check=True,
-    )
+    subprocess.run([*command, "--cores", str(cores), "--quiet", "all"], check=True, capture_output=capture)
     return work / "results", time.time() - start
 
 

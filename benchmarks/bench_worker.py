@@ -10,30 +10,17 @@ the demo's jobs compute more (docs/benchmarks.md).
 
 import argparse
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from bench_demo import REPO, run_dag
 
 
-def run_dag(config, tasks, worker, cores):
-    work = Path(tempfile.mkdtemp(prefix="aqbench-worker-bench-"))
+def run(config, tasks, worker, cores):
+    """One run from scratch: (wall seconds, jobs)."""
     overrides = [f"worker={worker}", "results=results", "reports=reports"]
     overrides += [f"tasks=[{','.join(tasks)}]"] if tasks else []
-    start = time.time()
-    subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "-d", str(work)]
-        + ["--configfile", str(Path(config).resolve()), "--config", *overrides, "--cores", str(cores), "--quiet"]
-        + ["all"],
-        check=True,
-        capture_output=True,
-    )
-    seconds = time.time() - start
-    jobs = len(list((work / "results" / "benchmarks").rglob("*.tsv")))
-    return seconds, jobs
+    results, seconds = run_dag(cores, Path(config).resolve(), overrides, capture=True)
+    return seconds, len(list((results / "benchmarks").rglob("*.tsv")))
 
 
 def main():
@@ -46,7 +33,7 @@ def main():
     found = {True: [], False: []}
     for r in range(args.rounds):
         for worker in (False, True):
-            seconds, jobs = run_dag(args.config, args.tasks, worker, args.cores)
+            seconds, jobs = run(args.config, args.tasks, worker, args.cores)
             found[worker].append(seconds)
             print(f"round {r + 1}: worker {str(worker).lower()}: {jobs} jobs, {seconds:.1f} s", flush=True)
     off, on = statistics.median(found[False]), statistics.median(found[True])

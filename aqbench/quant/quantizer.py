@@ -161,10 +161,7 @@ def quantize_rows(w, bits, grid, lo=None, hi=None, plan=None):
     else:
         flat, lo, hi = w.reshape(w.shape[0], -1), lo[plan.index], hi[plan.index]
     lo, hi = lo.unsqueeze(1), hi.unsqueeze(1)
-    if flat.requires_grad and torch.is_grad_enabled():
-        q = fake_quant_ste(flat, lo, hi, plan.steps)
-    else:
-        q = fake_quant(flat.detach(), lo, hi, plan.steps)
+    q = fake_quant_ste(flat, lo, hi, plan.steps)  # records one op where gradients are on, none otherwise
     if plan.special:
         q = torch.where(plan.row_bits >= FULL_PRECISION, flat, q)
         q = torch.where(plan.row_bits == 0, torch.zeros_like(q), q)
