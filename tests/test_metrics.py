@@ -1,5 +1,7 @@
 """Every metric against hand-made cases."""
 
+import random
+
 import pytest
 
 from aqbench.tasks.metrics import accuracy, entity_f1, normalize_answer, squad_exact, squad_f1, squad_scores
@@ -19,6 +21,24 @@ def test_entity_f1_counts_whole_entities():
     assert scores["precision"] == pytest.approx(2 / 3)
     assert scores["recall"] == pytest.approx(2 / 3)
     assert scores["f1"] == pytest.approx(2 / 3)
+
+
+def test_entity_f1_equals_seqevals_own_scores():
+    # one seqeval call gives all three: the same numbers as its f1/precision/recall functions, in the right keys
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    rng = random.Random(0)
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG"]
+    gold = [[rng.choice(tags) for _ in range(rng.randint(1, 12))] for _ in range(200)]
+    pred = [[t if rng.random() < 0.7 else rng.choice(tags) for t in sentence] for sentence in gold]
+    pred[0] = ["B-MISC"] * len(gold[0])  # more predicted entities than gold ones: precision != recall
+    scores = entity_f1(pred, gold)
+    assert scores["precision"] != scores["recall"]
+    assert scores == {
+        "f1": f1_score(gold, pred),
+        "precision": precision_score(gold, pred),
+        "recall": recall_score(gold, pred),
+    }
 
 
 def test_a_partial_entity_span_is_wrong():

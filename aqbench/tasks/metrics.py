@@ -12,14 +12,12 @@ def accuracy(predictions, references):
 
 
 def entity_f1(predictions, references):
-    """Entity-level precision/recall/F1 over BIO tag sequences, as conlleval and seqeval's default mode count them."""
-    from seqeval.metrics import f1_score, precision_score, recall_score
+    """Entity-level precision/recall/F1 over BIO tag sequences, as conlleval and seqeval's default mode count them.
+    One call gives all three (f1_score, precision_score and recall_score each extract every entity again)."""
+    from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
 
-    return {
-        "f1": f1_score(references, predictions),
-        "precision": precision_score(references, predictions),
-        "recall": recall_score(references, predictions),
-    }
+    precision, recall, f1, _ = precision_recall_fscore_support(references, predictions, average="micro")
+    return {"f1": f1, "precision": precision, "recall": recall}
 
 
 # SQuAD v1.1: the official evaluate-v1.1.py normalization (lower case, strip punctuation, articles, whitespace).
