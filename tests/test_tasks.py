@@ -108,6 +108,50 @@ def test_span_labels_point_at_the_answer_and_decoding_recovers_it():
     assert get_kind("span_qa").score(task, predictions, examples) == {"exact_match": 100.0, "f1": 100.0}
 
 
+def _best_spans_by_loop(features, outputs, examples, n_best=20, max_answer_length=30):
+    # the definition span_qa.best_spans computes as a table: starts, then ends, each best-first; strictly better wins
+    spans = []
+    for ex_i, ex in enumerate(examples):
+        best = (-np.inf, None, None, None, "")
+        for f in [f for f, e in enumerate(features.example_index) if e == ex_i]:
+            start_logits, end_logits = outputs[f]["start_logits"], outputs[f]["end_logits"]
+            offsets = features.extra[f]["offsets"]
+            for s in np.argsort(start_logits)[::-1][:n_best]:
+                if s >= len(offsets) or offsets[s] is None:
+                    continue
+                for e in np.argsort(end_logits)[::-1][:n_best]:
+                    if e >= len(offsets) or offsets[e] is None or e < s or e - s + 1 > max_answer_length:
+                        continue
+                    score = start_logits[s] + end_logits[e]
+                    if score > best[0]:
+                        best = (score, f, int(s), int(e), ex["context"][offsets[s][0] : offsets[e][1]])
+        spans.append(best)
+    return spans
+
+
+def test_best_spans_equals_the_loop_it_replaces_ties_included():
+    from aqbench.tasks.kinds.span_qa import best_spans
+
+    task, splits, model, tok = build_tiny("squad")
+    examples = splits["validation"][:30]
+    features = featurize(task, examples, tok, Train(max_length=48, doc_stride=16))
+    rng = np.random.default_rng(0)
+    outputs = []
+    for f, row in enumerate(features.inputs):
+        n = len(row["input_ids"])
+        # coarse logits: many exact ties between pairs, so the order of the search decides which span is kept
+        start, end = rng.integers(-3, 4, n).astype(np.float32), rng.integers(-3, 4, n).astype(np.float32)
+        if f % 7 == 0:  # a window whose best pairs all run backwards or too long
+            start, end = np.arange(n, dtype=np.float32), -np.arange(n, dtype=np.float32)
+        if f == 3:
+            start[:] = np.nan  # no valid span in this window
+        outputs.append({"start_logits": start, "end_logits": end})
+    for n_best, longest in ((20, 30), (5, 3), (2, 1)):
+        got = best_spans(features, outputs, examples, n_best, longest)
+        assert got == _best_spans_by_loop(features, outputs, examples, n_best, longest)
+    assert any(span[1] is None for span in best_spans(features, outputs, examples, 2, 1))
+
+
 # --- real data in ../shared/data (not part of the project; skipped where absent) -------------------------------
 
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not present")

@@ -96,7 +96,10 @@ def decode(task, features, outputs, examples, n_best=20, max_answer_length=30, *
 
 def best_spans(features, outputs, examples, n_best=20, max_answer_length=30):
     """Per example, decode's choice as (score, feature, start token, end token, text); (-inf, None, None, None,
-    '') when no window has a valid span."""
+    '') when no window has a valid span. Per window, the n_best starts and ends by logit (descending) form an
+    n_best x n_best table of start + end logits, invalid pairs at -inf; its first maximum in row-major order is
+    the pair a loop over starts, then ends, keeping only strictly better scores, would keep; across windows the
+    first window with the best score wins the same way."""
     by_example = collections.defaultdict(list)
     for f, ex_i in enumerate(features.example_index):
         by_example[ex_i].append(f)
@@ -106,17 +109,19 @@ def best_spans(features, outputs, examples, n_best=20, max_answer_length=30):
         for f in by_example[ex_i]:
             start_logits, end_logits = outputs[f]["start_logits"], outputs[f]["end_logits"]
             offsets = features.extra[f]["offsets"]
+            in_context = np.array([o is not None for o in offsets] + [False])  # positions past the offsets: invalid
             starts = np.argsort(start_logits)[::-1][:n_best]
             ends = np.argsort(end_logits)[::-1][:n_best]
-            for s in starts:
-                if s >= len(offsets) or offsets[s] is None:
-                    continue
-                for e in ends:
-                    if e >= len(offsets) or offsets[e] is None or e < s or e - s + 1 > max_answer_length:
-                        continue
-                    score = start_logits[s] + end_logits[e]
-                    if score > best[0]:
-                        best = (score, f, int(s), int(e), ex["context"][offsets[s][0] : offsets[e][1]])
+            s_ok = in_context[np.minimum(starts, len(offsets))]
+            e_ok = in_context[np.minimum(ends, len(offsets))]
+            length = ends[None, :] - starts[:, None] + 1
+            valid = s_ok[:, None] & e_ok[None, :] & (length >= 1) & (length <= max_answer_length)
+            table = start_logits[starts][:, None] + end_logits[ends][None, :]
+            table = np.where(valid & ~np.isnan(table), table, -np.inf)
+            i, j = divmod(int(np.argmax(table)), table.shape[1])
+            if table[i, j] > best[0]:
+                s, e = int(starts[i]), int(ends[j])
+                best = (table[i, j], f, s, e, ex["context"][offsets[s][0] : offsets[e][1]])
         spans.append(best)
     return spans
 
