@@ -38,6 +38,12 @@ PRELOAD = (
     "aqbench.quant",
     "aqbench.search",
     "aqbench.export",
+    "aqbench.deploy.export",  # onnx, onnxruntime and seqeval: ~1 s of every export and latency job's start
+    "aqbench.deploy.graph",
+    "aqbench.deploy.latency",
+    "onnx",
+    "onnxruntime",
+    "seqeval.metrics",
 )
 
 
