@@ -46,6 +46,28 @@ def test_evaluation_never_moves_calibrated_activation_ranges():
     assert 0 <= lo < hi <= 1
 
 
+def test_calibration_gathers_the_clipping_statistics_only_when_asked():
+    torch.manual_seed(0)
+    q = QuantLinear(nn.Linear(4, 4), [8], act_bits=8).eval()
+    batches = [torch.randn(16, 4), 3 * torch.randn(8, 4) + 1]
+    ranges = {}
+    for stats in (False, True):
+        with calibrating(q, stats=stats):
+            for x in batches:
+                q(x)
+        ranges[stats] = (q.act.lo.clone(), q.act.hi.clone())
+    assert torch.equal(ranges[False][0], ranges[True][0]) and torch.equal(ranges[False][1], ranges[True][1])
+    x = torch.cat([b.reshape(-1) for b in batches]).double()
+    assert ranges[True] == (x.min().float(), x.max().float())
+    st = q.act.stats  # of the last pass, stats=True: what ACIQ fits
+    assert st["n"] == x.numel()
+    assert st["sum"] == pytest.approx(float(x.sum())) and st["sumsq"] == pytest.approx(float((x * x).sum()))
+    assert st["absdev"] == pytest.approx(float(x.abs().sum()))  # center 0 on a first pass
+    with calibrating(q):
+        q(batches[0])
+    assert q.act.stats == {}  # not gathered: every method but ACIQ
+
+
 def test_uncalibrated_activations_fail_with_a_clear_error():
     q = QuantLinear(nn.Linear(4, 4), [8], act_bits=8).eval()
     with pytest.raises(AqbenchError, match="never calibrated"):

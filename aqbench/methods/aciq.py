@@ -40,12 +40,15 @@ def clip_weights(model, dist):
 
 
 def clip_activations(model, features, pad_id, settings, dist):
-    """After a min/max calibration pass: a second pass measures E|x - mean| per quantizer, then each range is
-    clipped at mean +- alpha* of its fitted distribution, within the calibrated min and max."""
+    """After a min/max calibration pass that gathered statistics (calibrate(..., stats=True)): a second pass
+    measures E|x - mean| per quantizer, then each range is clipped at mean +- alpha* of its fitted distribution,
+    within the calibrated min and max."""
     quantizers = act_quantizers(model)
+    if any(not q.stats for q in quantizers):
+        raise ValueError("clip_activations needs a calibration pass with stats=True before it")
     for q in quantizers:
         q.center = q.stats["sum"] / q.stats["n"]
-    calibrate(model, features, pad_id, settings)
+    calibrate(model, features, pad_id, settings, stats=True)
     for q in quantizers:
         st = q.stats
         mu = st["sum"] / st["n"]
@@ -70,7 +73,7 @@ def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
     features = calibration_features(
         task, data_dir, tokenizer, settings.train, settings.quant.calibration_examples, seed
     )
-    calibrate(model, features, tokenizer.pad_token_id, settings.train)
+    calibrate(model, features, tokenizer.pad_token_id, settings.train, stats=True)
     if cfg.activations:
         clip_activations(model, features, tokenizer.pad_token_id, settings.train, cfg.distribution)
     return assignment, {

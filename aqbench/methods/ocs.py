@@ -51,8 +51,9 @@ def run(task, model, tokenizer, data_dir, budget, seed, settings, inputs=None):
     quantize_model(model, assignment)
     if cfg.clip == "aciq":
         clip_weights(model, settings.aciq.distribution)
-    calibrate(model, features, tokenizer.pad_token_id, settings.train)
-    if cfg.clip == "aciq" and settings.aciq.activations:
+    clip_acts = cfg.clip == "aciq" and settings.aciq.activations
+    calibrate(model, features, tokenizer.pad_token_id, settings.train, stats=clip_acts)
+    if clip_acts:
         clip_activations(model, features, tokenizer.pad_token_id, settings.train, settings.aciq.distribution)
     added = sum(len(l.extra["splits"]) for l in assignment.layers.values())
     return assignment, {

@@ -39,9 +39,10 @@ def input_absmax(model, names, features, pad_id, settings):
     return found
 
 
-def calibrate(model, features, pad_id, settings):
-    """Set every activation quantizer's range to the min/max it sees on the calibration features."""
-    with calibrating(model) as quantizers:
+def calibrate(model, features, pad_id, settings, stats=False):
+    """Set every activation quantizer's range to the min/max it sees on the calibration features (stats: and
+    gather the statistics ACIQ fits, aqbench.quant.modules.calibrating)."""
+    with calibrating(model, stats) as quantizers:
         if quantizers:
             predict(
                 model,

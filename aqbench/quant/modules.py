@@ -19,8 +19,9 @@ from aqbench.quant.quantizer import FULL_PRECISION, get_grid, quantize_rows, qua
 class ActQuantizer(nn.Module):
     """Per-tensor activation quantizer with a calibrated range.
 
-    calibrating: ranges grow to the min/max seen, activations pass through in FP, and the statistics a clipping
-    method needs are gathered (count, sum, sum of squares, sum of |x - center|);
+    calibrating: ranges grow to the min/max seen, activations pass through in FP, and, when asked
+    (calibrating(model, stats=True)), the statistics a clipping method needs are gathered (count, sum, sum of
+    squares, sum of |x - center|);
     training (QAT): ranges follow an exponential moving average of the batch min/max;
     evaluation: ranges are frozen, so evaluation data never changes them.
     """
@@ -40,20 +41,24 @@ class ActQuantizer(nn.Module):
     def calibrated(self):
         return math.isfinite(self.lo.item()) and math.isfinite(self.hi.item())
 
-    def reset(self):
+    def reset(self, stats=False):
         self.lo.fill_(float("inf"))
         self.hi.fill_(float("-inf"))
-        self.stats = {"n": 0, "sum": 0.0, "sumsq": 0.0, "absdev": 0.0}
+        # only ACIQ reads them, and they cost three times the min/max pass (in float64) on every calibration
+        self.stats = {"n": 0, "sum": 0.0, "sumsq": 0.0, "absdev": 0.0} if stats else {}
 
     def _observe(self, x):
         x = x.detach()
-        self.lo.copy_(torch.minimum(self.lo, x.min()))
-        self.hi.copy_(torch.maximum(self.hi, x.max()))
+        lo, hi = torch.aminmax(x)
+        self.lo.copy_(torch.minimum(self.lo, lo))
+        self.hi.copy_(torch.maximum(self.hi, hi))
         st = self.stats
-        st["n"] += x.numel()
-        st["sum"] += x.double().sum().item()
-        st["sumsq"] += x.double().pow(2).sum().item()
-        st["absdev"] += (x.double() - self.center).abs().sum().item()
+        if st:
+            x = x.double()
+            st["n"] += x.numel()
+            st["sum"] += x.sum().item()
+            st["sumsq"] += x.pow(2).sum().item()
+            st["absdev"] += (x - self.center).abs().sum().item()
 
     def forward(self, x):
         if self.bits >= FULL_PRECISION:
@@ -283,11 +288,12 @@ def act_quantizers(model):
 
 
 @contextlib.contextmanager
-def calibrating(model):
-    """Within the block, forward passes set the activation ranges (reset first) and nothing is quantized."""
+def calibrating(model, stats=False):
+    """Within the block, forward passes set the activation ranges (reset first) and nothing is quantized;
+    stats: also gather each quantizer's count, sum, sum of squares and sum of |x - center| (ActQuantizer.stats)."""
     quantizers = act_quantizers(model)
     for q in quantizers:
-        q.reset()
+        q.reset(stats)
         q.calibrating = True
     try:
         yield quantizers
