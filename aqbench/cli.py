@@ -652,7 +652,8 @@ def main(argv=None):
     args = parser().parse_args(argv)
     try:
         _setup(args)
-        args.fn(args)
+        with _reuse_checkpoints(args):
+            args.fn(args)
     except AqbenchError as e:
         _say(f"aqbench {args.command}: error: {e}{_kept(args)}")
         return 2
@@ -660,6 +661,20 @@ def main(argv=None):
         _say(f"aqbench {args.command}: interrupted{_kept(args)}; run the same command again to resume")
         return 130
     return 0
+
+
+# the commands that load one checkpoint once per run of a sweep (and again for their checks)
+REUSE_CHECKPOINTS = {"quantize", "export", "export-onnx", "search", "evaluate"}
+
+
+def _reuse_checkpoints(args):
+    import contextlib
+
+    if args.command not in REUSE_CHECKPOINTS:
+        return contextlib.nullcontext()
+    from aqbench.models import reusing_checkpoints
+
+    return reusing_checkpoints()
 
 
 def _same_stream(a, b):

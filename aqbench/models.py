@@ -4,6 +4,7 @@ A fine-tuned checkpoint is an ordinary HF directory (config.json + model.safeten
 every later stage loads it the same way as a user's local model.
 """
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -243,7 +244,20 @@ def check_vocabulary(path, model, tokenizer):
 
 def load_checkpoint(task, path):
     """A fine-tuned checkpoint written by `aqbench finetune` (or any HF directory with this task's head). Its
-    files are checked against the record written with it (aqbench.integrity) before anything is loaded."""
+    files are checked against the record written with it (aqbench.integrity) before anything is loaded.
+    Within reusing_checkpoints(), a checkpoint whose files are unchanged is read once and copied after."""
+    import copy
+
+    key = _checkpoint_key(task, path) if _reuse is not None else None
+    if key is not None and _reuse.get("key") == key:
+        return copy.deepcopy(_reuse["model"]), _reuse["tokenizer"]
+    model, tokenizer = _read_checkpoint(task, path)
+    if key is not None:
+        _reuse.update(key=key, model=copy.deepcopy(model), tokenizer=tokenizer)
+    return model, tokenizer
+
+
+def _read_checkpoint(task, path):
     from transformers import AutoTokenizer
 
     from aqbench.integrity import check_record
@@ -253,3 +267,31 @@ def load_checkpoint(task, path):
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = auto_class(task).from_pretrained(path, local_files_only=True)
     return model, tokenizer
+
+
+_reuse = None  # within reusing_checkpoints(): {key, model (never handed out), tokenizer}
+
+
+def _checkpoint_key(task, path):
+    """The task, the directory and every file's size and modification time: a rewritten checkpoint is read
+    (and checked) again."""
+    p = Path(path).resolve()
+    if not p.is_dir():
+        return None
+    files = tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in p.iterdir() if f.is_file()))
+    return task.name, str(p), files
+
+
+@contextlib.contextmanager
+def reusing_checkpoints():
+    """Within the block, load_checkpoint reads a checkpoint from disk once and hands out deep copies (the same
+    weights, each free to be quantized in place) while its files are unchanged; the tokenizer is shared. A
+    method's sweep or an export job loads one checkpoint once per run (more with its checks): each load is
+    transformers' from_pretrained plus the integrity check, a copy a fraction of that. Holds one extra copy of
+    the model while it lasts."""
+    global _reuse
+    outer, _reuse = _reuse, {}
+    try:
+        yield
+    finally:
+        _reuse = outer

@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+import torch
 import yaml
 from conftest import REPO
 
@@ -321,6 +322,38 @@ def test_a_corrupt_checkpoint_is_detected_when_it_is_read(checkpoint, tmp_path, 
         pattern = rf"{bad / 'tokenizer.json'} is missing"
     with pytest.raises(AqbenchError, match=pattern + rf".*Fix: delete {bad} and rerun snakemake"):
         load_checkpoint(task, bad)
+
+
+def test_a_reused_checkpoint_is_read_once_handed_out_as_copies_and_read_again_when_rewritten(
+    checkpoint, tmp_path, monkeypatch
+):
+    from aqbench import models
+    from aqbench.errors import AqbenchError
+    from aqbench.tasks import get_task
+
+    task = get_task("sst2")
+    reads = []
+    read = models._read_checkpoint
+    monkeypatch.setattr(models, "_read_checkpoint", lambda t, p: reads.append(p) or read(t, p))
+    ckpt = copy_dir(checkpoint, tmp_path / "ckpt")
+    with models.reusing_checkpoints():
+        a, tok_a = models.load_checkpoint(task, ckpt)
+        with torch.no_grad():
+            next(a.parameters()).add_(1.0)  # a run quantizes its copy in place
+        b, tok_b = models.load_checkpoint(task, ckpt)
+        assert len(reads) == 1 and tok_a is tok_b
+        fresh, _ = read(task, ckpt)
+        for (name, x), y in zip(b.state_dict().items(), fresh.state_dict().values()):
+            assert torch.equal(x, y), name  # the copy is the file's weights, untouched by a's change
+        weights = ckpt / "model.safetensors"
+        data = bytearray(weights.read_bytes())
+        data[-5] ^= 0xFF
+        weights.write_bytes(bytes(data))
+        with pytest.raises(AqbenchError, match="does not match the checksum"):
+            models.load_checkpoint(task, ckpt)  # rewritten: read and checked again
+    models.load_checkpoint(task, checkpoint)
+    models.load_checkpoint(task, checkpoint)
+    assert len(reads) == 4  # outside the block every load reads
 
 
 def test_ctrl_c_in_a_stage_is_one_line_and_exit_130(tmp_path):
