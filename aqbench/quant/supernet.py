@@ -22,7 +22,15 @@ from torch import nn
 from aqbench.errors import AqbenchError
 from aqbench.quant.assignment import Assignment, LayerBits
 from aqbench.quant.modules import ActQuantizer, QuantEmbedding, _replace, embedding_modules, encoder_linears
-from aqbench.quant.quantizer import FULL_PRECISION, get_grid, group_index, group_minmax, group_sizes, quantize_rows
+from aqbench.quant.quantizer import (
+    FULL_PRECISION,
+    get_grid,
+    group_index,
+    group_minmax,
+    group_sizes,
+    quantize_rows,
+    row_plan,
+)
 from aqbench.quant.size import group_param_bits
 
 
@@ -69,11 +77,23 @@ class SearchLinear(nn.Module):
             with torch.no_grad():
                 w = self.weight.detach()
                 lo, hi = group_minmax(w, self.groups)
-                deltas = torch.stack(
-                    [quantize_rows(w, [b] * self.groups, self.grid, lo, hi) - w for b in self.candidates if b > 0]
-                )
+                plans = self._candidate_plans()
+                deltas = w.new_empty((len(plans), *w.shape))  # written in place: no stacked copy
+                for k, plan in enumerate(plans):
+                    torch.sub(quantize_rows(w, None, self.grid, lo, hi, plan=plan), w, out=deltas[k])
             self._deltas = (key, deltas)
         return self._deltas[1]
+
+    _plans = None
+
+    def _candidate_plans(self):
+        """Each nonzero candidate's row_plan (every group at that bit-width), made once per dtype and device:
+        worked out afresh at every step they cost more than the rounding on small matrices."""
+        key = (self.weight.dtype, self.weight.device)
+        if self._plans is None or self._plans[0] != key:
+            bits = [self.candidates[k] for k in self.nonzero]
+            self._plans = (key, [row_plan([b] * self.groups, self.out_features, self.grid, *key) for b in bits])
+        return self._plans[1]
 
     def mixed_weight(self):
         p = self.probabilities(noise=self.training and self.sample)[self.row_group][:, self.nonzero]  # (rows, K')
