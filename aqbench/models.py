@@ -278,8 +278,8 @@ def _checkpoint_key(task, path):
     p = Path(path).resolve()
     if not p.is_dir():
         return None
-    files = tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in p.iterdir() if f.is_file()))
-    return task.name, str(p), files
+    stats = {f.name: f.stat() for f in p.iterdir() if f.is_file()}
+    return task.name, str(p), tuple(sorted((name, st.st_size, st.st_mtime_ns) for name, st in stats.items()))
 
 
 @contextlib.contextmanager

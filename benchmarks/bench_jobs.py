@@ -54,7 +54,8 @@ def demo_config(workdir):
 
 
 def jobs(workdir, scratch):
-    """{name: (argv, [output paths to compare], setup)} for a few stages of the demo on SST-2's BERT."""
+    """{name: (argv, [output paths to compare], setup(side_dir) or None)} for a few stages of the demo on SST-2's
+    BERT; paths start with `scratch`, which main replaces with each side's directory."""
     from aqbench import config as aqconfig
 
     config = demo_config(workdir)
@@ -77,8 +78,9 @@ def jobs(workdir, scratch):
     source = Path(workdir) / "results" / "runs" / task / "bert" / "lq"
     runs = [f"{scratch}/export/{b}" for b in aqconfig.budgets(config, "lq")]
 
-    def copy_runs():
+    def copy_runs(side_dir):
         for b, run in zip(aqconfig.budgets(config, "lq"), runs):
+            run = run.replace(scratch, side_dir)
             shutil.rmtree(run, ignore_errors=True)
             shutil.copytree(source / b / "seed0", run)
             for name in ("packed.safetensors", "packed.json", "model.onnx", "onnx.json"):
@@ -192,7 +194,7 @@ def main():
                 side_dir = scratch / SIDE_DIR[side]
                 concrete = [a.replace("{side}", str(side_dir)) for a in argv]
                 if setup:
-                    jobs(args.workdir, str(side_dir))[name][2]()
+                    setup(str(side_dir))
                 times[side].append(run(trees[side], args.workdir, concrete))
         diff = []
         ra, rb = str(scratch / SIDE_DIR["after"]), str(scratch / SIDE_DIR["before"])
